@@ -1,0 +1,84 @@
+//! What can go wrong in a connector call, and who is to blame for it.
+
+use serde::Serialize;
+
+use crate::limits::LimitKind;
+use crate::model::ConnectorError;
+
+/// Who caused a failure: the connector's code, Provisio itself, or the
+/// application the connector talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Blame {
+    Guest,
+    Host,
+    RemoteApp,
+}
+
+impl std::fmt::Display for Blame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Blame::Guest => "guest",
+            Blame::Host => "host",
+            Blame::RemoteApp => "remote-app",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum CallError {
+    /// The connector answered with a typed error.
+    #[error("{0}")]
+    Connector(ConnectorError),
+    /// The operation hit one of the app's limits and was stopped.
+    #[error("{connector} exceeded its {limit} limit: {message}")]
+    Limit {
+        connector: String,
+        limit: LimitKind,
+        message: String,
+        blame: Blame,
+        guest_output: String,
+    },
+    /// The guest trapped (a panic, an abort, an invalid operation).
+    #[error("{connector} trapped: {message}")]
+    Trap {
+        connector: String,
+        message: String,
+        guest_output: String,
+    },
+    /// Provisio failed; the connector is not at fault.
+    #[error("host error: {message}")]
+    Host { message: String },
+}
+
+impl CallError {
+    pub fn blame(&self) -> Blame {
+        match self {
+            CallError::Connector(ConnectorError::Unsupported { .. }) => Blame::Guest,
+            CallError::Connector(_) => Blame::RemoteApp,
+            CallError::Limit { blame, .. } => *blame,
+            CallError::Trap { .. } => Blame::Guest,
+            CallError::Host { .. } => Blame::Host,
+        }
+    }
+
+    /// A short outcome label for traces and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Connector(e) => match e {
+                ConnectorError::NotFound { .. } => "not-found",
+                ConnectorError::Conflict { .. } => "conflict",
+                ConnectorError::RateLimited { .. } => "rate-limited",
+                ConnectorError::Unauthorized { .. } => "unauthorized",
+                ConnectorError::InvalidInput { .. } => "invalid-input",
+                ConnectorError::Transient { .. } => "transient",
+                ConnectorError::Permanent { .. } => "permanent",
+                ConnectorError::Unsupported { .. } => "unsupported",
+            },
+            CallError::Limit { .. } => "limit",
+            CallError::Trap { .. } => "trap",
+            CallError::Host { .. } => "host-error",
+        }
+    }
+}

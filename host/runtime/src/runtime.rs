@@ -1,0 +1,830 @@
+//! The runtime: one wasmtime engine (pooling allocator, fuel), installed
+//! connectors each held as a ready-to-instantiate `InstancePre`, and apps,
+//! through which every operation runs in a fresh store.
+//!
+//! A fresh store per operation means a trapped instance is never reused and
+//! nothing leaks between operations; with the pooling allocator it costs tens of
+//! microseconds. Reusing a warm instance would be a per-connector policy in
+//! [`App::run`] (keep the store of a call that did not trap); nothing else
+//! would change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings::{self, Contract};
+use crate::error::{Blame, CallError};
+use crate::limits::{LimitKind, Limits, MAX_MEMORY_BYTES};
+use crate::manifest::{Manifest, setting_reference};
+use crate::model::{self, ConnectorError, Operation};
+use crate::outbound::{OriginPattern, OutboundPolicy};
+use crate::package::{InstalledPackage, PackageStore};
+use crate::secrets::{AppCredential, CredentialSecret, SecretHandle, SecretString};
+use crate::state::{AppShared, CallMeter, LogLine, StoreState};
+use crate::v0_1;
+
+/// How often a running guest yields to the async executor, in fuel units
+/// (~0.4 ms of guest code), so timeouts and other tasks get their turn.
+const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where packages and compiled code live.
+    pub data_dir: PathBuf,
+    /// Instances that may run at once (pooling allocator slots).
+    pub max_concurrent_instances: u32,
+}
+
+impl RuntimeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        RuntimeConfig { data_dir: data_dir.into(), max_concurrent_instances: 256 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstallError {
+    #[error("{0}")]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("the component is not a valid WebAssembly component: {0}")]
+    InvalidComponent(String),
+    #[error("unsupported contract: {0}")]
+    UnsupportedContract(String),
+    #[error("the component does not match connector.toml: {0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    AlreadyInstalled(String),
+    #[error("could not store the package: {0}")]
+    Storage(String),
+}
+
+impl InstallError {
+    /// A stable code for APIs and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InstallError::Manifest(_) => "invalid-manifest",
+            InstallError::InvalidComponent(_) => "invalid-component",
+            InstallError::UnsupportedContract(_) => "unsupported-contract",
+            InstallError::Mismatch(_) => "manifest-mismatch",
+            InstallError::AlreadyInstalled(_) => "already-installed",
+            InstallError::Storage(_) => "storage",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("app configuration: {0}")]
+pub struct ConfigError(pub String);
+
+enum Pre {
+    V0_1(v0_1::BindingsPre<StoreState>),
+}
+
+/// An installed connector version, ready to instantiate.
+pub struct Connector {
+    pub package: InstalledPackage,
+    pub contract_version: semver::Version,
+    pre: Pre,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("package", &self.package.label())
+            .field("contract", &self.contract_version.to_string())
+            .finish()
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    store: PackageStore,
+    loaded: RwLock<HashMap<(String, String), Arc<Connector>>>,
+}
+
+/// The connector runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("data_dir", &self.inner.store.root()).finish()
+    }
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
+        let n = config.max_concurrent_instances.max(1);
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n * 4)
+            .total_memories(n * 2)
+            .total_tables(n * 4)
+            .total_stacks(n)
+            .max_memory_size(MAX_MEMORY_BYTES as usize);
+        let mut cfg = wasmtime::Config::new();
+        cfg.wasm_component_model(true)
+            .consume_fuel(true)
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&cfg)?;
+
+        let mut linker = Linker::<StoreState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        v0_1::Bindings::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(
+            &mut linker,
+            |s| s,
+        )?;
+
+        let store = PackageStore::open(&config.data_dir)?;
+        Ok(Runtime {
+            inner: Arc::new(Inner { engine, linker, store, loaded: RwLock::new(HashMap::new()) }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn packages(&self) -> &PackageStore {
+        &self.inner.store
+    }
+
+    /// Validates and installs a package: manifest, component, contract version,
+    /// and that `describe()` agrees with the manifest. Compiles once here so a
+    /// restart never recompiles. Installing the same bytes again is a no-op.
+    pub async fn install(&self, manifest_text: &str, component: &[u8]) -> Result<Arc<Connector>, InstallError> {
+        let manifest = Manifest::parse(manifest_text)?;
+        let declared = manifest.wit_version()?;
+        if Contract::for_version(&declared).is_none() {
+            return Err(InstallError::UnsupportedContract(format!(
+                "connector.toml says wit = \"{declared}\"; this host supports {}",
+                bindings::supported_range()
+            )));
+        }
+        let (name, version) = (manifest.connector.name.clone(), manifest.connector.version.clone());
+        let digest = crate::package::digest(component);
+        if let Some(existing) = self.inner.store.installed_digest(&name, &version).map_err(storage)? {
+            if existing != digest {
+                return Err(InstallError::AlreadyInstalled(format!(
+                    "{name}@{version} is already installed with different content ({existing}); give the new build a new version"
+                )));
+            }
+            if let Some(c) = self.connector(&name, &version) {
+                return Ok(c);
+            }
+        }
+
+        let engine = self.inner.engine.clone();
+        let bytes = component.to_vec();
+        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|e| InstallError::Storage(e.to_string()))?
+            .map_err(|e| InstallError::InvalidComponent(format!("{e:#}")))?;
+        let (found, _) = bindings::detect(&self.inner.engine, &compiled).map_err(InstallError::UnsupportedContract)?;
+        if Contract::for_version(&found) != Contract::for_version(&declared) {
+            return Err(InstallError::Mismatch(format!(
+                "connector.toml says wit = \"{declared}\" but the component is built for provisio:connector@{found}"
+            )));
+        }
+        let package = InstalledPackage { manifest: manifest.clone(), digest: digest.clone() };
+        let connector = Arc::new(self.prepare(package, &compiled).map_err(|e| InstallError::InvalidComponent(e.to_string()))?);
+        check_descriptor(&self.describe(&connector).await, &manifest)?;
+
+        let serialized = compiled.serialize().map_err(|e| InstallError::Storage(e.to_string()))?;
+        self.inner.store.write(&manifest, component, &serialized).map_err(storage)?;
+        self.remember(connector.clone());
+        tracing::info!(connector = %connector.package.label(), digest = %digest, contract = %found, "connector installed");
+        Ok(connector)
+    }
+
+    /// Loads every installed package from the compiled-code cache (recompiling
+    /// only what this wasmtime cannot load). Returns how many were loaded.
+    pub fn load_installed(&self) -> anyhow::Result<usize> {
+        let packages = self.inner.store.list()?;
+        let count = packages.len();
+        for package in packages {
+            let component = self.load_component(&package.digest)?;
+            let connector = self.prepare(package, &component)?;
+            self.remember(Arc::new(connector));
+        }
+        Ok(count)
+    }
+
+    fn load_component(&self, digest: &str) -> anyhow::Result<Component> {
+        let cached = self.inner.store.compiled_path(digest);
+        if cached.exists() {
+            match deserialize_compiled(&self.inner.engine, &cached) {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!(digest, "compiled code not usable, recompiling: {e:#}"),
+            }
+        }
+        let bytes = std::fs::read(self.inner.store.component_path(digest))?;
+        let component = Component::new(&self.inner.engine, &bytes)?;
+        self.inner.store.write_compiled(digest, &component.serialize()?)?;
+        Ok(component)
+    }
+
+    fn prepare(&self, package: InstalledPackage, component: &Component) -> anyhow::Result<Connector> {
+        let (contract_version, contract) =
+            bindings::detect(&self.inner.engine, component).map_err(anyhow::Error::msg)?;
+        let instance_pre = self.inner.linker.instantiate_pre(component)?;
+        let pre = match contract {
+            Contract::V0_1 => Pre::V0_1(v0_1::BindingsPre::new(instance_pre)?),
+        };
+        Ok(Connector { package, contract_version, pre })
+    }
+
+    fn remember(&self, connector: Arc<Connector>) {
+        let key = (connector.package.name().to_string(), connector.package.version().to_string());
+        if let Ok(mut loaded) = self.inner.loaded.write() {
+            loaded.insert(key, connector);
+        }
+    }
+
+    pub fn connector(&self, name: &str, version: &str) -> Option<Arc<Connector>> {
+        self.inner
+            .loaded
+            .read()
+            .ok()?
+            .get(&(name.to_string(), version.to_string()))
+            .cloned()
+    }
+
+    /// Every loaded connector, in name and version order.
+    pub fn connectors(&self) -> Vec<Arc<Connector>> {
+        let mut all: Vec<Arc<Connector>> = self
+            .inner
+            .loaded
+            .read()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.package.label().cmp(&b.package.label()));
+        all
+    }
+
+    /// Removes an installed version (the caller checks no app uses it).
+    pub fn uninstall(&self, name: &str, version: &str) -> std::io::Result<()> {
+        self.inner.store.remove(name, version)?;
+        if let Ok(mut loaded) = self.inner.loaded.write() {
+            loaded.remove(&(name.to_string(), version.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Calls `describe()` with no network and the manifest's limits.
+    pub async fn describe(&self, connector: &Arc<Connector>) -> Result<model::Descriptor, CallError> {
+        let shared = Arc::new(AppShared {
+            app_id: String::new(),
+            connector: connector.package.label(),
+            settings: BTreeMap::new(),
+            credentials: BTreeMap::new(),
+            policy: OutboundPolicy::new(Vec::new(), Vec::new()),
+            limits: connector.package.manifest.limits,
+            client: crate::http::build_client(),
+        });
+        let app = App { runtime: self.clone(), connector: connector.clone(), shared };
+        app.describe().await.result
+    }
+
+    /// Configures an app on an installed connector: settings checked against
+    /// the schema, credentials against the declared schemes, and the effective
+    /// allow-list computed as declared ∩ granted.
+    pub fn app(&self, connector: Arc<Connector>, config: AppConfig) -> Result<App, ConfigError> {
+        let manifest = &connector.package.manifest;
+        let settings = crate::settings::resolve(&manifest.settings, &config.settings).map_err(ConfigError)?;
+        let resolve_origin = |template: &str| -> Result<OriginPattern, ConfigError> {
+            match setting_reference(template) {
+                Some(name) => match settings.get(name) {
+                    Some(model::Scalar::Text(url)) => OriginPattern::from_url(url).map_err(ConfigError),
+                    _ => Err(ConfigError(format!(
+                        "the connector needs setting \"{name}\" to know where it may connect; set it"
+                    ))),
+                },
+                None => OriginPattern::parse(template).map_err(ConfigError),
+            }
+        };
+        let declared = manifest
+            .outbound
+            .hosts
+            .iter()
+            .map(|h| resolve_origin(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let granted = config
+            .grants
+            .iter()
+            .map(|g| OriginPattern::parse(g).map_err(|e| ConfigError(format!("grant {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut credentials = BTreeMap::new();
+        for (name, secret) in config.credentials {
+            let Some(decl) = manifest.credentials.iter().find(|c| c.name == name) else {
+                let known: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
+                return Err(ConfigError(format!(
+                    "unknown credential \"{name}\"; this connector takes: {}",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )));
+            };
+            if !decl.schemes.contains(&secret.scheme()) {
+                return Err(ConfigError(format!(
+                    "credential \"{name}\" uses scheme {:?}, which this connector does not accept (it takes {:?})",
+                    secret.scheme(),
+                    decl.schemes
+                )));
+            }
+            if let CredentialSecret::Oauth2ClientCredentials { token_url, .. } = &secret {
+                url::Url::parse(token_url)
+                    .map_err(|e| ConfigError(format!("credential \"{name}\": token_url \"{token_url}\" is not a URL: {e}")))?;
+            }
+            let origins = decl.origins.iter().map(|o| resolve_origin(o)).collect::<Result<Vec<_>, _>>()?;
+            credentials.insert(name.clone(), AppCredential::new(name, secret, origins));
+        }
+
+        let limits = config.limits.unwrap_or(manifest.limits);
+        limits.validate().map_err(|e| ConfigError(format!("limits: {e}")))?;
+        let shared = Arc::new(AppShared {
+            app_id: config.app_id,
+            connector: connector.package.label(),
+            settings,
+            credentials,
+            policy: OutboundPolicy::new(declared, granted),
+            limits,
+            client: crate::http::build_client(),
+        });
+        Ok(App { runtime: self.clone(), connector, shared })
+    }
+}
+
+#[allow(unsafe_code)]
+fn deserialize_compiled(engine: &Engine, path: &std::path::Path) -> anyhow::Result<Component> {
+    // SAFETY: the file is one this host wrote with `Component::serialize`
+    // into its own data directory, under the component's content digest;
+    // wasmtime checks that it was produced by a compatible engine.
+    Ok(unsafe { Component::deserialize_file(engine, path) }?)
+}
+
+fn storage(e: std::io::Error) -> InstallError {
+    InstallError::Storage(e.to_string())
+}
+
+fn check_descriptor(described: &Result<model::Descriptor, CallError>, manifest: &Manifest) -> Result<(), InstallError> {
+    let d = described
+        .as_ref()
+        .map_err(|e| InstallError::InvalidComponent(format!("describe() failed: {e}")))?;
+    let m = &manifest.connector;
+    if d.name != m.name || d.version != m.version {
+        return Err(InstallError::Mismatch(format!(
+            "describe() says {}@{} but connector.toml says {}@{}; make them the same",
+            d.name, d.version, m.name, m.version
+        )));
+    }
+    let from_component: Vec<(&str, crate::manifest::SettingType)> =
+        d.settings.iter().map(|s| (s.name.as_str(), s.setting_type)).collect();
+    let from_manifest: Vec<(&str, crate::manifest::SettingType)> =
+        manifest.settings.iter().map(|s| (s.name.as_str(), s.setting_type)).collect();
+    if from_component != from_manifest {
+        return Err(InstallError::Mismatch(format!(
+            "describe() declares settings {from_component:?} but connector.toml declares {from_manifest:?}; make them the same"
+        )));
+    }
+    let creds: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
+    if d.credentials.iter().map(String::as_str).collect::<Vec<_>>() != creds {
+        return Err(InstallError::Mismatch(format!(
+            "describe() names credentials {:?} but connector.toml declares {creds:?}; make them the same",
+            d.credentials
+        )));
+    }
+    Ok(())
+}
+
+/// What the app's operator configures.
+#[derive(Debug, Clone, Default)]
+pub struct AppConfig {
+    pub app_id: String,
+    pub settings: BTreeMap<String, serde_json::Value>,
+    pub credentials: BTreeMap<String, CredentialSecret>,
+    /// Origins the operator allows this app to reach (`scheme://host[:port]`).
+    pub grants: Vec<String>,
+    /// Overrides the manifest's default limits.
+    pub limits: Option<Limits>,
+}
+
+/// Identifies one intent across its retries.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub operation_id: String,
+    pub attempt: u32,
+}
+
+impl CallContext {
+    pub fn new(operation_id: impl Into<String>) -> Self {
+        CallContext { operation_id: operation_id.into(), attempt: 1 }
+    }
+}
+
+/// What happened during one call, whatever its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallReport {
+    pub app_id: String,
+    pub connector: String,
+    pub operation: Operation,
+    pub duration: Duration,
+    pub requests: u32,
+    pub token_fetches: u32,
+    pub fuel_consumed: u64,
+    pub logs: Vec<LogLine>,
+    pub logs_dropped: u64,
+    /// The guest's stderr (a panic message ends up here).
+    pub guest_output: String,
+}
+
+#[derive(Debug)]
+pub struct Invocation<T> {
+    pub result: Result<T, CallError>,
+    pub report: CallReport,
+}
+
+impl<T> Invocation<T> {
+    pub fn into_result(self) -> Result<T, CallError> {
+        self.result
+    }
+}
+
+/// An instance of one contract version's bindings, with its context.
+pub(crate) enum Guest {
+    V0_1 {
+        bindings: v0_1::Bindings,
+        ctx: crate::bindings::v0_1::provisio::connector::types::Context,
+    },
+}
+
+type GuestResult<R> = wasmtime::Result<Result<R, ConnectorError>>;
+type BoxedFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A configured app: the connector it runs and everything the host needs to
+/// serve its calls. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    runtime: Runtime,
+    connector: Arc<Connector>,
+    shared: Arc<AppShared>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("app_id", &self.shared.app_id)
+            .field("connector", &self.shared.connector)
+            .finish()
+    }
+}
+
+macro_rules! guest_call {
+    ($guest:expr, $store:expr, |$p:ident, $ctx:ident| $call:expr) => {
+        match $guest {
+            Guest::V0_1 { bindings, ctx: $ctx } => {
+                let $p = bindings.provisio_connector_provisioning();
+                let _ = &$p;
+                $call.await.map(|r| r.map(Into::into).map_err(Into::into))
+            }
+        }
+    };
+}
+
+impl App {
+    pub fn id(&self) -> &str {
+        &self.shared.app_id
+    }
+
+    pub fn connector(&self) -> &Arc<Connector> {
+        &self.connector
+    }
+
+    /// Runs one operation in a fresh store under the app's limits.
+    async fn run<R: Send + 'static>(
+        &self,
+        operation: Operation,
+        call: &CallContext,
+        f: impl for<'a> FnOnce(&'a mut Store<StoreState>, Guest) -> BoxedFuture<'a, GuestResult<R>>,
+    ) -> Invocation<R> {
+        let limits = self.shared.limits;
+        let started = Instant::now();
+        let timeout = Duration::from_millis(limits.operation_timeout_ms);
+        let deadline_ms = (SystemTime::now() + timeout)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let meter = Arc::new(CallMeter::default());
+        let state = StoreState::new(self.shared.clone(), meter.clone(), operation, started + timeout);
+        let mut store = Store::new(&self.runtime.inner.engine, state);
+        store.limiter(|s| &mut s.limiter);
+
+        let outcome = match store
+            .set_fuel(limits.fuel)
+            .and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)))
+        {
+            Err(e) => Ok(Err(e)),
+            Ok(()) => {
+                let run = async {
+                    let guest = match &self.connector.pre {
+                        Pre::V0_1(pre) => {
+                            let bindings = pre.instantiate_async(&mut store).await?;
+                            let ctx = v0_1::context(store.data_mut(), call, deadline_ms)?;
+                            Guest::V0_1 { bindings, ctx }
+                        }
+                    };
+                    f(&mut store, guest).await
+                };
+                tokio::time::timeout(timeout, run).await
+            }
+        };
+
+        let guest_output = String::from_utf8_lossy(&store.data().stderr.contents()).into_owned();
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let memory_refused = store.data().limiter.refused;
+        let label = self.shared.connector.clone();
+        let result = match outcome {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(CallError::Connector(e)),
+            Ok(Err(e)) => Err(classify_trap(e, &label, memory_refused, &guest_output)),
+            Err(_elapsed) => Err(CallError::Limit {
+                connector: label.clone(),
+                limit: LimitKind::WallTime,
+                message: if meter.in_host_call() {
+                    format!("the operation took longer than {} ms, waiting on the app's HTTP answer", limits.operation_timeout_ms)
+                } else {
+                    format!("the operation took longer than {} ms", limits.operation_timeout_ms)
+                },
+                blame: if meter.in_host_call() { Blame::RemoteApp } else { Blame::Guest },
+                guest_output: guest_output.clone(),
+            }),
+        };
+        let report = CallReport {
+            app_id: self.shared.app_id.clone(),
+            connector: label,
+            operation,
+            duration: started.elapsed(),
+            requests: meter.requests(),
+            token_fetches: meter.token_fetches(),
+            fuel_consumed: limits.fuel.saturating_sub(fuel_left),
+            logs: meter.take_logs(),
+            logs_dropped: meter.logs_dropped(),
+            guest_output,
+        };
+        crate::trace::call_finished(&report, result.as_ref().err());
+        Invocation { result, report }
+    }
+
+    pub async fn describe(&self) -> Invocation<model::Descriptor> {
+        // describe() takes no context; the operation id is for the report only.
+        self.run(Operation::Check, &CallContext::new("describe"), |store, guest| {
+            Box::pin(async move {
+                match guest {
+                    Guest::V0_1 { bindings, ctx: _ } => bindings
+                        .provisio_connector_provisioning()
+                        .call_describe(store)
+                        .await
+                        .map(|d| Ok(d.into())),
+                }
+            })
+        })
+        .await
+    }
+
+    pub async fn check(&self, call: &CallContext) -> Invocation<()> {
+        self.run(Operation::Check, call, |store, guest| {
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_check(store, &ctx)) })
+        })
+        .await
+    }
+
+    pub async fn create_user(&self, call: &CallContext, user: &model::NewAccount) -> Invocation<model::Account> {
+        let user = user.clone();
+        self.run(Operation::CreateUser, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_create_user(store, &ctx, &v0_1::new_account_in(&user)))
+            })
+        })
+        .await
+    }
+
+    pub async fn update_user(
+        &self,
+        call: &CallContext,
+        id: &str,
+        changes: &model::Changes,
+        desired: &model::Profile,
+    ) -> Invocation<model::Account> {
+        let (id, changes, desired) = (id.to_string(), changes.clone(), desired.clone());
+        self.run(Operation::UpdateUser, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_update_user(
+                    store,
+                    &ctx,
+                    &id,
+                    &v0_1::changes_in(&changes),
+                    &v0_1::profile_in(&desired)
+                ))
+            })
+        })
+        .await
+    }
+
+    pub async fn deactivate_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
+        let id = id.to_string();
+        self.run(Operation::DeactivateUser, call, |store, guest| {
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_deactivate_user(store, &ctx, &id)) })
+        })
+        .await
+    }
+
+    pub async fn reactivate_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
+        let id = id.to_string();
+        self.run(Operation::ReactivateUser, call, |store, guest| {
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_reactivate_user(store, &ctx, &id)) })
+        })
+        .await
+    }
+
+    pub async fn delete_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
+        let id = id.to_string();
+        self.run(Operation::DeleteUser, call, |store, guest| {
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_delete_user(store, &ctx, &id)) })
+        })
+        .await
+    }
+
+    pub async fn get_user(&self, call: &CallContext, key: &model::AccountKey) -> Invocation<Option<model::Account>> {
+        let key = key.clone();
+        self.run(Operation::GetUser, call, |store, guest| {
+            Box::pin(async move {
+                match guest {
+                    Guest::V0_1 { bindings, ctx } => bindings
+                        .provisio_connector_provisioning()
+                        .call_get_user(store, &ctx, &v0_1::key_in(&key))
+                        .await
+                        .map(|r| r.map(|a| a.map(Into::into)).map_err(Into::into)),
+                }
+            })
+        })
+        .await
+    }
+
+    pub async fn list_users(&self, call: &CallContext, req: &model::ListRequest) -> Invocation<model::Page<model::Account>> {
+        let req = req.clone();
+        let op = if req.since.is_some() { Operation::ListUsersIncremental } else { Operation::ListUsers };
+        self.run(op, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_list_users(store, &ctx, &v0_1::list_request_in(&req)))
+            })
+        })
+        .await
+    }
+
+    pub async fn list_groups(&self, call: &CallContext, req: &model::ListRequest) -> Invocation<model::Page<model::Group>> {
+        let req = req.clone();
+        self.run(Operation::ListGroups, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_list_groups(store, &ctx, &v0_1::list_request_in(&req)))
+            })
+        })
+        .await
+    }
+
+    pub async fn create_group(&self, call: &CallContext, group: &model::NewGroup) -> Invocation<model::Group> {
+        let group = group.clone();
+        self.run(Operation::CreateGroup, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_create_group(store, &ctx, &v0_1::new_group_in(&group)))
+            })
+        })
+        .await
+    }
+
+    pub async fn update_group(
+        &self,
+        call: &CallContext,
+        id: &str,
+        name: &str,
+        description: Option<&str>,
+    ) -> Invocation<model::Group> {
+        let (id, name, description) = (id.to_string(), name.to_string(), description.map(str::to_string));
+        self.run(Operation::UpdateGroup, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_update_group(store, &ctx, &id, &name, description.as_deref()))
+            })
+        })
+        .await
+    }
+
+    pub async fn delete_group(&self, call: &CallContext, id: &str) -> Invocation<()> {
+        let id = id.to_string();
+        self.run(Operation::DeleteGroup, call, |store, guest| {
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_delete_group(store, &ctx, &id)) })
+        })
+        .await
+    }
+
+    pub async fn add_members(&self, call: &CallContext, group_id: &str, members: &[String]) -> Invocation<()> {
+        let (group_id, members) = (group_id.to_string(), members.to_vec());
+        self.run(Operation::AddMembers, call, |store, guest| {
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_add_members(store, &ctx, &group_id, &members)) })
+        })
+        .await
+    }
+
+    pub async fn remove_members(&self, call: &CallContext, group_id: &str, members: &[String]) -> Invocation<()> {
+        let (group_id, members) = (group_id.to_string(), members.to_vec());
+        self.run(Operation::RemoveMembers, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_remove_members(store, &ctx, &group_id, &members))
+            })
+        })
+        .await
+    }
+
+    pub async fn set_password(&self, call: &CallContext, id: &str, password: SecretString) -> Invocation<()> {
+        let id = id.to_string();
+        self.run(Operation::SetPassword, call, |store, guest| {
+            Box::pin(async move {
+                let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
+                guest_call!(guest, store, |p, ctx| p.call_set_password(store, &ctx, &id, handle))
+            })
+        })
+        .await
+    }
+
+    pub async fn authenticate(
+        &self,
+        call: &CallContext,
+        login: &str,
+        password: SecretString,
+    ) -> Invocation<model::Authentication> {
+        let login = login.to_string();
+        self.run(Operation::Authenticate, call, |store, guest| {
+            Box::pin(async move {
+                let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
+                guest_call!(guest, store, |p, ctx| p.call_authenticate(store, &ctx, &login, handle))
+            })
+        })
+        .await
+    }
+}
+
+fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, guest_output: &str) -> CallError {
+    let said = guest_said(guest_output);
+    let with_said = |base: String| match &said {
+        Some(s) => format!("{base}; the guest said: {s}"),
+        None => base,
+    };
+    let limit = |limit: LimitKind, message: String| CallError::Limit {
+        connector: connector.to_string(),
+        limit,
+        message,
+        blame: Blame::Guest,
+        guest_output: guest_output.to_string(),
+    };
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => limit(
+            LimitKind::Cpu,
+            "the guest used up its CPU budget (fuel) for this operation, e.g. an endless loop".into(),
+        ),
+        Some(wasmtime::Trap::StackOverflow) => {
+            limit(LimitKind::Stack, "the guest overflowed its call stack, e.g. endless recursion".into())
+        }
+        Some(_) if memory_refused => limit(
+            LimitKind::Memory,
+            with_said("the guest asked for more memory than the app's memory limit allows".into()),
+        ),
+        Some(trap) => CallError::Trap {
+            connector: connector.to_string(),
+            message: with_said(trap.to_string()),
+            guest_output: guest_output.to_string(),
+        },
+        None if memory_refused => limit(
+            LimitKind::Memory,
+            with_said("the guest asked for more memory than the app's memory limit allows".into()),
+        ),
+        None => CallError::Host { message: format!("{e:#}") },
+    }
+}
+
+/// The panic or abort message in a guest's stderr, if any.
+fn guest_said(output: &str) -> Option<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
+        let message: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with("note:") && !l.starts_with("stack backtrace"))
+            .copied()
+            .collect();
+        let message = message.join(" ");
+        return Some(format!("panicked: {}", message.trim()));
+    }
+    lines.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+}

@@ -1,0 +1,179 @@
+//! What one operation's store holds: an empty WASI context (no files, no
+//! environment, no sockets; stderr captured so a panic message reaches the
+//! host), the resource table for secret handles, the memory limiter, and the
+//! meter that outlives the store so a timed-out call can still be reported.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::{Limits, MemoryLimiter};
+use crate::model::{Operation, Scalar};
+use crate::outbound::OutboundPolicy;
+use crate::secrets::AppCredential;
+
+/// Bytes of guest stderr kept per operation.
+const STDERR_CAPACITY: usize = 16 << 10;
+/// Longest single log message kept; longer ones are cut.
+const MAX_LOG_MESSAGE: usize = 4 << 10;
+
+/// One configured app as the runtime needs it, shared by all its operations.
+#[derive(Debug)]
+pub(crate) struct AppShared {
+    pub app_id: String,
+    /// `name@version`, for traces and errors.
+    pub connector: String,
+    pub settings: BTreeMap<String, Scalar>,
+    pub credentials: BTreeMap<String, Arc<AppCredential>>,
+    pub policy: OutboundPolicy,
+    pub limits: Limits,
+    pub client: reqwest::Client,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// Counters of one operation, shared with the caller.
+#[derive(Debug, Default)]
+pub(crate) struct CallMeter {
+    requests: AtomicU32,
+    token_fetches: AtomicU32,
+    log_bytes: AtomicU64,
+    logs_dropped: AtomicU64,
+    in_host_call: AtomicBool,
+    logs: Mutex<Vec<LogLine>>,
+}
+
+impl CallMeter {
+    /// Returns the number of this request (1-based).
+    pub fn count_request(&self) -> u32 {
+        self.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+    pub fn requests(&self) -> u32 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    pub fn count_token_fetch(&self) {
+        self.token_fetches.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn token_fetches(&self) -> u32 {
+        self.token_fetches.load(Ordering::Relaxed)
+    }
+    /// Marks time spent waiting on the remote app, so a wall-time overrun is
+    /// blamed on the right party. Deliberately not reset by a drop guard: when
+    /// the deadline cancels the call mid-request, the mark must stay set.
+    pub fn enter_host_call(&self) {
+        self.in_host_call.store(true, Ordering::Relaxed);
+    }
+    pub fn exit_host_call(&self) {
+        self.in_host_call.store(false, Ordering::Relaxed);
+    }
+    pub fn in_host_call(&self) -> bool {
+        self.in_host_call.load(Ordering::Relaxed)
+    }
+    pub fn logs_dropped(&self) -> u64 {
+        self.logs_dropped.load(Ordering::Relaxed)
+    }
+    pub fn take_logs(&self) -> Vec<LogLine> {
+        self.logs.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+    }
+
+    /// Keeps the line if the operation's log budget allows; returns it if kept.
+    pub fn record_log(&self, budget: u64, level: LogLevel, mut message: String) -> Option<LogLine> {
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        let used = self.log_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
+        if used + message.len() as u64 > budget {
+            self.logs_dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let line = LogLine { level, message };
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.push(line.clone());
+        }
+        Some(line)
+    }
+}
+
+/// The parts of a store's state that host calls use across an await (the
+/// WASI context is not `Sync`, so host calls work on this instead).
+#[derive(Clone)]
+pub(crate) struct CallScope {
+    pub app: Arc<AppShared>,
+    pub meter: Arc<CallMeter>,
+    pub deadline: Instant,
+}
+
+pub(crate) struct StoreState {
+    wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    pub app: Arc<AppShared>,
+    pub meter: Arc<CallMeter>,
+    pub operation: Operation,
+    pub deadline: Instant,
+    pub stderr: MemoryOutputPipe,
+}
+
+impl StoreState {
+    pub fn scope(&self) -> CallScope {
+        CallScope { app: self.app.clone(), meter: self.meter.clone(), deadline: self.deadline }
+    }
+
+    pub fn new(app: Arc<AppShared>, meter: Arc<CallMeter>, operation: Operation, deadline: Instant) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        StoreState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                memory_bytes: usize::try_from(app.limits.memory_bytes).unwrap_or(usize::MAX),
+                refused: false,
+            },
+            app,
+            meter,
+            operation,
+            deadline,
+            stderr,
+        }
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
