@@ -10,7 +10,9 @@ use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::outbound::special_address;
-use crate::secrets::{AppCredential, CachedToken, CredentialSecret, SecretString, TOKEN_EXPIRY_MARGIN, TokenResponse};
+use crate::secrets::{
+    AppCredential, CachedToken, CredentialSecret, SecretString, TOKEN_EXPIRY_MARGIN, TokenResponse,
+};
 use crate::state::CallScope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +85,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             // `localhost` was already checked against the grants by name; any
             // other name must resolve to ordinary addresses.
             let keep: Vec<SocketAddr> = addrs
@@ -99,7 +102,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 return Err(Box::new(AddressDenied(format!(
                     "{host} resolves only to special addresses ({}): loopback, link-local and metadata addresses are denied unless the operator grants them by exact address",
                     shown.join(", ")
-                ))) as Box<dyn std::error::Error + Send + Sync>);
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(keep.into_iter()) as reqwest::dns::Addrs)
         })
@@ -186,7 +190,15 @@ pub(crate) async fn send(
     };
 
     state.meter.enter_host_call();
-    let result = exchange(state, method, &url, &headers, body.as_deref(), auth.as_deref()).await;
+    let result = exchange(
+        state,
+        method,
+        &url,
+        &headers,
+        body.as_deref(),
+        auth.as_deref(),
+    )
+    .await;
     state.meter.exit_host_call();
     result
 }
@@ -232,7 +244,9 @@ async fn exchange(
 fn request_timeout(state: &CallScope) -> Result<Duration, HttpError> {
     let left = state.deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        return Err(HttpError::Timeout("the operation's deadline has passed".into()));
+        return Err(HttpError::Timeout(
+            "the operation's deadline has passed".into(),
+        ));
     }
     Ok(left.min(Duration::from_millis(state.app.limits.http_timeout_ms)))
 }
@@ -248,7 +262,12 @@ async fn read_response(builder: reqwest::RequestBuilder, max: u64) -> Result<Res
     let headers = resp
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(classify)? {
@@ -257,7 +276,11 @@ async fn read_response(builder: reqwest::RequestBuilder, max: u64) -> Result<Res
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn too_large(max: u64) -> HttpError {
@@ -291,14 +314,24 @@ async fn authorization(
         CredentialSecret::Bearer { token } => format!("Bearer {}", token.expose()),
         CredentialSecret::Basic { username, password } => {
             let raw = format!("{username}:{}", password.expose());
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            )
         }
         CredentialSecret::Oauth2ClientCredentials { .. } => {
-            format!("Bearer {}", oauth_token(state, cred, refresh).await?.expose())
+            format!(
+                "Bearer {}",
+                oauth_token(state, cred, refresh).await?.expose()
+            )
         }
     };
-    let mut header = HeaderValue::from_str(&value)
-        .map_err(|_| HttpError::InvalidRequest(format!("credential \"{}\" is not a valid header value", cred.name)))?;
+    let mut header = HeaderValue::from_str(&value).map_err(|_| {
+        HttpError::InvalidRequest(format!(
+            "credential \"{}\" is not a valid header value",
+            cred.name
+        ))
+    })?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -306,8 +339,18 @@ async fn authorization(
 /// Client-credentials grant (RFC 6749 §4.4). The token endpoint is part of the
 /// operator's configuration, not the guest's request, so it is not subject to
 /// the connector's allow-list.
-async fn oauth_token(state: &CallScope, cred: &AppCredential, refresh: bool) -> Result<SecretString, HttpError> {
-    let CredentialSecret::Oauth2ClientCredentials { token_url, client_id, client_secret, scope } = &cred.secret else {
+async fn oauth_token(
+    state: &CallScope,
+    cred: &AppCredential,
+    refresh: bool,
+) -> Result<SecretString, HttpError> {
+    let CredentialSecret::Oauth2ClientCredentials {
+        token_url,
+        client_id,
+        client_secret,
+        scope,
+    } = &cred.secret
+    else {
         return Err(HttpError::InvalidRequest("not an OAuth2 credential".into()));
     };
     let mut cached = cred.token.lock().await;
@@ -330,7 +373,10 @@ async fn oauth_token(state: &CallScope, cred: &AppCredential, refresh: bool) -> 
         .client
         .post(token_url)
         .basic_auth(client_id, Some(client_secret.expose()))
-        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
         .header(reqwest::header::ACCEPT, "application/json")
         .body(form)
         .timeout(request_timeout(state)?);
@@ -362,14 +408,23 @@ fn inject_secret(body: Option<&[u8]>, secret: &BodySecret) -> Result<Vec<u8>, Ht
     let mut doc: serde_json::Value = serde_json::from_slice(body.unwrap_or(b"{}"))
         .map_err(|e| invalid(format!("send-with-secret needs a JSON body: {e}")))?;
     let pointer = &secret.json_pointer;
-    let (parent, key) = pointer
-        .rsplit_once('/')
-        .ok_or_else(|| invalid(format!("\"{pointer}\" is not a JSON pointer (write e.g. \"/password\")")))?;
+    let (parent, key) = pointer.rsplit_once('/').ok_or_else(|| {
+        invalid(format!(
+            "\"{pointer}\" is not a JSON pointer (write e.g. \"/password\")"
+        ))
+    })?;
     let key = key.replace("~1", "/").replace("~0", "~");
     let target = doc
         .pointer_mut(parent)
         .and_then(|p| p.as_object_mut())
-        .ok_or_else(|| invalid(format!("the body has no object at \"{parent}\" for \"{pointer}\"")))?;
-    target.insert(key, serde_json::Value::String(secret.value.expose().to_string()));
+        .ok_or_else(|| {
+            invalid(format!(
+                "the body has no object at \"{parent}\" for \"{pointer}\""
+            ))
+        })?;
+    target.insert(
+        key,
+        serde_json::Value::String(secret.value.expose().to_string()),
+    );
     serde_json::to_vec(&doc).map_err(|e| invalid(e.to_string()))
 }

@@ -274,9 +274,15 @@ hosts = ["${settings.base_url}", "https://*.example.com"]
 
     #[test]
     fn an_origin_naming_an_undeclared_setting_says_how_to_fix_it() {
-        let text = GOOD.replace("${settings.base_url}\", \"https", "${settings.api_url}\", \"https");
+        let text = GOOD.replace(
+            "${settings.base_url}\", \"https",
+            "${settings.api_url}\", \"https",
+        );
         let err = Manifest::parse(&text).expect_err("undeclared setting");
-        assert!(err.0.contains("api_url") && err.0.contains("add a [[settings]]"), "{err}");
+        assert!(
+            err.0.contains("api_url") && err.0.contains("add a [[settings]]"),
+            "{err}"
+        );
     }
 
     #[test]

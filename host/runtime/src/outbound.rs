@@ -31,18 +31,24 @@ impl OriginPattern {
             .ok_or_else(|| format!("\"{text}\" has no scheme; {hint}"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(format!("\"{text}\": only http and https are allowed; {hint}"));
+            return Err(format!(
+                "\"{text}\": only http and https are allowed; {hint}"
+            ));
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('?') || rest.contains('@') {
             return Err(format!("\"{text}\" has a path, query or user part; {hint}"));
         }
-        let (host, port) = split_host_port(rest).ok_or_else(|| format!("\"{text}\": bad port; {hint}"))?;
+        let (host, port) =
+            split_host_port(rest).ok_or_else(|| format!("\"{text}\": bad port; {hint}"))?;
         let default_port = if scheme == "https" { 443 } else { 80 };
         let port = match port {
             None => Some(default_port),
             Some("*") => None,
-            Some(p) => Some(p.parse::<u16>().map_err(|_| format!("\"{text}\": bad port \"{p}\"; {hint}"))?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("\"{text}\": bad port \"{p}\"; {hint}"))?,
+            ),
         };
         let host = host.to_ascii_lowercase();
         let host = if host == "*" {
@@ -53,7 +59,9 @@ impl OriginPattern {
             }
             HostPattern::Subdomains(format!(".{domain}"))
         } else if host.is_empty() || host.contains('*') {
-            return Err(format!("\"{text}\": a wildcard may only stand for whole leading labels (\"*.example.com\"); {hint}"));
+            return Err(format!(
+                "\"{text}\": a wildcard may only stand for whole leading labels (\"*.example.com\"); {hint}"
+            ));
         } else {
             HostPattern::Exact(normalise_host(&host))
         };
@@ -63,7 +71,9 @@ impl OriginPattern {
     /// The origin of a full URL (an app's base URL): path and query dropped.
     pub fn from_url(url: &str) -> Result<OriginPattern, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
-        let host = parsed.host_str().ok_or_else(|| format!("\"{url}\" has no host"))?;
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| format!("\"{url}\" has no host"))?;
         let port = parsed
             .port_or_known_default()
             .ok_or_else(|| format!("\"{url}\" has no port"))?;
@@ -76,7 +86,9 @@ impl OriginPattern {
         };
         let host = normalise_host(&host.to_ascii_lowercase());
         self.scheme == url.scheme()
-            && self.port.is_none_or(|p| Some(p) == url.port_or_known_default())
+            && self
+                .port
+                .is_none_or(|p| Some(p) == url.port_or_known_default())
             && match &self.host {
                 HostPattern::Any => true,
                 HostPattern::Subdomains(suffix) => {
@@ -231,7 +243,11 @@ fn list(patterns: &[OriginPattern]) -> String {
     if patterns.is_empty() {
         return "none".into();
     }
-    patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    patterns
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -254,8 +270,14 @@ mod tests {
         assert!(!p.matches(&url("https://example.com/")));
         assert!(!p.matches(&url("https://evilexample.com/")));
         assert!(!p.matches(&url("https://api.example.com.evil.net/")));
-        assert!(!p.matches(&url("http://api.example.com/")), "scheme must match");
-        assert!(!p.matches(&url("https://api.example.com:8443/")), "port defaults to 443");
+        assert!(
+            !p.matches(&url("http://api.example.com/")),
+            "scheme must match"
+        );
+        assert!(
+            !p.matches(&url("https://api.example.com:8443/")),
+            "port defaults to 443"
+        );
     }
 
     #[test]
@@ -267,7 +289,13 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused_with_an_example() {
-        for bad in ["api.example.com", "ftp://x", "https://a*.example.com", "https://x/path", "https://x:99999"] {
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://a*.example.com",
+            "https://x/path",
+            "https://x:99999",
+        ] {
             let err = OriginPattern::parse(bad).expect_err(bad);
             assert!(err.contains("write an origin such as"), "{bad}: {err}");
         }
@@ -286,28 +314,55 @@ mod tests {
             vec![pattern("https://api.example.com")],
         );
         assert!(policy.check_url(&url("https://api.example.com/")).is_ok());
-        let e = policy.check_url(&url("https://evil.net/")).expect_err("undeclared");
+        let e = policy
+            .check_url(&url("https://evil.net/"))
+            .expect_err("undeclared");
         assert!(e.contains("manifest declares"), "{e}");
-        let e = policy.check_url(&url("https://other.example.com/")).expect_err("ungranted");
+        let e = policy
+            .check_url(&url("https://other.example.com/"))
+            .expect_err("ungranted");
         assert!(e.contains("not granted by the operator"), "{e}");
     }
 
     #[test]
     fn special_addresses_need_a_literal_grant() {
-        let wildcard = OutboundPolicy::new(vec![pattern("http://*:*")], vec![pattern("http://*:*")]);
+        let wildcard =
+            OutboundPolicy::new(vec![pattern("http://*:*")], vec![pattern("http://*:*")]);
         let u = url("http://internal.example/");
-        for ip in ["127.0.0.1", "169.254.169.254", "::1", "fe80::1", "0.0.0.0", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "169.254.169.254",
+            "::1",
+            "fe80::1",
+            "0.0.0.0",
+            "::ffff:127.0.0.1",
+        ] {
             let ip: IpAddr = ip.parse().expect("ip");
-            assert!(wildcard.check_address(&u, ip).is_err(), "{ip} must be denied");
+            assert!(
+                wildcard.check_address(&u, ip).is_err(),
+                "{ip} must be denied"
+            );
         }
-        assert!(wildcard.check_address(&u, "10.1.2.3".parse().expect("ip")).is_ok());
+        assert!(
+            wildcard
+                .check_address(&u, "10.1.2.3".parse().expect("ip"))
+                .is_ok()
+        );
 
         let literal = OutboundPolicy::new(
             vec![pattern("http://*:*")],
             vec![pattern("http://127.0.0.1:8080")],
         );
         let local = url("http://127.0.0.1:8080/");
-        assert!(literal.check_address(&local, "127.0.0.1".parse().expect("ip")).is_ok());
-        assert!(literal.check_address(&local, "127.0.0.2".parse().expect("ip")).is_err());
+        assert!(
+            literal
+                .check_address(&local, "127.0.0.1".parse().expect("ip"))
+                .is_ok()
+        );
+        assert!(
+            literal
+                .check_address(&local, "127.0.0.2".parse().expect("ip"))
+                .is_err()
+        );
     }
 }

@@ -86,7 +86,12 @@ impl PackageStore {
     }
 
     /// Writes the component (if new) and then the package entry.
-    pub fn write(&self, manifest: &Manifest, component: &[u8], compiled: &[u8]) -> std::io::Result<InstalledPackage> {
+    pub fn write(
+        &self,
+        manifest: &Manifest,
+        component: &[u8],
+        compiled: &[u8],
+    ) -> std::io::Result<InstalledPackage> {
         let digest = digest(component);
         let component_path = self.component_path(&digest);
         if !component_path.exists() {
@@ -98,7 +103,10 @@ impl PackageStore {
         write_atomic(&dir.join("connector.toml"), manifest.to_toml().as_bytes())?;
         // Written last: its presence is what makes the package installed.
         write_atomic(&dir.join("component"), digest.as_bytes())?;
-        Ok(InstalledPackage { manifest: manifest.clone(), digest })
+        Ok(InstalledPackage {
+            manifest: manifest.clone(),
+            digest,
+        })
     }
 
     pub fn write_compiled(&self, digest: &str, compiled: &[u8]) -> std::io::Result<()> {
@@ -114,9 +122,16 @@ impl PackageStore {
                     continue; // an interrupted install: not installed
                 };
                 let text = std::fs::read_to_string(version.join("connector.toml"))?;
-                let manifest = Manifest::parse(&text)
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", version.display())))?;
-                out.push(InstalledPackage { manifest, digest: digest.trim().to_string() });
+                let manifest = Manifest::parse(&text).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: {e}", version.display()),
+                    )
+                })?;
+                out.push(InstalledPackage {
+                    manifest,
+                    digest: digest.trim().to_string(),
+                });
             }
         }
         Ok(out)

@@ -42,7 +42,10 @@ pub struct RuntimeConfig {
 
 impl RuntimeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        RuntimeConfig { data_dir: data_dir.into(), max_concurrent_instances: 256 }
+        RuntimeConfig {
+            data_dir: data_dir.into(),
+            max_concurrent_instances: 256,
+        }
     }
 }
 
@@ -115,7 +118,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("data_dir", &self.inner.store.root()).finish()
+        f.debug_struct("Runtime")
+            .field("data_dir", &self.inner.store.root())
+            .finish()
     }
 }
 
@@ -144,7 +149,12 @@ impl Runtime {
 
         let store = PackageStore::open(&config.data_dir)?;
         Ok(Runtime {
-            inner: Arc::new(Inner { engine, linker, store, loaded: RwLock::new(HashMap::new()) }),
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                store,
+                loaded: RwLock::new(HashMap::new()),
+            }),
         })
     }
 
@@ -159,7 +169,11 @@ impl Runtime {
     /// Validates and installs a package: manifest, component, contract version,
     /// and that `describe()` agrees with the manifest. Compiles once here so a
     /// restart never recompiles. Installing the same bytes again is a no-op.
-    pub async fn install(&self, manifest_text: &str, component: &[u8]) -> Result<Arc<Connector>, InstallError> {
+    pub async fn install(
+        &self,
+        manifest_text: &str,
+        component: &[u8],
+    ) -> Result<Arc<Connector>, InstallError> {
         let manifest = Manifest::parse(manifest_text)?;
         let declared = manifest.wit_version()?;
         if Contract::for_version(&declared).is_none() {
@@ -168,9 +182,17 @@ impl Runtime {
                 bindings::supported_range()
             )));
         }
-        let (name, version) = (manifest.connector.name.clone(), manifest.connector.version.clone());
+        let (name, version) = (
+            manifest.connector.name.clone(),
+            manifest.connector.version.clone(),
+        );
         let digest = crate::package::digest(component);
-        if let Some(existing) = self.inner.store.installed_digest(&name, &version).map_err(storage)? {
+        if let Some(existing) = self
+            .inner
+            .store
+            .installed_digest(&name, &version)
+            .map_err(storage)?
+        {
             if existing != digest {
                 return Err(InstallError::AlreadyInstalled(format!(
                     "{name}@{version} is already installed with different content ({existing}); give the new build a new version"
@@ -187,18 +209,30 @@ impl Runtime {
             .await
             .map_err(|e| InstallError::Storage(e.to_string()))?
             .map_err(|e| InstallError::InvalidComponent(format!("{e:#}")))?;
-        let (found, _) = bindings::detect(&self.inner.engine, &compiled).map_err(InstallError::UnsupportedContract)?;
+        let (found, _) = bindings::detect(&self.inner.engine, &compiled)
+            .map_err(InstallError::UnsupportedContract)?;
         if Contract::for_version(&found) != Contract::for_version(&declared) {
             return Err(InstallError::Mismatch(format!(
                 "connector.toml says wit = \"{declared}\" but the component is built for provisio:connector@{found}"
             )));
         }
-        let package = InstalledPackage { manifest: manifest.clone(), digest: digest.clone() };
-        let connector = Arc::new(self.prepare(package, &compiled).map_err(|e| InstallError::InvalidComponent(e.to_string()))?);
+        let package = InstalledPackage {
+            manifest: manifest.clone(),
+            digest: digest.clone(),
+        };
+        let connector = Arc::new(
+            self.prepare(package, &compiled)
+                .map_err(|e| InstallError::InvalidComponent(e.to_string()))?,
+        );
         check_descriptor(&self.describe(&connector).await, &manifest)?;
 
-        let serialized = compiled.serialize().map_err(|e| InstallError::Storage(e.to_string()))?;
-        self.inner.store.write(&manifest, component, &serialized).map_err(storage)?;
+        let serialized = compiled
+            .serialize()
+            .map_err(|e| InstallError::Storage(e.to_string()))?;
+        self.inner
+            .store
+            .write(&manifest, component, &serialized)
+            .map_err(storage)?;
         self.remember(connector.clone());
         tracing::info!(connector = %connector.package.label(), digest = %digest, contract = %found, "connector installed");
         Ok(connector)
@@ -227,22 +261,35 @@ impl Runtime {
         }
         let bytes = std::fs::read(self.inner.store.component_path(digest))?;
         let component = Component::new(&self.inner.engine, &bytes)?;
-        self.inner.store.write_compiled(digest, &component.serialize()?)?;
+        self.inner
+            .store
+            .write_compiled(digest, &component.serialize()?)?;
         Ok(component)
     }
 
-    fn prepare(&self, package: InstalledPackage, component: &Component) -> anyhow::Result<Connector> {
+    fn prepare(
+        &self,
+        package: InstalledPackage,
+        component: &Component,
+    ) -> anyhow::Result<Connector> {
         let (contract_version, contract) =
             bindings::detect(&self.inner.engine, component).map_err(anyhow::Error::msg)?;
         let instance_pre = self.inner.linker.instantiate_pre(component)?;
         let pre = match contract {
             Contract::V0_1 => Pre::V0_1(v0_1::BindingsPre::new(instance_pre)?),
         };
-        Ok(Connector { package, contract_version, pre })
+        Ok(Connector {
+            package,
+            contract_version,
+            pre,
+        })
     }
 
     fn remember(&self, connector: Arc<Connector>) {
-        let key = (connector.package.name().to_string(), connector.package.version().to_string());
+        let key = (
+            connector.package.name().to_string(),
+            connector.package.version().to_string(),
+        );
         if let Ok(mut loaded) = self.inner.loaded.write() {
             loaded.insert(key, connector);
         }
@@ -279,7 +326,10 @@ impl Runtime {
     }
 
     /// Calls `describe()` with no network and the manifest's limits.
-    pub async fn describe(&self, connector: &Arc<Connector>) -> Result<model::Descriptor, CallError> {
+    pub async fn describe(
+        &self,
+        connector: &Arc<Connector>,
+    ) -> Result<model::Descriptor, CallError> {
         let shared = Arc::new(AppShared {
             app_id: String::new(),
             connector: connector.package.label(),
@@ -289,7 +339,11 @@ impl Runtime {
             limits: connector.package.manifest.limits,
             client: crate::http::build_client(),
         });
-        let app = App { runtime: self.clone(), connector: connector.clone(), shared };
+        let app = App {
+            runtime: self.clone(),
+            connector: connector.clone(),
+            shared,
+        };
         app.describe().await.result
     }
 
@@ -298,11 +352,14 @@ impl Runtime {
     /// allow-list computed as declared ∩ granted.
     pub fn app(&self, connector: Arc<Connector>, config: AppConfig) -> Result<App, ConfigError> {
         let manifest = &connector.package.manifest;
-        let settings = crate::settings::resolve(&manifest.settings, &config.settings).map_err(ConfigError)?;
+        let settings =
+            crate::settings::resolve(&manifest.settings, &config.settings).map_err(ConfigError)?;
         let resolve_origin = |template: &str| -> Result<OriginPattern, ConfigError> {
             match setting_reference(template) {
                 Some(name) => match settings.get(name) {
-                    Some(model::Scalar::Text(url)) => OriginPattern::from_url(url).map_err(ConfigError),
+                    Some(model::Scalar::Text(url)) => {
+                        OriginPattern::from_url(url).map_err(ConfigError)
+                    }
                     _ => Err(ConfigError(format!(
                         "the connector needs setting \"{name}\" to know where it may connect; set it"
                     ))),
@@ -325,10 +382,18 @@ impl Runtime {
         let mut credentials = BTreeMap::new();
         for (name, secret) in config.credentials {
             let Some(decl) = manifest.credentials.iter().find(|c| c.name == name) else {
-                let known: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
+                let known: Vec<&str> = manifest
+                    .credentials
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
                 return Err(ConfigError(format!(
                     "unknown credential \"{name}\"; this connector takes: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             };
             if !decl.schemes.contains(&secret.scheme()) {
@@ -339,15 +404,24 @@ impl Runtime {
                 )));
             }
             if let CredentialSecret::Oauth2ClientCredentials { token_url, .. } = &secret {
-                url::Url::parse(token_url)
-                    .map_err(|e| ConfigError(format!("credential \"{name}\": token_url \"{token_url}\" is not a URL: {e}")))?;
+                url::Url::parse(token_url).map_err(|e| {
+                    ConfigError(format!(
+                        "credential \"{name}\": token_url \"{token_url}\" is not a URL: {e}"
+                    ))
+                })?;
             }
-            let origins = decl.origins.iter().map(|o| resolve_origin(o)).collect::<Result<Vec<_>, _>>()?;
+            let origins = decl
+                .origins
+                .iter()
+                .map(|o| resolve_origin(o))
+                .collect::<Result<Vec<_>, _>>()?;
             credentials.insert(name.clone(), AppCredential::new(name, secret, origins));
         }
 
         let limits = config.limits.unwrap_or(manifest.limits);
-        limits.validate().map_err(|e| ConfigError(format!("limits: {e}")))?;
+        limits
+            .validate()
+            .map_err(|e| ConfigError(format!("limits: {e}")))?;
         let shared = Arc::new(AppShared {
             app_id: config.app_id,
             connector: connector.package.label(),
@@ -357,7 +431,11 @@ impl Runtime {
             limits,
             client: crate::http::build_client(),
         });
-        Ok(App { runtime: self.clone(), connector, shared })
+        Ok(App {
+            runtime: self.clone(),
+            connector,
+            shared,
+        })
     }
 }
 
@@ -373,7 +451,10 @@ fn storage(e: std::io::Error) -> InstallError {
     InstallError::Storage(e.to_string())
 }
 
-fn check_descriptor(described: &Result<model::Descriptor, CallError>, manifest: &Manifest) -> Result<(), InstallError> {
+fn check_descriptor(
+    described: &Result<model::Descriptor, CallError>,
+    manifest: &Manifest,
+) -> Result<(), InstallError> {
     let d = described
         .as_ref()
         .map_err(|e| InstallError::InvalidComponent(format!("describe() failed: {e}")))?;
@@ -384,16 +465,26 @@ fn check_descriptor(described: &Result<model::Descriptor, CallError>, manifest: 
             d.name, d.version, m.name, m.version
         )));
     }
-    let from_component: Vec<(&str, crate::manifest::SettingType)> =
-        d.settings.iter().map(|s| (s.name.as_str(), s.setting_type)).collect();
-    let from_manifest: Vec<(&str, crate::manifest::SettingType)> =
-        manifest.settings.iter().map(|s| (s.name.as_str(), s.setting_type)).collect();
+    let from_component: Vec<(&str, crate::manifest::SettingType)> = d
+        .settings
+        .iter()
+        .map(|s| (s.name.as_str(), s.setting_type))
+        .collect();
+    let from_manifest: Vec<(&str, crate::manifest::SettingType)> = manifest
+        .settings
+        .iter()
+        .map(|s| (s.name.as_str(), s.setting_type))
+        .collect();
     if from_component != from_manifest {
         return Err(InstallError::Mismatch(format!(
             "describe() declares settings {from_component:?} but connector.toml declares {from_manifest:?}; make them the same"
         )));
     }
-    let creds: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
+    let creds: Vec<&str> = manifest
+        .credentials
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     if d.credentials.iter().map(String::as_str).collect::<Vec<_>>() != creds {
         return Err(InstallError::Mismatch(format!(
             "describe() names credentials {:?} but connector.toml declares {creds:?}; make them the same",
@@ -424,7 +515,10 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn new(operation_id: impl Into<String>) -> Self {
-        CallContext { operation_id: operation_id.into(), attempt: 1 }
+        CallContext {
+            operation_id: operation_id.into(),
+            attempt: 1,
+        }
     }
 }
 
@@ -488,7 +582,10 @@ impl std::fmt::Debug for App {
 macro_rules! guest_call {
     ($guest:expr, $store:expr, |$p:ident, $ctx:ident| $call:expr) => {
         match $guest {
-            Guest::V0_1 { bindings, ctx: $ctx } => {
+            Guest::V0_1 {
+                bindings,
+                ctx: $ctx,
+            } => {
                 let $p = bindings.provisio_connector_provisioning();
                 let _ = &$p;
                 $call.await.map(|r| r.map(Into::into).map_err(Into::into))
@@ -520,7 +617,12 @@ impl App {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let meter = Arc::new(CallMeter::default());
-        let state = StoreState::new(self.shared.clone(), meter.clone(), operation, started + timeout);
+        let state = StoreState::new(
+            self.shared.clone(),
+            meter.clone(),
+            operation,
+            started + timeout,
+        );
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
 
@@ -556,11 +658,21 @@ impl App {
                 connector: label.clone(),
                 limit: LimitKind::WallTime,
                 message: if meter.in_host_call() {
-                    format!("the operation took longer than {} ms, waiting on the app's HTTP answer", limits.operation_timeout_ms)
+                    format!(
+                        "the operation took longer than {} ms, waiting on the app's HTTP answer",
+                        limits.operation_timeout_ms
+                    )
                 } else {
-                    format!("the operation took longer than {} ms", limits.operation_timeout_ms)
+                    format!(
+                        "the operation took longer than {} ms",
+                        limits.operation_timeout_ms
+                    )
                 },
-                blame: if meter.in_host_call() { Blame::RemoteApp } else { Blame::Guest },
+                blame: if meter.in_host_call() {
+                    Blame::RemoteApp
+                } else {
+                    Blame::Guest
+                },
                 guest_output: guest_output.clone(),
             }),
         };
@@ -582,17 +694,21 @@ impl App {
 
     pub async fn describe(&self) -> Invocation<model::Descriptor> {
         // describe() takes no context; the operation id is for the report only.
-        self.run(Operation::Check, &CallContext::new("describe"), |store, guest| {
-            Box::pin(async move {
-                match guest {
-                    Guest::V0_1 { bindings, ctx: _ } => bindings
-                        .provisio_connector_provisioning()
-                        .call_describe(store)
-                        .await
-                        .map(|d| Ok(d.into())),
-                }
-            })
-        })
+        self.run(
+            Operation::Check,
+            &CallContext::new("describe"),
+            |store, guest| {
+                Box::pin(async move {
+                    match guest {
+                        Guest::V0_1 { bindings, ctx: _ } => bindings
+                            .provisio_connector_provisioning()
+                            .call_describe(store)
+                            .await
+                            .map(|d| Ok(d.into())),
+                    }
+                })
+            },
+        )
         .await
     }
 
@@ -603,11 +719,19 @@ impl App {
         .await
     }
 
-    pub async fn create_user(&self, call: &CallContext, user: &model::NewAccount) -> Invocation<model::Account> {
+    pub async fn create_user(
+        &self,
+        call: &CallContext,
+        user: &model::NewAccount,
+    ) -> Invocation<model::Account> {
         let user = user.clone();
         self.run(Operation::CreateUser, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_create_user(store, &ctx, &v0_1::new_account_in(&user)))
+                guest_call!(guest, store, |p, ctx| p.call_create_user(
+                    store,
+                    &ctx,
+                    &v0_1::new_account_in(&user)
+                ))
             })
         })
         .await
@@ -638,7 +762,10 @@ impl App {
     pub async fn deactivate_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::DeactivateUser, call, |store, guest| {
-            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_deactivate_user(store, &ctx, &id)) })
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p
+                    .call_deactivate_user(store, &ctx, &id))
+            })
         })
         .await
     }
@@ -646,7 +773,10 @@ impl App {
     pub async fn reactivate_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::ReactivateUser, call, |store, guest| {
-            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_reactivate_user(store, &ctx, &id)) })
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p
+                    .call_reactivate_user(store, &ctx, &id))
+            })
         })
         .await
     }
@@ -654,12 +784,18 @@ impl App {
     pub async fn delete_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::DeleteUser, call, |store, guest| {
-            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_delete_user(store, &ctx, &id)) })
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p.call_delete_user(store, &ctx, &id))
+            })
         })
         .await
     }
 
-    pub async fn get_user(&self, call: &CallContext, key: &model::AccountKey) -> Invocation<Option<model::Account>> {
+    pub async fn get_user(
+        &self,
+        call: &CallContext,
+        key: &model::AccountKey,
+    ) -> Invocation<Option<model::Account>> {
         let key = key.clone();
         self.run(Operation::GetUser, call, |store, guest| {
             Box::pin(async move {
@@ -675,32 +811,60 @@ impl App {
         .await
     }
 
-    pub async fn list_users(&self, call: &CallContext, req: &model::ListRequest) -> Invocation<model::Page<model::Account>> {
+    pub async fn list_users(
+        &self,
+        call: &CallContext,
+        req: &model::ListRequest,
+    ) -> Invocation<model::Page<model::Account>> {
         let req = req.clone();
-        let op = if req.since.is_some() { Operation::ListUsersIncremental } else { Operation::ListUsers };
+        let op = if req.since.is_some() {
+            Operation::ListUsersIncremental
+        } else {
+            Operation::ListUsers
+        };
         self.run(op, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_list_users(store, &ctx, &v0_1::list_request_in(&req)))
+                guest_call!(guest, store, |p, ctx| p.call_list_users(
+                    store,
+                    &ctx,
+                    &v0_1::list_request_in(&req)
+                ))
             })
         })
         .await
     }
 
-    pub async fn list_groups(&self, call: &CallContext, req: &model::ListRequest) -> Invocation<model::Page<model::Group>> {
+    pub async fn list_groups(
+        &self,
+        call: &CallContext,
+        req: &model::ListRequest,
+    ) -> Invocation<model::Page<model::Group>> {
         let req = req.clone();
         self.run(Operation::ListGroups, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_list_groups(store, &ctx, &v0_1::list_request_in(&req)))
+                guest_call!(guest, store, |p, ctx| p.call_list_groups(
+                    store,
+                    &ctx,
+                    &v0_1::list_request_in(&req)
+                ))
             })
         })
         .await
     }
 
-    pub async fn create_group(&self, call: &CallContext, group: &model::NewGroup) -> Invocation<model::Group> {
+    pub async fn create_group(
+        &self,
+        call: &CallContext,
+        group: &model::NewGroup,
+    ) -> Invocation<model::Group> {
         let group = group.clone();
         self.run(Operation::CreateGroup, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_create_group(store, &ctx, &v0_1::new_group_in(&group)))
+                guest_call!(guest, store, |p, ctx| p.call_create_group(
+                    store,
+                    &ctx,
+                    &v0_1::new_group_in(&group)
+                ))
             })
         })
         .await
@@ -713,10 +877,20 @@ impl App {
         name: &str,
         description: Option<&str>,
     ) -> Invocation<model::Group> {
-        let (id, name, description) = (id.to_string(), name.to_string(), description.map(str::to_string));
+        let (id, name, description) = (
+            id.to_string(),
+            name.to_string(),
+            description.map(str::to_string),
+        );
         self.run(Operation::UpdateGroup, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_update_group(store, &ctx, &id, &name, description.as_deref()))
+                guest_call!(guest, store, |p, ctx| p.call_update_group(
+                    store,
+                    &ctx,
+                    &id,
+                    &name,
+                    description.as_deref()
+                ))
             })
         })
         .await
@@ -725,35 +899,60 @@ impl App {
     pub async fn delete_group(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::DeleteGroup, call, |store, guest| {
-            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_delete_group(store, &ctx, &id)) })
-        })
-        .await
-    }
-
-    pub async fn add_members(&self, call: &CallContext, group_id: &str, members: &[String]) -> Invocation<()> {
-        let (group_id, members) = (group_id.to_string(), members.to_vec());
-        self.run(Operation::AddMembers, call, |store, guest| {
-            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_add_members(store, &ctx, &group_id, &members)) })
-        })
-        .await
-    }
-
-    pub async fn remove_members(&self, call: &CallContext, group_id: &str, members: &[String]) -> Invocation<()> {
-        let (group_id, members) = (group_id.to_string(), members.to_vec());
-        self.run(Operation::RemoveMembers, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_remove_members(store, &ctx, &group_id, &members))
+                guest_call!(guest, store, |p, ctx| p.call_delete_group(store, &ctx, &id))
             })
         })
         .await
     }
 
-    pub async fn set_password(&self, call: &CallContext, id: &str, password: SecretString) -> Invocation<()> {
+    pub async fn add_members(
+        &self,
+        call: &CallContext,
+        group_id: &str,
+        members: &[String],
+    ) -> Invocation<()> {
+        let (group_id, members) = (group_id.to_string(), members.to_vec());
+        self.run(Operation::AddMembers, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p
+                    .call_add_members(store, &ctx, &group_id, &members))
+            })
+        })
+        .await
+    }
+
+    pub async fn remove_members(
+        &self,
+        call: &CallContext,
+        group_id: &str,
+        members: &[String],
+    ) -> Invocation<()> {
+        let (group_id, members) = (group_id.to_string(), members.to_vec());
+        self.run(Operation::RemoveMembers, call, |store, guest| {
+            Box::pin(async move {
+                guest_call!(guest, store, |p, ctx| p
+                    .call_remove_members(store, &ctx, &group_id, &members))
+            })
+        })
+        .await
+    }
+
+    pub async fn set_password(
+        &self,
+        call: &CallContext,
+        id: &str,
+        password: SecretString,
+    ) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::SetPassword, call, |store, guest| {
             Box::pin(async move {
-                let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
-                guest_call!(guest, store, |p, ctx| p.call_set_password(store, &ctx, &id, handle))
+                let handle = store
+                    .data_mut()
+                    .table
+                    .push(SecretHandle::EndUserPassword(password))?;
+                guest_call!(guest, store, |p, ctx| p
+                    .call_set_password(store, &ctx, &id, handle))
             })
         })
         .await
@@ -768,15 +967,24 @@ impl App {
         let login = login.to_string();
         self.run(Operation::Authenticate, call, |store, guest| {
             Box::pin(async move {
-                let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
-                guest_call!(guest, store, |p, ctx| p.call_authenticate(store, &ctx, &login, handle))
+                let handle = store
+                    .data_mut()
+                    .table
+                    .push(SecretHandle::EndUserPassword(password))?;
+                guest_call!(guest, store, |p, ctx| p
+                    .call_authenticate(store, &ctx, &login, handle))
             })
         })
         .await
     }
 }
 
-fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, guest_output: &str) -> CallError {
+fn classify_trap(
+    e: wasmtime::Error,
+    connector: &str,
+    memory_refused: bool,
+    guest_output: &str,
+) -> CallError {
     let said = guest_said(guest_output);
     let with_said = |base: String| match &said {
         Some(s) => format!("{base}; the guest said: {s}"),
@@ -792,11 +1000,13 @@ fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, gues
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => limit(
             LimitKind::Cpu,
-            "the guest used up its CPU budget (fuel) for this operation, e.g. an endless loop".into(),
+            "the guest used up its CPU budget (fuel) for this operation, e.g. an endless loop"
+                .into(),
         ),
-        Some(wasmtime::Trap::StackOverflow) => {
-            limit(LimitKind::Stack, "the guest overflowed its call stack, e.g. endless recursion".into())
-        }
+        Some(wasmtime::Trap::StackOverflow) => limit(
+            LimitKind::Stack,
+            "the guest overflowed its call stack, e.g. endless recursion".into(),
+        ),
         Some(_) if memory_refused => limit(
             LimitKind::Memory,
             with_said("the guest asked for more memory than the app's memory limit allows".into()),
@@ -810,7 +1020,9 @@ fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, gues
             LimitKind::Memory,
             with_said("the guest asked for more memory than the app's memory limit allows".into()),
         ),
-        None => CallError::Host { message: format!("{e:#}") },
+        None => CallError::Host {
+            message: format!("{e:#}"),
+        },
     }
 }
 
@@ -826,5 +1038,9 @@ fn guest_said(output: &str) -> Option<String> {
         let message = message.join(" ");
         return Some(format!("panicked: {}", message.trim()));
     }
-    lines.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+    lines
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
 }

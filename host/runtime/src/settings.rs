@@ -24,7 +24,9 @@ fn to_scalar(name: &str, ty: SettingType, value: &Json) -> Result<Scalar, String
             }
             Ok(Scalar::Text(s.clone()))
         }
-        (SettingType::Integer, Json::Number(n)) if n.is_i64() => Ok(Scalar::Integer(n.as_i64().unwrap_or_default())),
+        (SettingType::Integer, Json::Number(n)) if n.is_i64() => {
+            Ok(Scalar::Integer(n.as_i64().unwrap_or_default()))
+        }
         (SettingType::Boolean, Json::Bool(b)) => Ok(Scalar::Boolean(*b)),
         (ty, other) => Err(format!("\"{name}\" must be of type {ty:?}, got {other}")),
     }
@@ -45,7 +47,10 @@ pub fn resolve(
     }
     let mut out = BTreeMap::new();
     for d in decls {
-        let default = d.default.as_ref().and_then(|v| serde_json::to_value(v).ok());
+        let default = d
+            .default
+            .as_ref()
+            .and_then(|v| serde_json::to_value(v).ok());
         match given.get(&d.name).or(default.as_ref()) {
             Some(v) => {
                 out.insert(d.name.clone(), to_scalar(&d.name, d.setting_type, v)?);
@@ -54,7 +59,11 @@ pub fn resolve(
                 return Err(format!(
                     "setting \"{}\" is required ({})",
                     d.name,
-                    if d.description.is_empty() { "no description" } else { &d.description }
+                    if d.description.is_empty() {
+                        "no description"
+                    } else {
+                        &d.description
+                    }
                 ));
             }
             None => {}

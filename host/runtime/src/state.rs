@@ -94,7 +94,10 @@ impl CallMeter {
         self.logs_dropped.load(Ordering::Relaxed)
     }
     pub fn take_logs(&self) -> Vec<LogLine> {
-        self.logs.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+        self.logs
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 
     /// Keeps the line if the operation's log budget allows; returns it if kept.
@@ -107,7 +110,9 @@ impl CallMeter {
             message.truncate(cut);
             message.push_str("…");
         }
-        let used = self.log_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
+        let used = self
+            .log_bytes
+            .fetch_add(message.len() as u64, Ordering::Relaxed);
         if used + message.len() as u64 > budget {
             self.logs_dropped.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -142,10 +147,19 @@ pub(crate) struct StoreState {
 
 impl StoreState {
     pub fn scope(&self) -> CallScope {
-        CallScope { app: self.app.clone(), meter: self.meter.clone(), deadline: self.deadline }
+        CallScope {
+            app: self.app.clone(),
+            meter: self.meter.clone(),
+            deadline: self.deadline,
+        }
     }
 
-    pub fn new(app: Arc<AppShared>, meter: Arc<CallMeter>, operation: Operation, deadline: Instant) -> Self {
+    pub fn new(
+        app: Arc<AppShared>,
+        meter: Arc<CallMeter>,
+        operation: Operation,
+        deadline: Instant,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())

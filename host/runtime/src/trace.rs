@@ -6,13 +6,24 @@ use crate::runtime::CallReport;
 use crate::state::{AppShared, LogLevel, LogLine};
 
 pub(crate) fn guest_log(app: &AppShared, operation: Operation, line: &LogLine) {
-    let (app_id, connector, op, msg) = (&app.app_id, &app.connector, operation.name(), &line.message);
+    let (app_id, connector, op, msg) =
+        (&app.app_id, &app.connector, operation.name(), &line.message);
     match line.level {
-        LogLevel::Trace => tracing::trace!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}"),
-        LogLevel::Debug => tracing::debug!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}"),
-        LogLevel::Info => tracing::info!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}"),
-        LogLevel::Warn => tracing::warn!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}"),
-        LogLevel::Error => tracing::error!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}"),
+        LogLevel::Trace => {
+            tracing::trace!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}")
+        }
+        LogLevel::Debug => {
+            tracing::debug!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}")
+        }
+        LogLevel::Info => {
+            tracing::info!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}")
+        }
+        LogLevel::Warn => {
+            tracing::warn!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}")
+        }
+        LogLevel::Error => {
+            tracing::error!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}")
+        }
     }
 }
 

@@ -35,7 +35,10 @@ impl wit_http::Host for StoreState {
             None => None,
         };
         let scope = self.scope();
-        Ok(http::send(&scope, req.into(), auth, None).await.map(Into::into).map_err(Into::into))
+        Ok(http::send(&scope, req.into(), auth, None)
+            .await
+            .map(Into::into)
+            .map_err(Into::into))
     }
 
     async fn send_with_secret(
@@ -59,7 +62,10 @@ impl wit_http::Host for StoreState {
                 ))));
             }
         };
-        let body_secret = BodySecret { value, json_pointer };
+        let body_secret = BodySecret {
+            value,
+            json_pointer,
+        };
         let scope = self.scope();
         Ok(http::send(&scope, req.into(), auth, Some(body_secret))
             .await
@@ -89,7 +95,10 @@ impl wit_log::Host for StoreState {
             wit_log::Level::Warn => LogLevel::Warn,
             wit_log::Level::Error => LogLevel::Error,
         };
-        if let Some(line) = self.meter.record_log(self.app.limits.max_log_bytes, level, message) {
+        if let Some(line) = self
+            .meter
+            .record_log(self.app.limits.max_log_bytes, level, message)
+        {
             crate::trace::guest_log(&self.app, self.operation, &line);
         }
         Ok(())
@@ -105,8 +114,13 @@ pub(crate) fn context(
     let app = state.app.clone();
     let mut credentials = Vec::with_capacity(app.credentials.len());
     for (name, cred) in &app.credentials {
-        let handle = state.table.push(SecretHandle::AppCredential(cred.clone()))?;
-        credentials.push(wit::Credential { name: name.clone(), handle });
+        let handle = state
+            .table
+            .push(SecretHandle::AppCredential(cred.clone()))?;
+        credentials.push(wit::Credential {
+            name: name.clone(),
+            handle,
+        });
     }
     Ok(wit::Context {
         operation_id: call.operation_id.clone(),
@@ -116,7 +130,10 @@ pub(crate) fn context(
         settings: app
             .settings
             .iter()
-            .map(|(name, value)| wit::Setting { name: name.clone(), value: value.clone().into() })
+            .map(|(name, value)| wit::Setting {
+                name: name.clone(),
+                value: value.clone().into(),
+            })
             .collect(),
         credentials,
     })
@@ -146,7 +163,11 @@ impl From<wit_http::Request> for http::Request {
 
 impl From<http::Response> for wit_http::Response {
     fn from(r: http::Response) -> Self {
-        wit_http::Response { status: r.status, headers: r.headers, body: r.body }
+        wit_http::Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
     }
 }
 
@@ -189,11 +210,20 @@ impl From<wit::Scalar> for model::Scalar {
 }
 
 fn fields_in(fields: BTreeMap<String, model::Scalar>) -> Vec<wit::Field> {
-    fields.into_iter().map(|(name, v)| wit::Field { name, value: v.into() }).collect()
+    fields
+        .into_iter()
+        .map(|(name, v)| wit::Field {
+            name,
+            value: v.into(),
+        })
+        .collect()
 }
 
 fn fields_out(fields: Vec<wit::Field>) -> BTreeMap<String, model::Scalar> {
-    fields.into_iter().map(|f| (f.name, f.value.into())).collect()
+    fields
+        .into_iter()
+        .map(|f| (f.name, f.value.into()))
+        .collect()
 }
 
 impl From<model::Value> for wit::Value {
@@ -202,7 +232,9 @@ impl From<model::Value> for wit::Value {
             model::Value::Single(s) => wit::Value::Single(s.into()),
             model::Value::Multi(m) => wit::Value::Multi(m.into_iter().map(Into::into).collect()),
             model::Value::Complex(c) => wit::Value::Complex(fields_in(c)),
-            model::Value::MultiComplex(m) => wit::Value::MultiComplex(m.into_iter().map(fields_in).collect()),
+            model::Value::MultiComplex(m) => {
+                wit::Value::MultiComplex(m.into_iter().map(fields_in).collect())
+            }
         }
     }
 }
@@ -213,14 +245,19 @@ impl From<wit::Value> for model::Value {
             wit::Value::Single(s) => model::Value::Single(s.into()),
             wit::Value::Multi(m) => model::Value::Multi(m.into_iter().map(Into::into).collect()),
             wit::Value::Complex(c) => model::Value::Complex(fields_out(c)),
-            wit::Value::MultiComplex(m) => model::Value::MultiComplex(m.into_iter().map(fields_out).collect()),
+            wit::Value::MultiComplex(m) => {
+                model::Value::MultiComplex(m.into_iter().map(fields_out).collect())
+            }
         }
     }
 }
 
 pub(crate) fn profile_in(p: &model::Profile) -> Vec<wit::Attribute> {
     p.iter()
-        .map(|(name, v)| wit::Attribute { name: name.clone(), value: v.clone().into() })
+        .map(|(name, v)| wit::Attribute {
+            name: name.clone(),
+            value: v.clone().into(),
+        })
         .collect()
 }
 
@@ -230,18 +267,30 @@ fn profile_out(p: Vec<wit::Attribute>) -> model::Profile {
 
 pub(crate) fn changes_in(c: &model::Changes) -> Vec<wit::Change> {
     c.iter()
-        .map(|(name, v)| wit::Change { name: name.clone(), value: v.clone().map(Into::into) })
+        .map(|(name, v)| wit::Change {
+            name: name.clone(),
+            value: v.clone().map(Into::into),
+        })
         .collect()
 }
 
 impl From<wit::Account> for model::Account {
     fn from(a: wit::Account) -> Self {
-        model::Account { id: a.id, login: a.login, active: a.active, profile: profile_out(a.profile) }
+        model::Account {
+            id: a.id,
+            login: a.login,
+            active: a.active,
+            profile: profile_out(a.profile),
+        }
     }
 }
 
 pub(crate) fn new_account_in(a: &model::NewAccount) -> wit::NewAccount {
-    wit::NewAccount { login: a.login.clone(), active: a.active, profile: profile_in(&a.profile) }
+    wit::NewAccount {
+        login: a.login.clone(),
+        active: a.active,
+        profile: profile_in(&a.profile),
+    }
 }
 
 pub(crate) fn key_in(k: &model::AccountKey) -> wit::AccountKey {
@@ -253,16 +302,29 @@ pub(crate) fn key_in(k: &model::AccountKey) -> wit::AccountKey {
 
 impl From<wit::Group> for model::Group {
     fn from(g: wit::Group) -> Self {
-        model::Group { id: g.id, name: g.name, description: g.description, members: g.members }
+        model::Group {
+            id: g.id,
+            name: g.name,
+            description: g.description,
+            members: g.members,
+        }
     }
 }
 
 pub(crate) fn new_group_in(g: &model::NewGroup) -> wit::NewGroup {
-    wit::NewGroup { name: g.name.clone(), description: g.description.clone(), members: g.members.clone() }
+    wit::NewGroup {
+        name: g.name.clone(),
+        description: g.description.clone(),
+        members: g.members.clone(),
+    }
 }
 
 pub(crate) fn list_request_in(r: &model::ListRequest) -> wit::ListRequest {
-    wit::ListRequest { cursor: r.cursor.clone(), since: r.since.clone(), page_size: r.page_size }
+    wit::ListRequest {
+        cursor: r.cursor.clone(),
+        since: r.since.clone(),
+        page_size: r.page_size,
+    }
 }
 
 impl From<wit::UserPage> for model::Page<model::Account> {
@@ -290,7 +352,9 @@ impl From<wit::GroupPage> for model::Page<model::Group> {
 impl From<wit::Authentication> for model::Authentication {
     fn from(a: wit::Authentication) -> Self {
         match a {
-            wit::Authentication::Accepted(acc) => model::Authentication::Accepted(acc.map(Into::into)),
+            wit::Authentication::Accepted(acc) => {
+                model::Authentication::Accepted(acc.map(Into::into))
+            }
             wit::Authentication::Rejected(m) => model::Authentication::Rejected(m),
         }
     }

@@ -1,0 +1,237 @@
+//! HTTP through the host. The host checks every request against the app's
+//! allow-list and limits and adds credentials itself; redirects come back as
+//! answers and [`RequestBuilder::send`] follows them with new, checked requests.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Secret;
+use crate::error::{ConnectorError, Result, permanent, transient};
+use crate::wit::provisio::connector::http as host;
+pub use host::Method;
+
+const MAX_REDIRECTS: usize = 5;
+
+pub struct RequestBuilder<'a> {
+    request: host::Request,
+    auth: Option<&'a Secret>,
+    follow_redirects: bool,
+}
+
+pub fn request(method: Method, url: impl Into<String>) -> RequestBuilder<'static> {
+    RequestBuilder {
+        request: host::Request {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        },
+        auth: None,
+        follow_redirects: true,
+    }
+}
+
+pub fn get(url: impl Into<String>) -> RequestBuilder<'static> {
+    request(Method::Get, url)
+}
+pub fn post(url: impl Into<String>) -> RequestBuilder<'static> {
+    request(Method::Post, url)
+}
+pub fn put(url: impl Into<String>) -> RequestBuilder<'static> {
+    request(Method::Put, url)
+}
+pub fn patch(url: impl Into<String>) -> RequestBuilder<'static> {
+    request(Method::Patch, url)
+}
+pub fn delete(url: impl Into<String>) -> RequestBuilder<'static> {
+    request(Method::Delete, url)
+}
+
+impl<'a> RequestBuilder<'a> {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.request
+            .headers
+            .push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The host sets the Authorization header from this credential.
+    pub fn auth<'b>(self, secret: Option<&'b Secret>) -> RequestBuilder<'b> {
+        RequestBuilder {
+            request: self.request,
+            auth: secret,
+            follow_redirects: self.follow_redirects,
+        }
+    }
+
+    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        self.request
+            .headers
+            .push(("content-type".into(), content_type.into()));
+        self.request.body = Some(body);
+        self
+    }
+
+    pub fn json<T: Serialize>(self, value: &T) -> Result<Self> {
+        let body =
+            serde_json::to_vec(value).map_err(|e| permanent(format!("cannot encode JSON: {e}")))?;
+        Ok(self.body("application/json", body))
+    }
+
+    pub fn no_redirects(mut self) -> Self {
+        self.follow_redirects = false;
+        self
+    }
+
+    /// Sends the request (following up to five redirects); an HTTP answer of
+    /// any status is `Ok`, only a failure to get one is an error.
+    pub fn send(self) -> Result<Response> {
+        let mut request = self.request;
+        for _ in 0..=MAX_REDIRECTS {
+            let response = host::send(&request, self.auth).map_err(from_http_error)?;
+            let response = Response {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+            };
+            let location = response.header("location").map(str::to_string);
+            match (self.follow_redirects, response.status, location) {
+                (true, 301 | 302 | 303 | 307 | 308, Some(location)) => {
+                    request.url = resolve(&request.url, &location);
+                    if response.status == 303
+                        || (response.status != 307
+                            && response.status != 308
+                            && request.method == Method::Post)
+                    {
+                        request.method = Method::Get;
+                        request.body = None;
+                    }
+                }
+                _ => return Ok(response),
+            }
+        }
+        Err(permanent(format!(
+            "more than {MAX_REDIRECTS} redirects from {}",
+            request.url
+        )))
+    }
+
+    /// Sends with `secret` written by the host into the JSON body at
+    /// `json_pointer` (for set-password). Redirects are not followed.
+    pub fn send_with_secret(self, secret: &Secret, json_pointer: &str) -> Result<Response> {
+        let response = host::send_with_secret(&self.request, self.auth, secret, json_pointer)
+            .map_err(from_http_error)?;
+        Ok(Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
+    }
+}
+
+/// `location` relative to `base` (absolute, absolute-path or relative).
+fn resolve(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let origin_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|i| base[i..].find('/').map(|j| i + j))
+        .unwrap_or(base.len());
+    if location.starts_with('/') {
+        format!("{}{location}", &base[..origin_end])
+    } else {
+        let dir_end = base
+            .rfind('/')
+            .filter(|&i| i >= origin_end)
+            .unwrap_or(origin_end);
+        format!("{}/{location}", &base[..dir_end])
+    }
+}
+
+pub fn from_http_error(e: host::HttpError) -> ConnectorError {
+    match e {
+        host::HttpError::Denied(m) => permanent(format!("request denied by the host: {m}")),
+        host::HttpError::Timeout(m) => transient(format!("timeout: {m}")),
+        host::HttpError::TooLarge(m) => permanent(format!("too large: {m}")),
+        host::HttpError::Connection(m) => transient(format!("connection failed: {m}")),
+        host::HttpError::LimitExceeded(m) => permanent(format!("limit exceeded: {m}")),
+        host::HttpError::InvalidRequest(m) => permanent(format!("invalid request: {m}")),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            permanent(format!(
+                "the application sent JSON this connector cannot read: {e}"
+            ))
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// `Retry-After` in milliseconds (delta-seconds form).
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        self.header("retry-after")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|s| s * 1000)
+    }
+
+    /// A short excerpt of the body for error messages.
+    pub fn error_detail(&self) -> String {
+        let text = self.text();
+        let text = text.trim();
+        match text.char_indices().nth(300) {
+            Some((i, _)) => format!("{}…", &text[..i]),
+            None => text.to_string(),
+        }
+    }
+
+    /// `Ok(self)` for a 2xx answer, else the typed error for its status.
+    pub fn error_for_status(self, what: &str) -> Result<Self> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(crate::error::from_status(&self, what))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve;
+
+    #[test]
+    fn redirect_locations_resolve_against_the_request_url() {
+        assert_eq!(resolve("http://a:1/v2/Users", "http://b/x"), "http://b/x");
+        assert_eq!(resolve("http://a:1/v2/Users", "/other"), "http://a:1/other");
+        assert_eq!(
+            resolve("http://a:1/v2/Users", "Groups"),
+            "http://a:1/v2/Groups"
+        );
+    }
+}

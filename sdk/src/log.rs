@@ -1,0 +1,20 @@
+//! Logging through the host: lines are attributed to the app and operation,
+//! and the host caps their volume per operation.
+
+use crate::wit::provisio::connector::log::{Level, log};
+
+pub fn trace(message: &str) {
+    log(Level::Trace, message)
+}
+pub fn debug(message: &str) {
+    log(Level::Debug, message)
+}
+pub fn info(message: &str) {
+    log(Level::Info, message)
+}
+pub fn warn(message: &str) {
+    log(Level::Warn, message)
+}
+pub fn error(message: &str) {
+    log(Level::Error, message)
+}
