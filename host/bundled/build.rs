@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir.join("../..");
     let scim = root.join("connectors/scim");
     provisio_guest_build::rerun_if_changed(&[
@@ -14,13 +13,12 @@ fn main() {
         &root.join("sdk/src"),
         &root.join("wit"),
     ]);
-    let built = provisio_guest_build::build(&[("provisio-connector-scim", scim.as_path())])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let built =
+        provisio_guest_build::build(&[("provisio-connector-scim", scim.as_path())]).unwrap_or_else(|e| panic!("{e}"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     copy(&built[0], &out.join("scim.wasm"));
 }
 
 fn copy(from: &Path, to: &Path) {
-    std::fs::copy(from, to)
-        .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
 }

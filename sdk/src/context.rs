@@ -20,10 +20,7 @@ pub trait ContextExt {
 
 impl ContextExt for Context {
     fn setting(&self, name: &str) -> Option<&Scalar> {
-        self.settings
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| &s.value)
+        self.settings.iter().find(|s| s.name == name).map(|s| &s.value)
     }
 
     fn setting_text(&self, name: &str) -> Result<&str> {
@@ -39,10 +36,7 @@ impl ContextExt for Context {
     }
 
     fn credential(&self, name: &str) -> Option<&Secret> {
-        self.credentials
-            .iter()
-            .find(|c| c.name == name)
-            .map(|c| &c.handle)
+        self.credentials.iter().find(|c| c.name == name).map(|c| &c.handle)
     }
 
     fn settings<T: DeserializeOwned>(&self) -> Result<T> {
@@ -51,7 +45,6 @@ impl ContextExt for Context {
             .iter()
             .map(|s| (s.name.clone(), scalar_to_json(&s.value)))
             .collect();
-        serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|e| invalid_input(format!("settings: {e}")))
+        serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| invalid_input(format!("settings: {e}")))
     }
 }

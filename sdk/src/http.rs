@@ -49,9 +49,7 @@ pub fn delete(url: impl Into<String>) -> RequestBuilder<'static> {
 
 impl<'a> RequestBuilder<'a> {
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.request
-            .headers
-            .push((name.to_string(), value.to_string()));
+        self.request.headers.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -65,16 +63,13 @@ impl<'a> RequestBuilder<'a> {
     }
 
     pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
-        self.request
-            .headers
-            .push(("content-type".into(), content_type.into()));
+        self.request.headers.push(("content-type".into(), content_type.into()));
         self.request.body = Some(body);
         self
     }
 
     pub fn json<T: Serialize>(self, value: &T) -> Result<Self> {
-        let body =
-            serde_json::to_vec(value).map_err(|e| permanent(format!("cannot encode JSON: {e}")))?;
+        let body = serde_json::to_vec(value).map_err(|e| permanent(format!("cannot encode JSON: {e}")))?;
         Ok(self.body("application/json", body))
     }
 
@@ -99,9 +94,7 @@ impl<'a> RequestBuilder<'a> {
                 (true, 301 | 302 | 303 | 307 | 308, Some(location)) => {
                     request.url = resolve(&request.url, &location);
                     if response.status == 303
-                        || (response.status != 307
-                            && response.status != 308
-                            && request.method == Method::Post)
+                        || (response.status != 307 && response.status != 308 && request.method == Method::Post)
                     {
                         request.method = Method::Get;
                         request.body = None;
@@ -119,8 +112,8 @@ impl<'a> RequestBuilder<'a> {
     /// Sends with `secret` written by the host into the JSON body at
     /// `json_pointer` (for set-password). Redirects are not followed.
     pub fn send_with_secret(self, secret: &Secret, json_pointer: &str) -> Result<Response> {
-        let response = host::send_with_secret(&self.request, self.auth, secret, json_pointer)
-            .map_err(from_http_error)?;
+        let response =
+            host::send_with_secret(&self.request, self.auth, secret, json_pointer).map_err(from_http_error)?;
         Ok(Response {
             status: response.status,
             headers: response.headers,
@@ -142,10 +135,7 @@ fn resolve(base: &str, location: &str) -> String {
     if location.starts_with('/') {
         format!("{}{location}", &base[..origin_end])
     } else {
-        let dir_end = base
-            .rfind('/')
-            .filter(|&i| i >= origin_end)
-            .unwrap_or(origin_end);
+        let dir_end = base.rfind('/').filter(|&i| i >= origin_end).unwrap_or(origin_end);
         format!("{}/{location}", &base[..dir_end])
     }
 }
@@ -181,11 +171,8 @@ impl Response {
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            permanent(format!(
-                "the application sent JSON this connector cannot read: {e}"
-            ))
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|e| permanent(format!("the application sent JSON this connector cannot read: {e}")))
     }
 
     pub fn text(&self) -> String {
@@ -194,11 +181,7 @@ impl Response {
 
     /// `Retry-After` in milliseconds (delta-seconds form).
     pub fn retry_after_ms(&self) -> Option<u64> {
-        self.header("retry-after")?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(|s| s * 1000)
+        self.header("retry-after")?.trim().parse::<u64>().ok().map(|s| s * 1000)
     }
 
     /// A short excerpt of the body for error messages.
@@ -229,9 +212,6 @@ mod tests {
     fn redirect_locations_resolve_against_the_request_url() {
         assert_eq!(resolve("http://a:1/v2/Users", "http://b/x"), "http://b/x");
         assert_eq!(resolve("http://a:1/v2/Users", "/other"), "http://a:1/other");
-        assert_eq!(
-            resolve("http://a:1/v2/Users", "Groups"),
-            "http://a:1/v2/Groups"
-        );
+        assert_eq!(resolve("http://a:1/v2/Users", "Groups"), "http://a:1/v2/Groups");
     }
 }

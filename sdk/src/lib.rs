@@ -28,9 +28,9 @@ pub mod wit {
 pub use context::ContextExt;
 pub use error::{ConnectorError, Result};
 pub use wit::provisio::connector::types::{
-    Account, AccountKey, Attribute, AttributeSchema, Authentication, Change, Context, Descriptor,
-    Field, Group, GroupPage, ListRequest, NewAccount, NewGroup, Operation, Profile, Scalar, Secret,
-    SettingSchema, SettingType, SubAttributeSchema, UserPage, Value, ValueType,
+    Account, AccountKey, Attribute, AttributeSchema, Authentication, Change, Context, Descriptor, Field, Group,
+    GroupPage, ListRequest, NewAccount, NewGroup, Operation, Profile, Scalar, Secret, SettingSchema, SettingType,
+    SubAttributeSchema, UserPage, Value, ValueType,
 };
 
 /// The contract version this SDK builds against.
@@ -51,12 +51,7 @@ pub trait Connector {
     fn create_user(_ctx: Context, _user: NewAccount) -> Result<Account> {
         unsupported("create-user")
     }
-    fn update_user(
-        _ctx: Context,
-        _id: String,
-        _changes: Vec<Change>,
-        _desired: Profile,
-    ) -> Result<Account> {
+    fn update_user(_ctx: Context, _id: String, _changes: Vec<Change>, _desired: Profile) -> Result<Account> {
         unsupported("update-user")
     }
     fn deactivate_user(_ctx: Context, _id: String) -> Result<()> {
@@ -80,12 +75,7 @@ pub trait Connector {
     fn create_group(_ctx: Context, _group: NewGroup) -> Result<Group> {
         unsupported("create-group")
     }
-    fn update_group(
-        _ctx: Context,
-        _id: String,
-        _name: String,
-        _description: Option<String>,
-    ) -> Result<Group> {
+    fn update_group(_ctx: Context, _id: String, _name: String, _description: Option<String>) -> Result<Group> {
         unsupported("update-group")
     }
     fn delete_group(_ctx: Context, _id: String) -> Result<()> {

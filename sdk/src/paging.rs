@@ -18,19 +18,12 @@ pub fn offset_from(cursor: Option<&str>) -> Result<u64> {
         Some(c) => c
             .strip_prefix(OFFSET_PREFIX)
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                invalid_input(format!("\"{c}\" is not a cursor this connector returned"))
-            }),
+            .ok_or_else(|| invalid_input(format!("\"{c}\" is not a cursor this connector returned"))),
     }
 }
 
 /// The next offset cursor, or `None` when `fetched` items end the listing.
-pub fn next_offset(
-    offset: u64,
-    fetched: u64,
-    total: Option<u64>,
-    page_size: u64,
-) -> Option<String> {
+pub fn next_offset(offset: u64, fetched: u64, total: Option<u64>, page_size: u64) -> Option<String> {
     let next = offset + fetched;
     let more = match total {
         Some(total) => next < total,

@@ -31,9 +31,7 @@ pub fn value_to_json(v: &Value) -> Json {
         Value::Single(s) => scalar_to_json(s),
         Value::Multi(m) => Json::Array(m.iter().map(scalar_to_json).collect()),
         Value::Complex(fields) => fields_to_json(fields),
-        Value::MultiComplex(items) => {
-            Json::Array(items.iter().map(|f| fields_to_json(f)).collect())
-        }
+        Value::MultiComplex(items) => Json::Array(items.iter().map(|f| fields_to_json(f)).collect()),
     }
 }
 
@@ -53,12 +51,7 @@ pub fn json_to_scalar(j: &Json) -> Option<Scalar> {
 
 fn object_to_fields(o: &Map<String, Json>) -> Vec<Field> {
     o.iter()
-        .filter_map(|(k, v)| {
-            json_to_scalar(v).map(|value| Field {
-                name: k.clone(),
-                value,
-            })
-        })
+        .filter_map(|(k, v)| json_to_scalar(v).map(|value| Field { name: k.clone(), value }))
         .collect()
 }
 
@@ -67,15 +60,13 @@ pub fn json_to_value(j: &Json) -> Option<Value> {
     Some(match j {
         Json::Null => return None,
         Json::Object(o) => Value::Complex(object_to_fields(o)),
-        Json::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {
-            Value::MultiComplex(
-                items
-                    .iter()
-                    .filter_map(|i| i.as_object())
-                    .map(object_to_fields)
-                    .collect(),
-            )
-        }
+        Json::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => Value::MultiComplex(
+            items
+                .iter()
+                .filter_map(|i| i.as_object())
+                .map(object_to_fields)
+                .collect(),
+        ),
         Json::Array(items) => Value::Multi(items.iter().filter_map(json_to_scalar).collect()),
         scalar => Value::Single(json_to_scalar(scalar)?),
     })
@@ -93,12 +84,7 @@ pub fn profile_to_json(profile: &[Attribute]) -> Map<String, Json> {
 pub fn json_to_profile(object: &Map<String, Json>) -> Vec<Attribute> {
     object
         .iter()
-        .filter_map(|(k, v)| {
-            json_to_value(v).map(|value| Attribute {
-                name: k.clone(),
-                value,
-            })
-        })
+        .filter_map(|(k, v)| json_to_value(v).map(|value| Attribute { name: k.clone(), value }))
         .collect()
 }
 

@@ -1,1 +1,8 @@
+//! Provisio's integration tests: one binary (link time matters), real parts
+//! throughout: real components in wasmtime, a real scim2-server.
 
+mod hostile;
+mod install;
+mod oauth;
+mod scim;
+mod support;

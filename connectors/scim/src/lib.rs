@@ -11,8 +11,8 @@ use provisio_sdk::error::{Result, conflict, invalid_input, transient};
 use provisio_sdk::http::{self, Response};
 use provisio_sdk::values::{profile_to_json, value_to_json};
 use provisio_sdk::{
-    Account, AccountKey, Change, Connector, Context, ContextExt, Descriptor, Group, GroupPage,
-    ListRequest, NewAccount, NewGroup, Profile, Secret, UserPage, paging,
+    Account, AccountKey, Change, Connector, Context, ContextExt, Descriptor, Group, GroupPage, ListRequest, NewAccount,
+    NewGroup, Profile, Secret, UserPage, paging,
 };
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -63,10 +63,7 @@ impl<'a> Service<'a> {
     }
 
     fn send(&self, builder: http::RequestBuilder<'_>) -> Result<Response> {
-        builder
-            .header("accept", CONTENT_TYPE)
-            .auth(self.auth)
-            .send()
+        builder.header("accept", CONTENT_TYPE).auth(self.auth).send()
     }
 
     fn get(&self, path: &str) -> Result<Response> {
@@ -95,10 +92,7 @@ impl<'a> Service<'a> {
     /// service has no filter support.
     fn user_by_login(&self, login: &str) -> Result<Option<Json>> {
         if !self.settings.no_filter {
-            let filter = format!(
-                "userName eq \"{}\"",
-                login.replace('\\', "\\\\").replace('"', "\\\"")
-            );
+            let filter = format!("userName eq \"{}\"", login.replace('\\', "\\\\").replace('"', "\\\""));
             let response = self.get(&format!("/Users?filter={}", encode(&filter)))?;
             let list: ListResponse = response.error_for_status("find user by login")?.json()?;
             return Ok(list.resources.into_iter().find(|r| {
@@ -127,10 +121,7 @@ impl<'a> Service<'a> {
     /// One page from `offset` (0-based); returns the next offset if any.
     fn page(&self, path: &str, offset: u64, count: u32) -> Result<(ListResponse, Option<u64>)> {
         let sep = if path.contains('?') { '&' } else { '?' };
-        let response = self.get(&format!(
-            "{path}{sep}startIndex={}&count={count}",
-            offset + 1
-        ))?;
+        let response = self.get(&format!("{path}{sep}startIndex={}&count={count}", offset + 1))?;
         let list: ListResponse = response.error_for_status("list")?.json()?;
         let fetched = list.resources.len() as u64;
         let next = paging::next_offset(offset, fetched, list.total_results, u64::from(count))
@@ -153,11 +144,7 @@ impl<'a> Service<'a> {
                 vec![json!({ "op": "replace", "path": "active", "value": active })],
             )?
         };
-        response.error_for_status(if active {
-            "reactivate user"
-        } else {
-            "deactivate user"
-        })?;
+        response.error_for_status(if active { "reactivate user" } else { "deactivate user" })?;
         Ok(())
     }
 
@@ -189,10 +176,7 @@ impl<'a> Service<'a> {
             });
             if add {
                 for m in members {
-                    if !current
-                        .iter()
-                        .any(|c| c.get("value").and_then(Json::as_str) == Some(m))
-                    {
+                    if !current.iter().any(|c| c.get("value").and_then(Json::as_str) == Some(m)) {
                         current.push(json!({ "value": m }));
                     }
                 }
@@ -201,10 +185,7 @@ impl<'a> Service<'a> {
             self.put_resource(&path, group)?
         } else if add {
             let values: Vec<Json> = members.iter().map(|m| json!({ "value": m })).collect();
-            self.patch(
-                &path,
-                vec![json!({ "op": "add", "path": "members", "value": values })],
-            )?
+            self.patch(&path, vec![json!({ "op": "add", "path": "members", "value": values })])?
         } else {
             let ops = members
                 .iter()
@@ -230,9 +211,7 @@ fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -247,9 +226,7 @@ impl Connector for Scim {
     fn check(ctx: Context) -> Result<()> {
         let service = Service::new(&ctx)?;
         // ServiceProviderConfig is often public; /Users proves the credential.
-        service
-            .get("/Users?count=1")?
-            .error_for_status("check connection")?;
+        service.get("/Users?count=1")?.error_for_status("check connection")?;
         Ok(())
     }
 
@@ -269,17 +246,10 @@ impl Connector for Scim {
                 existing,
             ));
         }
-        Ok(account_from(
-            &response.error_for_status("create user")?.json()?,
-        ))
+        Ok(account_from(&response.error_for_status("create user")?.json()?))
     }
 
-    fn update_user(
-        ctx: Context,
-        id: String,
-        changes: Vec<Change>,
-        desired: Profile,
-    ) -> Result<Account> {
+    fn update_user(ctx: Context, id: String, changes: Vec<Change>, desired: Profile) -> Result<Account> {
         let service = Service::new(&ctx)?;
         let path = format!("/Users/{}", encode(&id));
         if service.settings.update_with_put {
@@ -287,9 +257,7 @@ impl Connector for Scim {
                 .user(&id)?
                 .ok_or_else(|| provisio_sdk::error::not_found(format!("user {id}")))?;
             resource::merge_profile(&mut current, &desired, &changes);
-            let response = service
-                .put_resource(&path, current)?
-                .error_for_status("update user")?;
+            let response = service.put_resource(&path, current)?.error_for_status("update user")?;
             return Ok(account_from(&response.json()?));
         }
         if changes.is_empty() {
@@ -332,9 +300,7 @@ impl Connector for Scim {
 
     fn delete_user(ctx: Context, id: String) -> Result<()> {
         let service = Service::new(&ctx)?;
-        let response = service.send(http::delete(
-            service.url(&format!("/Users/{}", encode(&id))),
-        ))?;
+        let response = service.send(http::delete(service.url(&format!("/Users/{}", encode(&id)))))?;
         if response.status == 404 {
             return Ok(()); // already gone: deleting is idempotent
         }
@@ -356,10 +322,7 @@ impl Connector for Scim {
         let offset = paging::offset_from(req.cursor.as_deref())?;
         let count = paging::page_size(req.page_size, service.settings.page_size, 1000);
         let path = match &req.since {
-            Some(since) => format!(
-                "/Users?filter={}",
-                encode(&format!("meta.lastModified gt \"{since}\""))
-            ),
+            Some(since) => format!("/Users?filter={}", encode(&format!("meta.lastModified gt \"{since}\""))),
             None => "/Users".to_string(),
         };
         let (list, next) = service.page(&path, offset, count)?;
@@ -397,13 +360,8 @@ impl Connector for Scim {
 
     fn create_group(ctx: Context, group: NewGroup) -> Result<Group> {
         let service = Service::new(&ctx)?;
-        let members: Vec<Json> = group
-            .members
-            .iter()
-            .map(|m| json!({ "value": m }))
-            .collect();
-        let body =
-            json!({ "schemas": [GROUP_SCHEMA], "displayName": group.name, "members": members });
+        let members: Vec<Json> = group.members.iter().map(|m| json!({ "value": m })).collect();
+        let body = json!({ "schemas": [GROUP_SCHEMA], "displayName": group.name, "members": members });
         let response = service.with_json(http::post(service.url("/Groups")), &body)?;
         if response.status == 409 {
             return Err(conflict(
@@ -411,17 +369,10 @@ impl Connector for Scim {
                 None,
             ));
         }
-        Ok(group_from(
-            &response.error_for_status("create group")?.json()?,
-        ))
+        Ok(group_from(&response.error_for_status("create group")?.json()?))
     }
 
-    fn update_group(
-        ctx: Context,
-        id: String,
-        name: String,
-        _description: Option<String>,
-    ) -> Result<Group> {
+    fn update_group(ctx: Context, id: String, name: String, _description: Option<String>) -> Result<Group> {
         let service = Service::new(&ctx)?;
         let path = format!("/Groups/{}", encode(&id));
         service
@@ -435,9 +386,7 @@ impl Connector for Scim {
 
     fn delete_group(ctx: Context, id: String) -> Result<()> {
         let service = Service::new(&ctx)?;
-        let response = service.send(http::delete(
-            service.url(&format!("/Groups/{}", encode(&id))),
-        ))?;
+        let response = service.send(http::delete(service.url(&format!("/Groups/{}", encode(&id)))))?;
         if response.status == 404 {
             return Ok(());
         }
@@ -455,7 +404,8 @@ impl Connector for Scim {
 
     fn set_password(ctx: Context, id: String, password: Secret) -> Result<()> {
         let service = Service::new(&ctx)?;
-        let body = json!({ "schemas": [PATCH_OP], "Operations": [{ "op": "replace", "path": "password", "value": null }] });
+        let body =
+            json!({ "schemas": [PATCH_OP], "Operations": [{ "op": "replace", "path": "password", "value": null }] });
         let body = serde_json::to_vec(&body).map_err(|e| transient(e.to_string()))?;
         http::patch(service.url(&format!("/Users/{}", encode(&id))))
             .header("accept", CONTENT_TYPE)

@@ -2,8 +2,8 @@
 
 use provisio_sdk::values::{json_to_profile, profile_to_json};
 use provisio_sdk::{
-    Account, Attribute, AttributeSchema, Change, Descriptor, Group, Operation, SettingSchema,
-    SettingType, SubAttributeSchema, ValueType,
+    Account, Attribute, AttributeSchema, Change, Descriptor, Group, Operation, SettingSchema, SettingType,
+    SubAttributeSchema, ValueType,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -115,10 +115,7 @@ pub fn account_from(resource: &Json) -> Account {
             .and_then(Json::as_str)
             .unwrap_or_default()
             .to_string(),
-        login: resource
-            .get("userName")
-            .and_then(Json::as_str)
-            .map(str::to_string),
+        login: resource.get("userName").and_then(Json::as_str).map(str::to_string),
         active: resource.get("active").and_then(Json::as_bool),
         profile: json_to_profile(&flat),
     }
@@ -137,24 +134,16 @@ pub fn group_from(resource: &Json) -> Group {
             .unwrap_or_default()
             .to_string(),
         description: None,
-        members: resource
-            .get("members")
-            .and_then(Json::as_array)
-            .map(|members| {
-                members
-                    .iter()
-                    .filter_map(|m| m.get("value").and_then(Json::as_str).map(str::to_string))
-                    .collect()
-            }),
+        members: resource.get("members").and_then(Json::as_array).map(|members| {
+            members
+                .iter()
+                .filter_map(|m| m.get("value").and_then(Json::as_str).map(str::to_string))
+                .collect()
+        }),
     }
 }
 
-fn attr(
-    name: &str,
-    value_type: ValueType,
-    multi_valued: bool,
-    description: &str,
-) -> AttributeSchema {
+fn attr(name: &str, value_type: ValueType, multi_valued: bool, description: &str) -> AttributeSchema {
     AttributeSchema {
         name: name.into(),
         value_type,
@@ -174,12 +163,7 @@ fn sub(name: &str, value_type: ValueType) -> SubAttributeSchema {
     }
 }
 
-fn setting(
-    name: &str,
-    setting_type: SettingType,
-    required: bool,
-    description: &str,
-) -> SettingSchema {
+fn setting(name: &str, setting_type: SettingType, required: bool, description: &str) -> SettingSchema {
     SettingSchema {
         name: name.into(),
         setting_type,
@@ -226,12 +210,7 @@ pub fn descriptor() -> Descriptor {
             Operation::SetPassword,
         ],
         settings: vec![
-            setting(
-                "base_url",
-                SettingType::Url,
-                true,
-                "The SCIM service's base URL",
-            ),
+            setting("base_url", SettingType::Url, true, "The SCIM service's base URL"),
             setting(
                 "update_with_put",
                 SettingType::Boolean,
@@ -256,32 +235,17 @@ pub fn descriptor() -> Descriptor {
                 false,
                 "Membership changes by PUT",
             ),
-            setting(
-                "page_size",
-                SettingType::Integer,
-                false,
-                "Resources per page",
-            ),
+            setting("page_size", SettingType::Integer, false, "Resources per page"),
         ],
         credentials: vec!["api".into()],
         profile: vec![
             user_name,
-            attr(
-                "active",
-                ValueType::Boolean,
-                false,
-                "Whether the account may sign in",
-            ),
+            attr("active", ValueType::Boolean, false, "Whether the account may sign in"),
             name,
             attr("displayName", ValueType::Text, false, "Display name"),
             emails,
             attr("title", ValueType::Text, false, "Job title"),
-            attr(
-                "externalId",
-                ValueType::Text,
-                false,
-                "The provisioning client's id",
-            ),
+            attr("externalId", ValueType::Text, false, "The provisioning client's id"),
             attr(
                 &format!("{enterprise}:employeeNumber"),
                 ValueType::Text,

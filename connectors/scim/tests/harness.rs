@@ -21,13 +21,9 @@ fn new_user(login: &str) -> NewAccount {
 
 #[tokio::test]
 async fn create_posts_a_scim_user_with_a_boolean_active_and_the_bearer_token() {
-    let server = RecordingServer::start(|_| {
-        Reply::json(201, json!({"id": "u-1", "userName": "ada", "active": true}))
-    })
-    .await;
-    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR"))
-        .await
-        .expect("harness");
+    let server =
+        RecordingServer::start(|_| Reply::json(201, json!({"id": "u-1", "userName": "ada", "active": true}))).await;
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("harness");
     let app = harness
         .app(
             harness
@@ -58,15 +54,9 @@ async fn create_posts_a_scim_user_with_a_boolean_active_and_the_bearer_token() {
 #[tokio::test]
 async fn a_429_becomes_rate_limited_with_the_retry_after_in_milliseconds() {
     let server = RecordingServer::start(|_| Reply::status(429).header("retry-after", "7")).await;
-    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR"))
-        .await
-        .expect("harness");
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("harness");
     let app = harness
-        .app(
-            harness
-                .config_for(&server)
-                .setting("base_url", server.url()),
-        )
+        .app(harness.config_for(&server).setting("base_url", server.url()))
         .expect("app");
 
     let err = app
@@ -76,7 +66,10 @@ async fn a_429_becomes_rate_limited_with_the_retry_after_in_milliseconds() {
         .expect_err("429");
 
     match err {
-        CallError::Connector(ConnectorError::RateLimited { retry_after_ms, .. }) => {
+        CallError::Connector {
+            error: ConnectorError::RateLimited { retry_after_ms, .. },
+            ..
+        } => {
             assert_eq!(retry_after_ms, Some(7000))
         }
         other => panic!("expected rate-limited, got {other:?}"),
@@ -92,20 +85,13 @@ async fn a_429_becomes_rate_limited_with_the_retry_after_in_milliseconds() {
 #[tokio::test]
 async fn a_base_url_the_operator_did_not_grant_is_refused_before_any_request() {
     let server = RecordingServer::start(|_| Reply::status(200)).await;
-    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR"))
-        .await
-        .expect("harness");
-    let mut config = harness
-        .config_for(&server)
-        .setting("base_url", server.url());
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("harness");
+    let mut config = harness.config_for(&server).setting("base_url", server.url());
     config.0.grants = vec!["https://scim.example.com".into()];
     let app = harness.app(config).expect("app");
 
     let err = app.check(&call()).await.into_result().expect_err("denied");
 
-    assert!(
-        err.to_string().contains("not granted by the operator"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not granted by the operator"), "{err}");
     assert!(server.requests().is_empty());
 }

@@ -53,14 +53,10 @@ pub fn build(crates: &[(&str, &Path)]) -> Result<Vec<PathBuf>, String> {
     ] {
         cmd.env_remove(var);
     }
-    let output = cmd
-        .output()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
+    let output = cmd.output().map_err(|e| format!("could not run cargo: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("may not be installed")
-            || stderr.contains("can't find crate for `core`")
-        {
+        let hint = if stderr.contains("may not be installed") || stderr.contains("can't find crate for `core`") {
             "\nhint: install the target with `rustup target add wasm32-wasip2`"
         } else {
             ""

@@ -67,15 +67,9 @@ pub fn supported_range() -> String {
 }
 
 /// Reads the contract version from the component's exports.
-pub fn detect(
-    engine: &Engine,
-    component: &Component,
-) -> Result<(semver::Version, Contract), String> {
+pub fn detect(engine: &Engine, component: &Component) -> Result<(semver::Version, Contract), String> {
     let ty = component.component_type();
-    let exported: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect();
+    let exported: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
     let Some(version) = exported.iter().find_map(|n| n.strip_prefix(EXPORT_PREFIX)) else {
         return Err(format!(
             "the component does not export provisio:connector/provisioning (it exports: {}); build it against the WIT in wit/ with the world provisio:connector/connector",
@@ -86,9 +80,8 @@ pub fn detect(
             }
         ));
     };
-    let version = semver::Version::parse(version).map_err(|e| {
-        format!("the component exports {EXPORT_PREFIX}{version}, which is not a version: {e}")
-    })?;
+    let version = semver::Version::parse(version)
+        .map_err(|e| format!("the component exports {EXPORT_PREFIX}{version}, which is not a version: {e}"))?;
     match Contract::for_version(&version) {
         Some(c) => Ok((version, c)),
         None => Err(format!(

@@ -28,9 +28,11 @@ impl std::fmt::Display for Blame {
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum CallError {
-    /// The connector answered with a typed error.
-    #[error("{0}")]
-    Connector(ConnectorError),
+    /// The connector answered with a typed error. The blame is the guest's
+    /// when the host had refused one of its requests during the call (a
+    /// denied host, a misused secret, too many requests), else the app's.
+    #[error("{error}")]
+    Connector { error: ConnectorError, blame: Blame },
     /// The operation hit one of the app's limits and was stopped.
     #[error("{connector} exceeded its {limit} limit: {message}")]
     Limit {
@@ -55,8 +57,7 @@ pub enum CallError {
 impl CallError {
     pub fn blame(&self) -> Blame {
         match self {
-            CallError::Connector(ConnectorError::Unsupported { .. }) => Blame::Guest,
-            CallError::Connector(_) => Blame::RemoteApp,
+            CallError::Connector { blame, .. } => *blame,
             CallError::Limit { blame, .. } => *blame,
             CallError::Trap { .. } => Blame::Guest,
             CallError::Host { .. } => Blame::Host,
@@ -64,9 +65,17 @@ impl CallError {
     }
 
     /// A short outcome label for traces and metrics.
+    /// The connector's typed error, if that is what this is.
+    pub fn connector_error(&self) -> Option<&ConnectorError> {
+        match self {
+            CallError::Connector { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
-            CallError::Connector(e) => match e {
+            CallError::Connector { error, .. } => match error {
                 ConnectorError::NotFound { .. } => "not-found",
                 ConnectorError::Conflict { .. } => "conflict",
                 ConnectorError::RateLimited { .. } => "rate-limited",

@@ -10,9 +10,7 @@ use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::outbound::special_address;
-use crate::secrets::{
-    AppCredential, CachedToken, CredentialSecret, SecretString, TOKEN_EXPIRY_MARGIN, TokenResponse,
-};
+use crate::secrets::{AppCredential, CachedToken, CredentialSecret, SecretString, TOKEN_EXPIRY_MARGIN, TokenResponse};
 use crate::state::CallScope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +83,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             // `localhost` was already checked against the grants by name; any
             // other name must resolve to ordinary addresses.
             let keep: Vec<SocketAddr> = addrs
@@ -102,8 +99,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 return Err(Box::new(AddressDenied(format!(
                     "{host} resolves only to special addresses ({}): loopback, link-local and metadata addresses are denied unless the operator grants them by exact address",
                     shown.join(", ")
-                )))
-                    as Box<dyn std::error::Error + Send + Sync>);
+                ))) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(keep.into_iter()) as reqwest::dns::Addrs)
         })
@@ -111,6 +107,37 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 pub(crate) async fn send(
+    state: &CallScope,
+    req: Request,
+    auth: Option<Arc<AppCredential>>,
+    body_secret: Option<BodySecret>,
+) -> Result<Response, HttpError> {
+    checked_send(state, req, auth, body_secret)
+        .await
+        .map_err(|e| refuse(state, e))
+}
+
+/// Passes an error on to the guest, remembering it when it is a refusal of
+/// the guest's own doing (so the call's outcome is blamed on the guest).
+pub(crate) fn refuse(state: &CallScope, e: HttpError) -> HttpError {
+    if let Some(why) = e.guest_fault() {
+        state.meter.record_refusal(why);
+    }
+    e
+}
+
+impl HttpError {
+    /// The message, when the error is the guest's doing rather than the
+    /// network's or the app's.
+    pub fn guest_fault(&self) -> Option<&str> {
+        match self {
+            HttpError::Denied(m) | HttpError::LimitExceeded(m) | HttpError::InvalidRequest(m) => Some(m),
+            HttpError::Timeout(_) | HttpError::TooLarge(_) | HttpError::Connection(_) => None,
+        }
+    }
+}
+
+async fn checked_send(
     state: &CallScope,
     req: Request,
     auth: Option<Arc<AppCredential>>,
@@ -190,15 +217,7 @@ pub(crate) async fn send(
     };
 
     state.meter.enter_host_call();
-    let result = exchange(
-        state,
-        method,
-        &url,
-        &headers,
-        body.as_deref(),
-        auth.as_deref(),
-    )
-    .await;
+    let result = exchange(state, method, &url, &headers, body.as_deref(), auth.as_deref()).await;
     state.meter.exit_host_call();
     result
 }
@@ -241,14 +260,14 @@ async fn exchange(
     }
 }
 
+/// The per-exchange limit. It is not shortened to the operation's deadline:
+/// that deadline is enforced around the whole call, so running out of it is
+/// reported as the operation's wall-time limit, not as an HTTP timeout.
 fn request_timeout(state: &CallScope) -> Result<Duration, HttpError> {
-    let left = state.deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(HttpError::Timeout(
-            "the operation's deadline has passed".into(),
-        ));
+    if state.deadline <= Instant::now() {
+        return Err(HttpError::Timeout("the operation's deadline has passed".into()));
     }
-    Ok(left.min(Duration::from_millis(state.app.limits.http_timeout_ms)))
+    Ok(Duration::from_millis(state.app.limits.http_timeout_ms))
 }
 
 async fn read_response(builder: reqwest::RequestBuilder, max: u64) -> Result<Response, HttpError> {
@@ -276,11 +295,7 @@ async fn read_response(builder: reqwest::RequestBuilder, max: u64) -> Result<Res
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok(Response { status, headers, body })
 }
 
 fn too_large(max: u64) -> HttpError {
@@ -305,33 +320,19 @@ fn classify(e: reqwest::Error) -> HttpError {
     }
 }
 
-async fn authorization(
-    state: &CallScope,
-    cred: &AppCredential,
-    refresh: bool,
-) -> Result<HeaderValue, HttpError> {
+async fn authorization(state: &CallScope, cred: &AppCredential, refresh: bool) -> Result<HeaderValue, HttpError> {
     let value = match &cred.secret {
         CredentialSecret::Bearer { token } => format!("Bearer {}", token.expose()),
         CredentialSecret::Basic { username, password } => {
             let raw = format!("{username}:{}", password.expose());
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            )
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
         }
         CredentialSecret::Oauth2ClientCredentials { .. } => {
-            format!(
-                "Bearer {}",
-                oauth_token(state, cred, refresh).await?.expose()
-            )
+            format!("Bearer {}", oauth_token(state, cred, refresh).await?.expose())
         }
     };
-    let mut header = HeaderValue::from_str(&value).map_err(|_| {
-        HttpError::InvalidRequest(format!(
-            "credential \"{}\" is not a valid header value",
-            cred.name
-        ))
-    })?;
+    let mut header = HeaderValue::from_str(&value)
+        .map_err(|_| HttpError::InvalidRequest(format!("credential \"{}\" is not a valid header value", cred.name)))?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -339,11 +340,7 @@ async fn authorization(
 /// Client-credentials grant (RFC 6749 §4.4). The token endpoint is part of the
 /// operator's configuration, not the guest's request, so it is not subject to
 /// the connector's allow-list.
-async fn oauth_token(
-    state: &CallScope,
-    cred: &AppCredential,
-    refresh: bool,
-) -> Result<SecretString, HttpError> {
+async fn oauth_token(state: &CallScope, cred: &AppCredential, refresh: bool) -> Result<SecretString, HttpError> {
     let CredentialSecret::Oauth2ClientCredentials {
         token_url,
         client_id,
@@ -373,10 +370,7 @@ async fn oauth_token(
         .client
         .post(token_url)
         .basic_auth(client_id, Some(client_secret.expose()))
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(reqwest::header::ACCEPT, "application/json")
         .body(form)
         .timeout(request_timeout(state)?);
@@ -417,14 +411,7 @@ fn inject_secret(body: Option<&[u8]>, secret: &BodySecret) -> Result<Vec<u8>, Ht
     let target = doc
         .pointer_mut(parent)
         .and_then(|p| p.as_object_mut())
-        .ok_or_else(|| {
-            invalid(format!(
-                "the body has no object at \"{parent}\" for \"{pointer}\""
-            ))
-        })?;
-    target.insert(
-        key,
-        serde_json::Value::String(secret.value.expose().to_string()),
-    );
+        .ok_or_else(|| invalid(format!("the body has no object at \"{parent}\" for \"{pointer}\"")))?;
+    target.insert(key, serde_json::Value::String(secret.value.expose().to_string()));
     serde_json::to_vec(&doc).map_err(|e| invalid(e.to_string()))
 }

@@ -22,8 +22,7 @@ pub use error::{Blame, CallError};
 pub use limits::{LimitKind, Limits};
 pub use manifest::Manifest;
 pub use runtime::{
-    App, AppConfig, CallContext, CallReport, ConfigError, Connector, InstallError, Invocation,
-    Runtime, RuntimeConfig,
+    App, AppConfig, CallContext, CallReport, ConfigError, Connector, InstallError, Invocation, Runtime, RuntimeConfig,
 };
 pub use secrets::{CredentialSecret, SecretString};
 pub use state::{LogLevel, LogLine};

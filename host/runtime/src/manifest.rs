@@ -143,10 +143,7 @@ impl Manifest {
                 )));
             }
             if !seen.insert(s.name.as_str()) {
-                return Err(bad(format!(
-                    "[[settings]] \"{}\" is declared twice; keep one",
-                    s.name
-                )));
+                return Err(bad(format!("[[settings]] \"{}\" is declared twice; keep one", s.name)));
             }
             if let Some(default) = &s.default {
                 crate::settings::check_type(&s.name, s.setting_type, default)
@@ -186,9 +183,7 @@ impl Manifest {
         for host in &self.outbound.hosts {
             self.check_origin_template(host, "[outbound] hosts")?;
         }
-        self.limits
-            .validate()
-            .map_err(|e| bad(format!("[limits] {e}")))?;
+        self.limits.validate().map_err(|e| bad(format!("[limits] {e}")))?;
         Ok(())
     }
 
@@ -274,10 +269,7 @@ hosts = ["${settings.base_url}", "https://*.example.com"]
 
     #[test]
     fn an_origin_naming_an_undeclared_setting_says_how_to_fix_it() {
-        let text = GOOD.replace(
-            "${settings.base_url}\", \"https",
-            "${settings.api_url}\", \"https",
-        );
+        let text = GOOD.replace("${settings.base_url}\", \"https", "${settings.api_url}\", \"https");
         let err = Manifest::parse(&text).expect_err("undeclared setting");
         assert!(
             err.0.contains("api_url") && err.0.contains("add a [[settings]]"),

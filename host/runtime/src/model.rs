@@ -111,10 +111,7 @@ pub enum ConnectorError {
     #[error("not found: {message}")]
     NotFound { message: String },
     #[error("conflict: {message}")]
-    Conflict {
-        message: String,
-        existing: Option<Account>,
-    },
+    Conflict { message: String, existing: Option<Account> },
     #[error("rate limited: {message}")]
     RateLimited {
         message: String,

@@ -31,16 +31,13 @@ impl OriginPattern {
             .ok_or_else(|| format!("\"{text}\" has no scheme; {hint}"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(format!(
-                "\"{text}\": only http and https are allowed; {hint}"
-            ));
+            return Err(format!("\"{text}\": only http and https are allowed; {hint}"));
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('?') || rest.contains('@') {
             return Err(format!("\"{text}\" has a path, query or user part; {hint}"));
         }
-        let (host, port) =
-            split_host_port(rest).ok_or_else(|| format!("\"{text}\": bad port; {hint}"))?;
+        let (host, port) = split_host_port(rest).ok_or_else(|| format!("\"{text}\": bad port; {hint}"))?;
         let default_port = if scheme == "https" { 443 } else { 80 };
         let port = match port {
             None => Some(default_port),
@@ -71,9 +68,7 @@ impl OriginPattern {
     /// The origin of a full URL (an app's base URL): path and query dropped.
     pub fn from_url(url: &str) -> Result<OriginPattern, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| format!("\"{url}\" has no host"))?;
+        let host = parsed.host_str().ok_or_else(|| format!("\"{url}\" has no host"))?;
         let port = parsed
             .port_or_known_default()
             .ok_or_else(|| format!("\"{url}\" has no port"))?;
@@ -86,14 +81,10 @@ impl OriginPattern {
         };
         let host = normalise_host(&host.to_ascii_lowercase());
         self.scheme == url.scheme()
-            && self
-                .port
-                .is_none_or(|p| Some(p) == url.port_or_known_default())
+            && self.port.is_none_or(|p| Some(p) == url.port_or_known_default())
             && match &self.host {
                 HostPattern::Any => true,
-                HostPattern::Subdomains(suffix) => {
-                    host.len() > suffix.len() && host.ends_with(suffix.as_str())
-                }
+                HostPattern::Subdomains(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
                 HostPattern::Exact(h) => *h == host,
             }
     }
@@ -224,10 +215,7 @@ impl OutboundPolicy {
         let Some(kind) = special_address(ip) else {
             return Ok(());
         };
-        let named = self
-            .granted
-            .iter()
-            .any(|p| p.matches(url) && p.names_address(ip));
+        let named = self.granted.iter().any(|p| p.matches(url) && p.names_address(ip));
         if named {
             Ok(())
         } else {
@@ -243,11 +231,7 @@ fn list(patterns: &[OriginPattern]) -> String {
     if patterns.is_empty() {
         return "none".into();
     }
-    patterns
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -270,10 +254,7 @@ mod tests {
         assert!(!p.matches(&url("https://example.com/")));
         assert!(!p.matches(&url("https://evilexample.com/")));
         assert!(!p.matches(&url("https://api.example.com.evil.net/")));
-        assert!(
-            !p.matches(&url("http://api.example.com/")),
-            "scheme must match"
-        );
+        assert!(!p.matches(&url("http://api.example.com/")), "scheme must match");
         assert!(
             !p.matches(&url("https://api.example.com:8443/")),
             "port defaults to 443"
@@ -314,9 +295,7 @@ mod tests {
             vec![pattern("https://api.example.com")],
         );
         assert!(policy.check_url(&url("https://api.example.com/")).is_ok());
-        let e = policy
-            .check_url(&url("https://evil.net/"))
-            .expect_err("undeclared");
+        let e = policy.check_url(&url("https://evil.net/")).expect_err("undeclared");
         assert!(e.contains("manifest declares"), "{e}");
         let e = policy
             .check_url(&url("https://other.example.com/"))
@@ -326,8 +305,7 @@ mod tests {
 
     #[test]
     fn special_addresses_need_a_literal_grant() {
-        let wildcard =
-            OutboundPolicy::new(vec![pattern("http://*:*")], vec![pattern("http://*:*")]);
+        let wildcard = OutboundPolicy::new(vec![pattern("http://*:*")], vec![pattern("http://*:*")]);
         let u = url("http://internal.example/");
         for ip in [
             "127.0.0.1",
@@ -338,31 +316,13 @@ mod tests {
             "::ffff:127.0.0.1",
         ] {
             let ip: IpAddr = ip.parse().expect("ip");
-            assert!(
-                wildcard.check_address(&u, ip).is_err(),
-                "{ip} must be denied"
-            );
+            assert!(wildcard.check_address(&u, ip).is_err(), "{ip} must be denied");
         }
-        assert!(
-            wildcard
-                .check_address(&u, "10.1.2.3".parse().expect("ip"))
-                .is_ok()
-        );
+        assert!(wildcard.check_address(&u, "10.1.2.3".parse().expect("ip")).is_ok());
 
-        let literal = OutboundPolicy::new(
-            vec![pattern("http://*:*")],
-            vec![pattern("http://127.0.0.1:8080")],
-        );
+        let literal = OutboundPolicy::new(vec![pattern("http://*:*")], vec![pattern("http://127.0.0.1:8080")]);
         let local = url("http://127.0.0.1:8080/");
-        assert!(
-            literal
-                .check_address(&local, "127.0.0.1".parse().expect("ip"))
-                .is_ok()
-        );
-        assert!(
-            literal
-                .check_address(&local, "127.0.0.2".parse().expect("ip"))
-                .is_err()
-        );
+        assert!(literal.check_address(&local, "127.0.0.1".parse().expect("ip")).is_ok());
+        assert!(literal.check_address(&local, "127.0.0.2".parse().expect("ip")).is_err());
     }
 }

@@ -86,12 +86,7 @@ impl PackageStore {
     }
 
     /// Writes the component (if new) and then the package entry.
-    pub fn write(
-        &self,
-        manifest: &Manifest,
-        component: &[u8],
-        compiled: &[u8],
-    ) -> std::io::Result<InstalledPackage> {
+    pub fn write(&self, manifest: &Manifest, component: &[u8], compiled: &[u8]) -> std::io::Result<InstalledPackage> {
         let digest = digest(component);
         let component_path = self.component_path(&digest);
         if !component_path.exists() {
@@ -123,10 +118,7 @@ impl PackageStore {
                 };
                 let text = std::fs::read_to_string(version.join("connector.toml"))?;
                 let manifest = Manifest::parse(&text).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{}: {e}", version.display()),
-                    )
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", version.display()))
                 })?;
                 out.push(InstalledPackage {
                     manifest,

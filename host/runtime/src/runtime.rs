@@ -142,10 +142,7 @@ impl Runtime {
 
         let mut linker = Linker::<StoreState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        v0_1::Bindings::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(
-            &mut linker,
-            |s| s,
-        )?;
+        v0_1::Bindings::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(&mut linker, |s| s)?;
 
         let store = PackageStore::open(&config.data_dir)?;
         Ok(Runtime {
@@ -169,11 +166,7 @@ impl Runtime {
     /// Validates and installs a package: manifest, component, contract version,
     /// and that `describe()` agrees with the manifest. Compiles once here so a
     /// restart never recompiles. Installing the same bytes again is a no-op.
-    pub async fn install(
-        &self,
-        manifest_text: &str,
-        component: &[u8],
-    ) -> Result<Arc<Connector>, InstallError> {
+    pub async fn install(&self, manifest_text: &str, component: &[u8]) -> Result<Arc<Connector>, InstallError> {
         let manifest = Manifest::parse(manifest_text)?;
         let declared = manifest.wit_version()?;
         if Contract::for_version(&declared).is_none() {
@@ -182,17 +175,9 @@ impl Runtime {
                 bindings::supported_range()
             )));
         }
-        let (name, version) = (
-            manifest.connector.name.clone(),
-            manifest.connector.version.clone(),
-        );
+        let (name, version) = (manifest.connector.name.clone(), manifest.connector.version.clone());
         let digest = crate::package::digest(component);
-        if let Some(existing) = self
-            .inner
-            .store
-            .installed_digest(&name, &version)
-            .map_err(storage)?
-        {
+        if let Some(existing) = self.inner.store.installed_digest(&name, &version).map_err(storage)? {
             if existing != digest {
                 return Err(InstallError::AlreadyInstalled(format!(
                     "{name}@{version} is already installed with different content ({existing}); give the new build a new version"
@@ -209,8 +194,7 @@ impl Runtime {
             .await
             .map_err(|e| InstallError::Storage(e.to_string()))?
             .map_err(|e| InstallError::InvalidComponent(format!("{e:#}")))?;
-        let (found, _) = bindings::detect(&self.inner.engine, &compiled)
-            .map_err(InstallError::UnsupportedContract)?;
+        let (found, _) = bindings::detect(&self.inner.engine, &compiled).map_err(InstallError::UnsupportedContract)?;
         if Contract::for_version(&found) != Contract::for_version(&declared) {
             return Err(InstallError::Mismatch(format!(
                 "connector.toml says wit = \"{declared}\" but the component is built for provisio:connector@{found}"
@@ -226,9 +210,7 @@ impl Runtime {
         );
         check_descriptor(&self.describe(&connector).await, &manifest)?;
 
-        let serialized = compiled
-            .serialize()
-            .map_err(|e| InstallError::Storage(e.to_string()))?;
+        let serialized = compiled.serialize().map_err(|e| InstallError::Storage(e.to_string()))?;
         self.inner
             .store
             .write(&manifest, component, &serialized)
@@ -261,17 +243,11 @@ impl Runtime {
         }
         let bytes = std::fs::read(self.inner.store.component_path(digest))?;
         let component = Component::new(&self.inner.engine, &bytes)?;
-        self.inner
-            .store
-            .write_compiled(digest, &component.serialize()?)?;
+        self.inner.store.write_compiled(digest, &component.serialize()?)?;
         Ok(component)
     }
 
-    fn prepare(
-        &self,
-        package: InstalledPackage,
-        component: &Component,
-    ) -> anyhow::Result<Connector> {
+    fn prepare(&self, package: InstalledPackage, component: &Component) -> anyhow::Result<Connector> {
         let (contract_version, contract) =
             bindings::detect(&self.inner.engine, component).map_err(anyhow::Error::msg)?;
         let instance_pre = self.inner.linker.instantiate_pre(component)?;
@@ -326,10 +302,7 @@ impl Runtime {
     }
 
     /// Calls `describe()` with no network and the manifest's limits.
-    pub async fn describe(
-        &self,
-        connector: &Arc<Connector>,
-    ) -> Result<model::Descriptor, CallError> {
+    pub async fn describe(&self, connector: &Arc<Connector>) -> Result<model::Descriptor, CallError> {
         let shared = Arc::new(AppShared {
             app_id: String::new(),
             connector: connector.package.label(),
@@ -352,14 +325,11 @@ impl Runtime {
     /// allow-list computed as declared ∩ granted.
     pub fn app(&self, connector: Arc<Connector>, config: AppConfig) -> Result<App, ConfigError> {
         let manifest = &connector.package.manifest;
-        let settings =
-            crate::settings::resolve(&manifest.settings, &config.settings).map_err(ConfigError)?;
+        let settings = crate::settings::resolve(&manifest.settings, &config.settings).map_err(ConfigError)?;
         let resolve_origin = |template: &str| -> Result<OriginPattern, ConfigError> {
             match setting_reference(template) {
                 Some(name) => match settings.get(name) {
-                    Some(model::Scalar::Text(url)) => {
-                        OriginPattern::from_url(url).map_err(ConfigError)
-                    }
+                    Some(model::Scalar::Text(url)) => OriginPattern::from_url(url).map_err(ConfigError),
                     _ => Err(ConfigError(format!(
                         "the connector needs setting \"{name}\" to know where it may connect; set it"
                     ))),
@@ -382,11 +352,7 @@ impl Runtime {
         let mut credentials = BTreeMap::new();
         for (name, secret) in config.credentials {
             let Some(decl) = manifest.credentials.iter().find(|c| c.name == name) else {
-                let known: Vec<&str> = manifest
-                    .credentials
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
+                let known: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
                 return Err(ConfigError(format!(
                     "unknown credential \"{name}\"; this connector takes: {}",
                     if known.is_empty() {
@@ -419,9 +385,7 @@ impl Runtime {
         }
 
         let limits = config.limits.unwrap_or(manifest.limits);
-        limits
-            .validate()
-            .map_err(|e| ConfigError(format!("limits: {e}")))?;
+        limits.validate().map_err(|e| ConfigError(format!("limits: {e}")))?;
         let shared = Arc::new(AppShared {
             app_id: config.app_id,
             connector: connector.package.label(),
@@ -451,10 +415,7 @@ fn storage(e: std::io::Error) -> InstallError {
     InstallError::Storage(e.to_string())
 }
 
-fn check_descriptor(
-    described: &Result<model::Descriptor, CallError>,
-    manifest: &Manifest,
-) -> Result<(), InstallError> {
+fn check_descriptor(described: &Result<model::Descriptor, CallError>, manifest: &Manifest) -> Result<(), InstallError> {
     let d = described
         .as_ref()
         .map_err(|e| InstallError::InvalidComponent(format!("describe() failed: {e}")))?;
@@ -465,11 +426,8 @@ fn check_descriptor(
             d.name, d.version, m.name, m.version
         )));
     }
-    let from_component: Vec<(&str, crate::manifest::SettingType)> = d
-        .settings
-        .iter()
-        .map(|s| (s.name.as_str(), s.setting_type))
-        .collect();
+    let from_component: Vec<(&str, crate::manifest::SettingType)> =
+        d.settings.iter().map(|s| (s.name.as_str(), s.setting_type)).collect();
     let from_manifest: Vec<(&str, crate::manifest::SettingType)> = manifest
         .settings
         .iter()
@@ -480,11 +438,7 @@ fn check_descriptor(
             "describe() declares settings {from_component:?} but connector.toml declares {from_manifest:?}; make them the same"
         )));
     }
-    let creds: Vec<&str> = manifest
-        .credentials
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
+    let creds: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
     if d.credentials.iter().map(String::as_str).collect::<Vec<_>>() != creds {
         return Err(InstallError::Mismatch(format!(
             "describe() names credentials {:?} but connector.toml declares {creds:?}; make them the same",
@@ -534,6 +488,8 @@ pub struct CallReport {
     pub fuel_consumed: u64,
     pub logs: Vec<LogLine>,
     pub logs_dropped: u64,
+    /// Requests of the guest's that the host refused, with the reason.
+    pub refusals: Vec<String>,
     /// The guest's stderr (a panic message ends up here).
     pub guest_output: String,
 }
@@ -582,10 +538,7 @@ impl std::fmt::Debug for App {
 macro_rules! guest_call {
     ($guest:expr, $store:expr, |$p:ident, $ctx:ident| $call:expr) => {
         match $guest {
-            Guest::V0_1 {
-                bindings,
-                ctx: $ctx,
-            } => {
+            Guest::V0_1 { bindings, ctx: $ctx } => {
                 let $p = bindings.provisio_connector_provisioning();
                 let _ = &$p;
                 $call.await.map(|r| r.map(Into::into).map_err(Into::into))
@@ -617,12 +570,7 @@ impl App {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let meter = Arc::new(CallMeter::default());
-        let state = StoreState::new(
-            self.shared.clone(),
-            meter.clone(),
-            operation,
-            started + timeout,
-        );
+        let state = StoreState::new(self.shared.clone(), meter.clone(), operation, started + timeout);
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
 
@@ -635,8 +583,8 @@ impl App {
                 let run = async {
                     let guest = match &self.connector.pre {
                         Pre::V0_1(pre) => {
-                            let bindings = pre.instantiate_async(&mut store).await?;
-                            let ctx = v0_1::context(store.data_mut(), call, deadline_ms)?;
+                            let bindings = pre.instantiate_async(&mut store).await.map_err(host_fault)?;
+                            let ctx = v0_1::context(store.data_mut(), call, deadline_ms).map_err(host_fault)?;
                             Guest::V0_1 { bindings, ctx }
                         }
                     };
@@ -650,9 +598,16 @@ impl App {
         let fuel_left = store.get_fuel().unwrap_or(0);
         let memory_refused = store.data().limiter.refused;
         let label = self.shared.connector.clone();
+        let refusals = meter.take_refusals();
         let result = match outcome {
             Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(e))) => Err(CallError::Connector(e)),
+            Ok(Ok(Err(error))) => {
+                let guest_at_fault = matches!(error, ConnectorError::Unsupported { .. }) || !refusals.is_empty();
+                Err(CallError::Connector {
+                    error,
+                    blame: if guest_at_fault { Blame::Guest } else { Blame::RemoteApp },
+                })
+            }
             Ok(Err(e)) => Err(classify_trap(e, &label, memory_refused, &guest_output)),
             Err(_elapsed) => Err(CallError::Limit {
                 connector: label.clone(),
@@ -663,10 +618,7 @@ impl App {
                         limits.operation_timeout_ms
                     )
                 } else {
-                    format!(
-                        "the operation took longer than {} ms",
-                        limits.operation_timeout_ms
-                    )
+                    format!("the operation took longer than {} ms", limits.operation_timeout_ms)
                 },
                 blame: if meter.in_host_call() {
                     Blame::RemoteApp
@@ -686,6 +638,7 @@ impl App {
             fuel_consumed: limits.fuel.saturating_sub(fuel_left),
             logs: meter.take_logs(),
             logs_dropped: meter.logs_dropped(),
+            refusals,
             guest_output,
         };
         crate::trace::call_finished(&report, result.as_ref().err());
@@ -694,21 +647,17 @@ impl App {
 
     pub async fn describe(&self) -> Invocation<model::Descriptor> {
         // describe() takes no context; the operation id is for the report only.
-        self.run(
-            Operation::Check,
-            &CallContext::new("describe"),
-            |store, guest| {
-                Box::pin(async move {
-                    match guest {
-                        Guest::V0_1 { bindings, ctx: _ } => bindings
-                            .provisio_connector_provisioning()
-                            .call_describe(store)
-                            .await
-                            .map(|d| Ok(d.into())),
-                    }
-                })
-            },
-        )
+        self.run(Operation::Check, &CallContext::new("describe"), |store, guest| {
+            Box::pin(async move {
+                match guest {
+                    Guest::V0_1 { bindings, ctx: _ } => bindings
+                        .provisio_connector_provisioning()
+                        .call_describe(store)
+                        .await
+                        .map(|d| Ok(d.into())),
+                }
+            })
+        })
         .await
     }
 
@@ -719,11 +668,7 @@ impl App {
         .await
     }
 
-    pub async fn create_user(
-        &self,
-        call: &CallContext,
-        user: &model::NewAccount,
-    ) -> Invocation<model::Account> {
+    pub async fn create_user(&self, call: &CallContext, user: &model::NewAccount) -> Invocation<model::Account> {
         let user = user.clone();
         self.run(Operation::CreateUser, call, |store, guest| {
             Box::pin(async move {
@@ -762,10 +707,7 @@ impl App {
     pub async fn deactivate_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::DeactivateUser, call, |store, guest| {
-            Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p
-                    .call_deactivate_user(store, &ctx, &id))
-            })
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_deactivate_user(store, &ctx, &id)) })
         })
         .await
     }
@@ -773,10 +715,7 @@ impl App {
     pub async fn reactivate_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::ReactivateUser, call, |store, guest| {
-            Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p
-                    .call_reactivate_user(store, &ctx, &id))
-            })
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_reactivate_user(store, &ctx, &id)) })
         })
         .await
     }
@@ -784,18 +723,12 @@ impl App {
     pub async fn delete_user(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::DeleteUser, call, |store, guest| {
-            Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_delete_user(store, &ctx, &id))
-            })
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_delete_user(store, &ctx, &id)) })
         })
         .await
     }
 
-    pub async fn get_user(
-        &self,
-        call: &CallContext,
-        key: &model::AccountKey,
-    ) -> Invocation<Option<model::Account>> {
+    pub async fn get_user(&self, call: &CallContext, key: &model::AccountKey) -> Invocation<Option<model::Account>> {
         let key = key.clone();
         self.run(Operation::GetUser, call, |store, guest| {
             Box::pin(async move {
@@ -852,11 +785,7 @@ impl App {
         .await
     }
 
-    pub async fn create_group(
-        &self,
-        call: &CallContext,
-        group: &model::NewGroup,
-    ) -> Invocation<model::Group> {
+    pub async fn create_group(&self, call: &CallContext, group: &model::NewGroup) -> Invocation<model::Group> {
         let group = group.clone();
         self.run(Operation::CreateGroup, call, |store, guest| {
             Box::pin(async move {
@@ -877,11 +806,7 @@ impl App {
         name: &str,
         description: Option<&str>,
     ) -> Invocation<model::Group> {
-        let (id, name, description) = (
-            id.to_string(),
-            name.to_string(),
-            description.map(str::to_string),
-        );
+        let (id, name, description) = (id.to_string(), name.to_string(), description.map(str::to_string));
         self.run(Operation::UpdateGroup, call, |store, guest| {
             Box::pin(async move {
                 guest_call!(guest, store, |p, ctx| p.call_update_group(
@@ -899,19 +824,12 @@ impl App {
     pub async fn delete_group(&self, call: &CallContext, id: &str) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::DeleteGroup, call, |store, guest| {
-            Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_delete_group(store, &ctx, &id))
-            })
+            Box::pin(async move { guest_call!(guest, store, |p, ctx| p.call_delete_group(store, &ctx, &id)) })
         })
         .await
     }
 
-    pub async fn add_members(
-        &self,
-        call: &CallContext,
-        group_id: &str,
-        members: &[String],
-    ) -> Invocation<()> {
+    pub async fn add_members(&self, call: &CallContext, group_id: &str, members: &[String]) -> Invocation<()> {
         let (group_id, members) = (group_id.to_string(), members.to_vec());
         self.run(Operation::AddMembers, call, |store, guest| {
             Box::pin(async move {
@@ -922,12 +840,7 @@ impl App {
         .await
     }
 
-    pub async fn remove_members(
-        &self,
-        call: &CallContext,
-        group_id: &str,
-        members: &[String],
-    ) -> Invocation<()> {
+    pub async fn remove_members(&self, call: &CallContext, group_id: &str, members: &[String]) -> Invocation<()> {
         let (group_id, members) = (group_id.to_string(), members.to_vec());
         self.run(Operation::RemoveMembers, call, |store, guest| {
             Box::pin(async move {
@@ -938,21 +851,12 @@ impl App {
         .await
     }
 
-    pub async fn set_password(
-        &self,
-        call: &CallContext,
-        id: &str,
-        password: SecretString,
-    ) -> Invocation<()> {
+    pub async fn set_password(&self, call: &CallContext, id: &str, password: SecretString) -> Invocation<()> {
         let id = id.to_string();
         self.run(Operation::SetPassword, call, |store, guest| {
             Box::pin(async move {
-                let handle = store
-                    .data_mut()
-                    .table
-                    .push(SecretHandle::EndUserPassword(password))?;
-                guest_call!(guest, store, |p, ctx| p
-                    .call_set_password(store, &ctx, &id, handle))
+                let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
+                guest_call!(guest, store, |p, ctx| p.call_set_password(store, &ctx, &id, handle))
             })
         })
         .await
@@ -967,24 +871,15 @@ impl App {
         let login = login.to_string();
         self.run(Operation::Authenticate, call, |store, guest| {
             Box::pin(async move {
-                let handle = store
-                    .data_mut()
-                    .table
-                    .push(SecretHandle::EndUserPassword(password))?;
-                guest_call!(guest, store, |p, ctx| p
-                    .call_authenticate(store, &ctx, &login, handle))
+                let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
+                guest_call!(guest, store, |p, ctx| p.call_authenticate(store, &ctx, &login, handle))
             })
         })
         .await
     }
 }
 
-fn classify_trap(
-    e: wasmtime::Error,
-    connector: &str,
-    memory_refused: bool,
-    guest_output: &str,
-) -> CallError {
+fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, guest_output: &str) -> CallError {
     let said = guest_said(guest_output);
     let with_said = |base: String| match &said {
         Some(s) => format!("{base}; the guest said: {s}"),
@@ -1000,8 +895,7 @@ fn classify_trap(
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => limit(
             LimitKind::Cpu,
-            "the guest used up its CPU budget (fuel) for this operation, e.g. an endless loop"
-                .into(),
+            "the guest used up its CPU budget (fuel) for this operation, e.g. an endless loop".into(),
         ),
         Some(wasmtime::Trap::StackOverflow) => limit(
             LimitKind::Stack,
@@ -1020,10 +914,37 @@ fn classify_trap(
             LimitKind::Memory,
             with_said("the guest asked for more memory than the app's memory limit allows".into()),
         ),
-        None => CallError::Host {
-            message: format!("{e:#}"),
+        None => match e.downcast_ref::<HostFault>() {
+            Some(fault) => CallError::Host {
+                message: fault.0.clone(),
+            },
+            // Not a trap and not the host's own failure: wasmtime refused what
+            // the guest passed across the boundary (a forged handle, bad UTF-8,
+            // an out-of-bounds pointer).
+            None => CallError::Trap {
+                connector: connector.to_string(),
+                message: with_said(format!("invalid call across the boundary: {}", e.root_cause())),
+                guest_output: guest_output.to_string(),
+            },
         },
     }
+}
+
+/// A failure of the host itself (instantiation, its own tables): never the
+/// guest's fault.
+#[derive(Debug)]
+pub(crate) struct HostFault(pub String);
+
+impl std::fmt::Display for HostFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HostFault {}
+
+pub(crate) fn host_fault(e: impl std::fmt::Display) -> wasmtime::Error {
+    wasmtime::Error::new(HostFault(e.to_string()))
 }
 
 /// The panic or abort message in a guest's stderr, if any.

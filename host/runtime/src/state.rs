@@ -62,6 +62,7 @@ pub(crate) struct CallMeter {
     logs_dropped: AtomicU64,
     in_host_call: AtomicBool,
     logs: Mutex<Vec<LogLine>>,
+    refusals: Mutex<Vec<String>>,
 }
 
 impl CallMeter {
@@ -90,6 +91,21 @@ impl CallMeter {
     pub fn in_host_call(&self) -> bool {
         self.in_host_call.load(Ordering::Relaxed)
     }
+    /// Remembers that the host refused a request of the guest's, and why.
+    pub fn record_refusal(&self, why: &str) {
+        if let Ok(mut r) = self.refusals.lock()
+            && r.len() < 16
+        {
+            r.push(why.to_string());
+        }
+    }
+    pub fn take_refusals(&self) -> Vec<String> {
+        self.refusals
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
+
     pub fn logs_dropped(&self) -> u64 {
         self.logs_dropped.load(Ordering::Relaxed)
     }
@@ -110,9 +126,7 @@ impl CallMeter {
             message.truncate(cut);
             message.push_str("…");
         }
-        let used = self
-            .log_bytes
-            .fetch_add(message.len() as u64, Ordering::Relaxed);
+        let used = self.log_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
         if used + message.len() as u64 > budget {
             self.logs_dropped.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -154,12 +168,7 @@ impl StoreState {
         }
     }
 
-    pub fn new(
-        app: Arc<AppShared>,
-        meter: Arc<CallMeter>,
-        operation: Operation,
-        deadline: Instant,
-    ) -> Self {
+    pub fn new(app: Arc<AppShared>, meter: Arc<CallMeter>, operation: Operation, deadline: Instant) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())

@@ -6,8 +6,7 @@ use crate::runtime::CallReport;
 use crate::state::{AppShared, LogLevel, LogLine};
 
 pub(crate) fn guest_log(app: &AppShared, operation: Operation, line: &LogLine) {
-    let (app_id, connector, op, msg) =
-        (&app.app_id, &app.connector, operation.name(), &line.message);
+    let (app_id, connector, op, msg) = (&app.app_id, &app.connector, operation.name(), &line.message);
     match line.level {
         LogLevel::Trace => {
             tracing::trace!(target: "provisio::guest", app = %app_id, connector = %connector, operation = op, "{msg}")

@@ -9,6 +9,7 @@ use crate::bindings::v0_1::exports::provisio::connector::provisioning as guest;
 use crate::bindings::v0_1::provisio::connector::{http as wit_http, log as wit_log, types as wit};
 use crate::http::{self, BodySecret};
 use crate::model;
+use crate::runtime::host_fault;
 use crate::secrets::SecretHandle;
 use crate::state::{LogLevel, StoreState};
 
@@ -18,7 +19,7 @@ impl wit::Host for StoreState {}
 
 impl wit::HostSecret for StoreState {
     async fn drop(&mut self, rep: Resource<SecretHandle>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
+        self.table.delete(rep).map_err(host_fault)?;
         Ok(())
     }
 }
@@ -29,12 +30,12 @@ impl wit_http::Host for StoreState {
         req: wit_http::Request,
         auth: Option<Resource<SecretHandle>>,
     ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
+        let scope = self.scope();
         let auth = match auth.map(|a| app_credential(self, &a)).transpose()? {
-            Some(Err(e)) => return Ok(Err(e.into())),
+            Some(Err(e)) => return Ok(Err(http::refuse(&scope, e).into())),
             Some(Ok(c)) => Some(c),
             None => None,
         };
-        let scope = self.scope();
         Ok(http::send(&scope, req.into(), auth, None)
             .await
             .map(Into::into)
@@ -48,25 +49,23 @@ impl wit_http::Host for StoreState {
         secret: Resource<SecretHandle>,
         json_pointer: String,
     ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
+        let scope = self.scope();
         let auth = match auth.map(|a| app_credential(self, &a)).transpose()? {
-            Some(Err(e)) => return Ok(Err(e.into())),
+            Some(Err(e)) => return Ok(Err(http::refuse(&scope, e).into())),
             Some(Ok(c)) => Some(c),
             None => None,
         };
-        let value = match self.table.get(&secret)? {
+        let value = match self.table.get(&secret).map_err(host_fault)? {
             SecretHandle::EndUserPassword(p) => p.clone(),
             SecretHandle::AppCredential(c) => {
-                return Ok(Err(wit_http::HttpError::InvalidRequest(format!(
+                let e = http::HttpError::InvalidRequest(format!(
                     "credential \"{}\" can only be used as `auth` (the Authorization header), never in a body",
                     c.name
-                ))));
+                ));
+                return Ok(Err(http::refuse(&scope, e).into()));
             }
         };
-        let body_secret = BodySecret {
-            value,
-            json_pointer,
-        };
-        let scope = self.scope();
+        let body_secret = BodySecret { value, json_pointer };
         Ok(http::send(&scope, req.into(), auth, Some(body_secret))
             .await
             .map(Into::into)
@@ -78,7 +77,7 @@ fn app_credential(
     state: &StoreState,
     handle: &Resource<SecretHandle>,
 ) -> wasmtime::Result<Result<std::sync::Arc<crate::secrets::AppCredential>, http::HttpError>> {
-    Ok(match state.table.get(handle)? {
+    Ok(match state.table.get(handle).map_err(host_fault)? {
         SecretHandle::AppCredential(c) => Ok(c.clone()),
         SecretHandle::EndUserPassword(_) => Err(http::HttpError::InvalidRequest(
             "an end-user password cannot be used as `auth`; use send-with-secret to place it in the body".into(),
@@ -95,10 +94,7 @@ impl wit_log::Host for StoreState {
             wit_log::Level::Warn => LogLevel::Warn,
             wit_log::Level::Error => LogLevel::Error,
         };
-        if let Some(line) = self
-            .meter
-            .record_log(self.app.limits.max_log_bytes, level, message)
-        {
+        if let Some(line) = self.meter.record_log(self.app.limits.max_log_bytes, level, message) {
             crate::trace::guest_log(&self.app, self.operation, &line);
         }
         Ok(())
@@ -114,9 +110,7 @@ pub(crate) fn context(
     let app = state.app.clone();
     let mut credentials = Vec::with_capacity(app.credentials.len());
     for (name, cred) in &app.credentials {
-        let handle = state
-            .table
-            .push(SecretHandle::AppCredential(cred.clone()))?;
+        let handle = state.table.push(SecretHandle::AppCredential(cred.clone()))?;
         credentials.push(wit::Credential {
             name: name.clone(),
             handle,
@@ -212,18 +206,12 @@ impl From<wit::Scalar> for model::Scalar {
 fn fields_in(fields: BTreeMap<String, model::Scalar>) -> Vec<wit::Field> {
     fields
         .into_iter()
-        .map(|(name, v)| wit::Field {
-            name,
-            value: v.into(),
-        })
+        .map(|(name, v)| wit::Field { name, value: v.into() })
         .collect()
 }
 
 fn fields_out(fields: Vec<wit::Field>) -> BTreeMap<String, model::Scalar> {
-    fields
-        .into_iter()
-        .map(|f| (f.name, f.value.into()))
-        .collect()
+    fields.into_iter().map(|f| (f.name, f.value.into())).collect()
 }
 
 impl From<model::Value> for wit::Value {
@@ -232,9 +220,7 @@ impl From<model::Value> for wit::Value {
             model::Value::Single(s) => wit::Value::Single(s.into()),
             model::Value::Multi(m) => wit::Value::Multi(m.into_iter().map(Into::into).collect()),
             model::Value::Complex(c) => wit::Value::Complex(fields_in(c)),
-            model::Value::MultiComplex(m) => {
-                wit::Value::MultiComplex(m.into_iter().map(fields_in).collect())
-            }
+            model::Value::MultiComplex(m) => wit::Value::MultiComplex(m.into_iter().map(fields_in).collect()),
         }
     }
 }
@@ -245,9 +231,7 @@ impl From<wit::Value> for model::Value {
             wit::Value::Single(s) => model::Value::Single(s.into()),
             wit::Value::Multi(m) => model::Value::Multi(m.into_iter().map(Into::into).collect()),
             wit::Value::Complex(c) => model::Value::Complex(fields_out(c)),
-            wit::Value::MultiComplex(m) => {
-                model::Value::MultiComplex(m.into_iter().map(fields_out).collect())
-            }
+            wit::Value::MultiComplex(m) => model::Value::MultiComplex(m.into_iter().map(fields_out).collect()),
         }
     }
 }
@@ -352,9 +336,7 @@ impl From<wit::GroupPage> for model::Page<model::Group> {
 impl From<wit::Authentication> for model::Authentication {
     fn from(a: wit::Authentication) -> Self {
         match a {
-            wit::Authentication::Accepted(acc) => {
-                model::Authentication::Accepted(acc.map(Into::into))
-            }
+            wit::Authentication::Accepted(acc) => model::Authentication::Accepted(acc.map(Into::into)),
             wit::Authentication::Rejected(m) => model::Authentication::Rejected(m),
         }
     }

@@ -22,9 +22,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use provisio_runtime::{
-    App, AppConfig, Connector, CredentialSecret, Runtime, RuntimeConfig, SecretString,
-};
+use provisio_runtime::{App, AppConfig, Connector, CredentialSecret, Runtime, RuntimeConfig, SecretString};
 
 pub use provisio_runtime;
 
@@ -40,8 +38,7 @@ impl Harness {
     /// --target wasm32-wasip2`), then installs it with its `connector.toml`.
     pub async fn for_crate(crate_dir: impl AsRef<Path>) -> anyhow::Result<Harness> {
         let crate_dir = crate_dir.as_ref();
-        let cargo_toml: toml::Value =
-            toml::from_str(&std::fs::read_to_string(crate_dir.join("Cargo.toml"))?)?;
+        let cargo_toml: toml::Value = toml::from_str(&std::fs::read_to_string(crate_dir.join("Cargo.toml"))?)?;
         let package = cargo_toml
             .get("package")
             .and_then(|p| p.get("name"))
@@ -149,9 +146,7 @@ impl Recorded {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 }
 
@@ -194,9 +189,7 @@ pub struct RecordingServer {
 }
 
 impl RecordingServer {
-    pub async fn start(
-        respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
-    ) -> RecordingServer {
+    pub async fn start(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> RecordingServer {
         let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let respond: Arc<Responder> = Arc::new(respond);
         let log = requests.clone();
@@ -205,10 +198,7 @@ impl RecordingServer {
             async move {
                 let recorded = Recorded {
                     method: method.to_string(),
-                    path: uri
-                        .path_and_query()
-                        .map(|p| p.to_string())
-                        .unwrap_or_default(),
+                    path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
                     headers: headers
                         .iter()
                         .map(|(k, v)| {
@@ -220,12 +210,14 @@ impl RecordingServer {
                         .collect(),
                     body: body.to_vec(),
                 };
-                let reply = respond(&recorded);
+                // Off the async workers: a responder may block (a slow app).
+                let (reply, recorded) = tokio::task::spawn_blocking(move || (respond(&recorded), recorded))
+                    .await
+                    .expect("responder");
                 if let Ok(mut log) = log.lock() {
                     log.push(recorded);
                 }
-                let mut response =
-                    axum::response::Response::new(axum::body::Body::from(reply.body));
+                let mut response = axum::response::Response::new(axum::body::Body::from(reply.body));
                 *response.status_mut() =
                     StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 for (k, v) in reply.headers {
@@ -240,18 +232,30 @@ impl RecordingServer {
             }
         };
         let app = axum::Router::new().fallback(handler);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
+        // The server runs on its own threads, so a test that blocks (or a
+        // responder that sleeps to play a slow app) cannot stall the runtime
+        // that drives the connector.
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback");
+                let _ = addr_tx.send(listener.local_addr().expect("local addr"));
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
         });
+        let addr = addr_rx.recv().expect("the server thread reports its address");
         RecordingServer {
             addr,
             requests,

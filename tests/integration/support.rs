@@ -1,0 +1,249 @@
+//! Shared test helpers: the test guests, a real scim2-server per test, and
+//! direct reads of what the server holds.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use provisio_runtime::CallContext;
+use provisio_sdk_harness::Harness;
+use serde_json::Value as Json;
+
+pub const HOSTILE_MANIFEST: &str = include_str!("../guests/hostile/connector.toml");
+pub const HOSTILE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.wasm"));
+pub const WIT_FUTURE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wit-future.wasm"));
+
+pub fn call(id: &str) -> CallContext {
+    CallContext::new(id)
+}
+
+pub async fn hostile() -> Harness {
+    Harness::from_package(HOSTILE_MANIFEST, HOSTILE)
+        .await
+        .expect("install hostile guest")
+}
+
+pub async fn scim_harness() -> Harness {
+    let scim = provisio_bundled::SCIM;
+    Harness::from_package(scim.manifest, scim.component)
+        .await
+        .expect("install SCIM connector")
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn scim2_server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PROVISIO_SCIM2_SERVER") {
+        return PathBuf::from(p);
+    }
+    let venv = workspace_root().join(".venv/bin/scim2-server");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("scim2-server")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A real scim2-server (PyPI), in memory, on a free loopback port.
+pub struct Scim2Server {
+    child: Child,
+    pub base_url: String,
+    pub token: String,
+    client: reqwest::Client,
+}
+
+impl Scim2Server {
+    pub async fn start() -> Scim2Server {
+        let token = format!("tok-{}", free_port());
+        for _attempt in 0..3 {
+            let port = free_port();
+            let bin = scim2_server_binary();
+            let child = Command::new(&bin)
+                .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", &token])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start {} ({e}); run `.ci/run` or `python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt`",
+                        bin.display()
+                    )
+                });
+            let server = Scim2Server {
+                child,
+                base_url: format!("http://127.0.0.1:{port}/v2"),
+                token: token.clone(),
+                client: reqwest::Client::new(),
+            };
+            if server.wait_ready().await {
+                return server;
+            }
+        }
+        panic!("scim2-server did not start");
+    }
+
+    async fn wait_ready(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let ok = self
+                .client
+                .get(format!("{}/ServiceProviderConfig", self.base_url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    pub fn origin(&self) -> String {
+        self.base_url.trim_end_matches("/v2").to_string()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Json) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET scim2-server");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Json::Null))
+    }
+
+    pub async fn user(&self, id: &str) -> Json {
+        let (status, body) = self.get(&format!("/Users/{id}")).await;
+        assert_eq!(status, 200, "user {id} in scim2-server: {body}");
+        body
+    }
+
+    /// Creates a user directly on the server (not through Provisio).
+    pub async fn post_user(&self, body: Json) -> Json {
+        let r = self
+            .client
+            .post(format!("{}/Users", self.base_url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST scim2-server");
+        assert_eq!(r.status().as_u16(), 201);
+        r.json().await.expect("json")
+    }
+
+    pub async fn total_users(&self) -> u64 {
+        self.get("/Users?count=0").await.1["totalResults"].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Scim2Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request that passed through the proxy.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub body: Json,
+    pub status: u16,
+}
+
+/// A recording reverse proxy in front of an upstream (scim2-server): what
+/// Provisio sent is asserted on the proxy's record, what the app holds on the
+/// upstream itself.
+pub struct RecordingProxy {
+    pub addr: std::net::SocketAddr,
+    record: std::sync::Arc<std::sync::Mutex<Vec<Exchange>>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RecordingProxy {
+    pub async fn start(upstream_origin: &str) -> RecordingProxy {
+        use axum::body::Bytes;
+        use axum::http::{HeaderMap, Method, Uri};
+        let record: std::sync::Arc<std::sync::Mutex<Vec<Exchange>>> = Default::default();
+        let client = reqwest::Client::new();
+        let upstream = upstream_origin.to_string();
+        let log = record.clone();
+        let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (client, upstream, log) = (client.clone(), upstream.clone(), log.clone());
+            async move {
+                let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let mut req = client
+                    .request(method.clone(), format!("{upstream}{path}"))
+                    .body(body.to_vec());
+                for (k, v) in headers.iter() {
+                    if k != axum::http::header::HOST && k != axum::http::header::CONTENT_LENGTH {
+                        req = req.header(k, v);
+                    }
+                }
+                let resp = req.send().await.expect("upstream answers");
+                let status = resp.status().as_u16();
+                let resp_headers = resp.headers().clone();
+                let resp_body = resp.bytes().await.unwrap_or_default();
+                if let Ok(mut log) = log.lock() {
+                    log.push(Exchange {
+                        method: method.to_string(),
+                        path,
+                        body: serde_json::from_slice(&body).unwrap_or(Json::Null),
+                        status,
+                    });
+                }
+                let mut out = axum::response::Response::new(axum::body::Body::from(resp_body));
+                *out.status_mut() = axum::http::StatusCode::from_u16(status).expect("status");
+                for (k, v) in resp_headers.iter() {
+                    if k != axum::http::header::TRANSFER_ENCODING && k != axum::http::header::CONTENT_LENGTH {
+                        out.headers_mut().append(k, v.clone());
+                    }
+                }
+                out
+            }
+        };
+        let app = axum::Router::new().fallback(handler);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        RecordingProxy {
+            addr,
+            record,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.record.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut r) = self.record.lock() {
+            r.clear();
+        }
+    }
+}
