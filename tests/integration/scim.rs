@@ -450,7 +450,11 @@ async fn set_password_puts_the_password_in_the_body_without_the_guest_seeing_it(
     inv.result.expect("set password");
     let sent = s.proxy.exchanges();
     assert_eq!(sent[0].body["Operations"][0]["value"], "correct horse battery");
-    assert!((200..300).contains(&sent[0].status), "scim2-server took it: {}", sent[0].status);
+    assert!(
+        (200..300).contains(&sent[0].status),
+        "scim2-server took it: {}",
+        sent[0].status
+    );
 }
 
 #[tokio::test]

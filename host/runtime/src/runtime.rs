@@ -288,7 +288,7 @@ impl Runtime {
             .read()
             .map(|l| l.values().cloned().collect())
             .unwrap_or_default();
-        all.sort_by(|a, b| a.package.label().cmp(&b.package.label()));
+        all.sort_by_key(|c| c.package.label());
         all
     }
 

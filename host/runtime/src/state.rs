@@ -124,7 +124,7 @@ impl CallMeter {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let used = self.log_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
         if used + message.len() as u64 > budget {
