@@ -16,7 +16,7 @@ fn main() {
     for (_, path, _) in &guests {
         provisio_guest_build::rerun_if_changed(&[path.as_path()]);
     }
-    provisio_guest_build::rerun_if_changed(&[&root.join("sdk/src"), &root.join("wit")]);
+    provisio_guest_build::rerun_if_changed(&[&root.join("sdk/src"), &root.join("wit"), &root.join("Cargo.toml")]);
     let crates: Vec<(&str, &std::path::Path)> = guests.iter().map(|(n, p, _)| (*n, p.as_path())).collect();
     let built = provisio_guest_build::build(&crates).unwrap_or_else(|e| panic!("{e}"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));

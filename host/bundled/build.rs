@@ -12,6 +12,8 @@ fn main() {
         &scim.join("connector.toml"),
         &root.join("sdk/src"),
         &root.join("wit"),
+        // The guest profile lives in the workspace manifest.
+        &root.join("Cargo.toml"),
     ]);
     let built =
         provisio_guest_build::build(&[("provisio-connector-scim", scim.as_path())]).unwrap_or_else(|e| panic!("{e}"));

@@ -188,21 +188,26 @@ impl OutboundPolicy {
 
     /// Checks the URL against both lists; the error names the rule that denied.
     pub fn check_url(&self, url: &url::Url) -> Result<(), String> {
-        let origin = format!(
-            "{}://{}:{}",
-            url.scheme(),
-            url.host_str().unwrap_or(""),
-            url.port_or_known_default().unwrap_or(0)
-        );
+        // The origin string is only built for a denial: this runs on every request.
+        let origin = || {
+            format!(
+                "{}://{}:{}",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.port_or_known_default().unwrap_or(0)
+            )
+        };
         if !self.declared.iter().any(|p| p.matches(url)) {
             return Err(format!(
-                "{origin} is not among the hosts the connector's manifest declares ({})",
+                "{} is not among the hosts the connector's manifest declares ({})",
+                origin(),
                 list(&self.declared)
             ));
         }
         if !self.granted.iter().any(|p| p.matches(url)) {
             return Err(format!(
-                "{origin} is declared by the connector but not granted by the operator for this app (granted: {})",
+                "{} is declared by the connector but not granted by the operator for this app (granted: {})",
+                origin(),
                 list(&self.granted)
             ));
         }
