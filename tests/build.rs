@@ -7,11 +7,7 @@ fn main() {
     let root = dir.join("..");
     let guests = [
         ("provisio-guest-hostile", dir.join("guests/hostile"), "hostile.wasm"),
-        (
-            "provisio-guest-wit-future",
-            dir.join("guests/wit-future"),
-            "wit-future.wasm",
-        ),
+        ("provisio-guest-wit-future", dir.join("guests/wit-future"), "wit-future.wasm"),
     ];
     for (_, path, _) in &guests {
         provisio_guest_build::rerun_if_changed(&[path.as_path()]);

@@ -40,11 +40,8 @@ impl ContextExt for Context {
     }
 
     fn settings<T: DeserializeOwned>(&self) -> Result<T> {
-        let object: serde_json::Map<String, serde_json::Value> = self
-            .settings
-            .iter()
-            .map(|s| (s.name.clone(), scalar_to_json(&s.value)))
-            .collect();
+        let object: serde_json::Map<String, serde_json::Value> =
+            self.settings.iter().map(|s| (s.name.clone(), scalar_to_json(&s.value))).collect();
         serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| invalid_input(format!("settings: {e}")))
     }
 }

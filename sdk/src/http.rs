@@ -20,12 +20,7 @@ pub struct RequestBuilder<'a> {
 
 pub fn request(method: Method, url: impl Into<String>) -> RequestBuilder<'static> {
     RequestBuilder {
-        request: host::Request {
-            method,
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-        },
+        request: host::Request { method, url: url.into(), headers: Vec::new(), body: None },
         auth: None,
         follow_redirects: true,
     }
@@ -55,11 +50,7 @@ impl<'a> RequestBuilder<'a> {
 
     /// The host sets the Authorization header from this credential.
     pub fn auth<'b>(self, secret: Option<&'b Secret>) -> RequestBuilder<'b> {
-        RequestBuilder {
-            request: self.request,
-            auth: secret,
-            follow_redirects: self.follow_redirects,
-        }
+        RequestBuilder { request: self.request, auth: secret, follow_redirects: self.follow_redirects }
     }
 
     pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
@@ -84,11 +75,7 @@ impl<'a> RequestBuilder<'a> {
         let mut request = self.request;
         for _ in 0..=MAX_REDIRECTS {
             let response = host::send(&request, self.auth).map_err(from_http_error)?;
-            let response = Response {
-                status: response.status,
-                headers: response.headers,
-                body: response.body,
-            };
+            let response = Response { status: response.status, headers: response.headers, body: response.body };
             let location = response.header("location").map(str::to_string);
             match (self.follow_redirects, response.status, location) {
                 (true, 301 | 302 | 303 | 307 | 308, Some(location)) => {
@@ -103,10 +90,7 @@ impl<'a> RequestBuilder<'a> {
                 _ => return Ok(response),
             }
         }
-        Err(permanent(format!(
-            "more than {MAX_REDIRECTS} redirects from {}",
-            request.url
-        )))
+        Err(permanent(format!("more than {MAX_REDIRECTS} redirects from {}", request.url)))
     }
 
     /// Sends with `secret` written by the host into the JSON body at
@@ -114,11 +98,7 @@ impl<'a> RequestBuilder<'a> {
     pub fn send_with_secret(self, secret: &Secret, json_pointer: &str) -> Result<Response> {
         let response =
             host::send_with_secret(&self.request, self.auth, secret, json_pointer).map_err(from_http_error)?;
-        Ok(Response {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-        })
+        Ok(Response { status: response.status, headers: response.headers, body: response.body })
     }
 }
 
@@ -127,11 +107,8 @@ fn resolve(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
     }
-    let origin_end = base
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|i| base[i..].find('/').map(|j| i + j))
-        .unwrap_or(base.len());
+    let origin_end =
+        base.find("://").map(|i| i + 3).and_then(|i| base[i..].find('/').map(|j| i + j)).unwrap_or(base.len());
     if location.starts_with('/') {
         format!("{}{location}", &base[..origin_end])
     } else {
@@ -164,10 +141,7 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
@@ -196,11 +170,7 @@ impl Response {
 
     /// `Ok(self)` for a 2xx answer, else the typed error for its status.
     pub fn error_for_status(self, what: &str) -> Result<Self> {
-        if self.is_success() {
-            Ok(self)
-        } else {
-            Err(crate::error::from_status(&self, what))
-        }
+        if self.is_success() { Ok(self) } else { Err(crate::error::from_status(&self, what)) }
     }
 }
 

@@ -37,9 +37,7 @@ pub use wit::provisio::connector::types::{
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
 fn unsupported<T>(operation: &str) -> Result<T> {
-    Err(ConnectorError::Unsupported(format!(
-        "this connector does not implement {operation}"
-    )))
+    Err(ConnectorError::Unsupported(format!("this connector does not implement {operation}")))
 }
 
 /// A connector. Only `describe` is required.

@@ -39,3 +39,67 @@ pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
         n => n.min(max),
     }
 }
+
+/// An offset cursor that also carries the highest change mark seen so far
+/// (e.g. `meta.lastModified`), so that the last page of an incremental listing
+/// can return the watermark of the whole listing, whatever order the
+/// application pages in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MarkedCursor {
+    pub offset: u64,
+    pub high_water: Option<String>,
+}
+
+const MARK_SEPARATOR: &str = ";hw:";
+
+impl MarkedCursor {
+    pub fn parse(cursor: Option<&str>) -> Result<Self> {
+        let Some(c) = cursor else {
+            return Ok(MarkedCursor::default());
+        };
+        let (offset, high_water) = match c.split_once(MARK_SEPARATOR) {
+            Some((o, hw)) => (o, Some(hw.to_string())),
+            None => (c, None),
+        };
+        Ok(MarkedCursor { offset: offset_from(Some(offset))?, high_water })
+    }
+
+    pub fn encode(&self) -> String {
+        match &self.high_water {
+            Some(hw) => format!("{}{MARK_SEPARATOR}{hw}", offset_cursor(self.offset)),
+            None => offset_cursor(self.offset),
+        }
+    }
+
+    /// Keeps the highest mark (marks compare as text: use sortable ones, such
+    /// as RFC 3339 timestamps in one time zone).
+    pub fn observe(&mut self, mark: &str) {
+        if self.high_water.as_deref().is_none_or(|hw| mark > hw) {
+            self.high_water = Some(mark.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marked_cursor_round_trips_and_keeps_the_highest_mark() {
+        let mut c = MarkedCursor::parse(None).expect("first page");
+        c.observe("2026-01-02T00:00:00Z");
+        c.observe("2026-01-01T00:00:00Z");
+        c.offset = 20;
+        let again = MarkedCursor::parse(Some(&c.encode())).expect("parse");
+        assert_eq!(again, MarkedCursor { offset: 20, high_water: Some("2026-01-02T00:00:00Z".into()) });
+        assert!(MarkedCursor::parse(Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn the_last_page_has_no_next_cursor() {
+        assert_eq!(next_offset(0, 10, Some(25), 10), Some(offset_cursor(10)));
+        assert_eq!(next_offset(20, 5, Some(25), 10), None);
+        assert_eq!(next_offset(0, 10, None, 10), Some(offset_cursor(10)));
+        assert_eq!(next_offset(10, 3, None, 10), None);
+    }
+}

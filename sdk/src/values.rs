@@ -18,12 +18,7 @@ pub fn scalar_to_json(s: &Scalar) -> Json {
 }
 
 fn fields_to_json(fields: &[Field]) -> Json {
-    Json::Object(
-        fields
-            .iter()
-            .map(|f| (f.name.clone(), scalar_to_json(&f.value)))
-            .collect(),
-    )
+    Json::Object(fields.iter().map(|f| (f.name.clone(), scalar_to_json(&f.value))).collect())
 }
 
 pub fn value_to_json(v: &Value) -> Json {
@@ -50,9 +45,7 @@ pub fn json_to_scalar(j: &Json) -> Option<Scalar> {
 }
 
 fn object_to_fields(o: &Map<String, Json>) -> Vec<Field> {
-    o.iter()
-        .filter_map(|(k, v)| json_to_scalar(v).map(|value| Field { name: k.clone(), value }))
-        .collect()
+    o.iter().filter_map(|(k, v)| json_to_scalar(v).map(|value| Field { name: k.clone(), value })).collect()
 }
 
 /// A JSON value as a typed value; `None` for null.
@@ -60,13 +53,9 @@ pub fn json_to_value(j: &Json) -> Option<Value> {
     Some(match j {
         Json::Null => return None,
         Json::Object(o) => Value::Complex(object_to_fields(o)),
-        Json::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => Value::MultiComplex(
-            items
-                .iter()
-                .filter_map(|i| i.as_object())
-                .map(object_to_fields)
-                .collect(),
-        ),
+        Json::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {
+            Value::MultiComplex(items.iter().filter_map(|i| i.as_object()).map(object_to_fields).collect())
+        }
         Json::Array(items) => Value::Multi(items.iter().filter_map(json_to_scalar).collect()),
         scalar => Value::Single(json_to_scalar(scalar)?),
     })
@@ -74,18 +63,12 @@ pub fn json_to_value(j: &Json) -> Option<Value> {
 
 /// A profile as one JSON object.
 pub fn profile_to_json(profile: &[Attribute]) -> Map<String, Json> {
-    profile
-        .iter()
-        .map(|a| (a.name.clone(), value_to_json(&a.value)))
-        .collect()
+    profile.iter().map(|a| (a.name.clone(), value_to_json(&a.value))).collect()
 }
 
 /// A JSON object as a profile (nulls dropped).
 pub fn json_to_profile(object: &Map<String, Json>) -> Vec<Attribute> {
-    object
-        .iter()
-        .filter_map(|(k, v)| json_to_value(v).map(|value| Attribute { name: k.clone(), value }))
-        .collect()
+    object.iter().filter_map(|(k, v)| json_to_value(v).map(|value| Attribute { name: k.clone(), value })).collect()
 }
 
 pub fn text(s: impl Into<String>) -> Value {

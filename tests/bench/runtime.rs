@@ -33,11 +33,7 @@ async fn fixed_scim_server(delay: Duration) -> String {
             axum::http::Method::PATCH => StatusCode::NO_CONTENT,
             _ => StatusCode::OK,
         };
-        let body = if status == StatusCode::NO_CONTENT {
-            String::new()
-        } else {
-            USER_JSON.to_string()
-        };
+        let body = if status == StatusCode::NO_CONTENT { String::new() } else { USER_JSON.to_string() };
         (status, [("content-type", "application/scim+json")], body)
     };
     let app = axum::Router::new().fallback(handler);
@@ -54,13 +50,7 @@ fn scim_app(runtime: &Runtime, origin: &str) -> App {
     let config = AppConfig {
         app_id: "bench".into(),
         settings: [("base_url".to_string(), json!(format!("{origin}/v2")))].into(),
-        credentials: [(
-            "api".to_string(),
-            CredentialSecret::Bearer {
-                token: SecretString::new("bench-token"),
-            },
-        )]
-        .into(),
+        credentials: [("api".to_string(), CredentialSecret::Bearer { token: SecretString::new("bench-token") })].into(),
         grants: vec![origin.to_string()],
         limits: None,
     };
@@ -77,14 +67,8 @@ fn new_user() -> NewAccount {
                 "name".to_string(),
                 Value::Complex(
                     [
-                        (
-                            "givenName".to_string(),
-                            provisio_runtime::model::Scalar::Text("Barbara".into()),
-                        ),
-                        (
-                            "familyName".to_string(),
-                            provisio_runtime::model::Scalar::Text("Jensen".into()),
-                        ),
+                        ("givenName".to_string(), provisio_runtime::model::Scalar::Text("Barbara".into())),
+                        ("familyName".to_string(), provisio_runtime::model::Scalar::Text("Jensen".into())),
                     ]
                     .into(),
                 ),
@@ -150,21 +134,6 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// The component with a custom section appended: a distinct package (another
-/// digest) with the same code, to install ten of them.
-fn with_custom_section(component: &[u8], tag: u8) -> Vec<u8> {
-    let name = b"provisio-bench";
-    let payload = [tag];
-    let mut content = vec![name.len() as u8];
-    content.extend_from_slice(name);
-    content.extend_from_slice(&payload);
-    let mut out = component.to_vec();
-    out.push(0); // custom section id
-    out.push(content.len() as u8);
-    out.extend_from_slice(&content);
-    out
-}
-
 /// Writes ten distinct SCIM packages (compiled) into `dir`.
 async fn install_ten(dir: &std::path::Path) {
     let runtime = Runtime::new(RuntimeConfig::new(dir)).expect("runtime");
@@ -172,7 +141,7 @@ async fn install_ten(dir: &std::path::Path) {
     runtime.install(scim.manifest, scim.component).await.expect("scim");
     let manifest = provisio_runtime::Manifest::parse(scim.manifest).expect("manifest");
     for i in 1..10u8 {
-        let bytes = with_custom_section(scim.component, i);
+        let bytes = provisio_sdk_harness::distinct_copy(scim.component, i);
         let mut m = manifest.clone();
         m.connector.version = format!("0.1.{i}");
         let compiled = runtime.engine().precompile_component(&bytes).expect("compile");
@@ -181,21 +150,14 @@ async fn install_ten(dir: &std::path::Path) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     let data = tempfile::tempdir().expect("tempdir");
     let runtime = Runtime::new(RuntimeConfig::new(data.path())).expect("runtime");
     let scim = provisio_bundled::SCIM;
-    rt.block_on(runtime.install(scim.manifest, scim.component))
-        .expect("install");
+    rt.block_on(runtime.install(scim.manifest, scim.component)).expect("install");
     let origin = rt.block_on(fixed_scim_server(Duration::ZERO));
     let app = scim_app(&runtime, &origin);
-    let native = NativeScim {
-        client: reqwest::Client::new(),
-        base: format!("{origin}/v2"),
-    };
+    let native = NativeScim { client: reqwest::Client::new(), base: format!("{origin}/v2") };
     let user = new_user();
     let call = CallContext::new("bench");
 
@@ -203,35 +165,25 @@ fn main() {
     {
         let mut g = c.benchmark_group("overhead");
         g.bench_function("fresh_store_instantiate_describe", |b| {
-            b.to_async(&rt)
-                .iter(|| async { app.describe().await.into_result().expect("describe") })
+            b.to_async(&rt).iter(|| async { app.describe().await.into_result().expect("describe") })
         });
         g.finish();
     }
     {
         let mut g = c.benchmark_group("scim_create_user");
         g.bench_function("wasm_connector", |b| {
-            b.to_async(&rt)
-                .iter(|| async { app.create_user(&call, &user).await.into_result().expect("create") })
+            b.to_async(&rt).iter(|| async { app.create_user(&call, &user).await.into_result().expect("create") })
         });
-        g.bench_function("native_rust", |b| {
-            b.to_async(&rt).iter(|| async { native.create_user(&user).await })
-        });
+        g.bench_function("native_rust", |b| b.to_async(&rt).iter(|| async { native.create_user(&user).await }));
         g.finish();
     }
     {
         let mut g = c.benchmark_group("scim_deactivate_user");
         g.bench_function("wasm_connector", |b| {
-            b.to_async(&rt).iter(|| async {
-                app.deactivate_user(&call, "u-1")
-                    .await
-                    .into_result()
-                    .expect("deactivate")
-            })
+            b.to_async(&rt)
+                .iter(|| async { app.deactivate_user(&call, "u-1").await.into_result().expect("deactivate") })
         });
-        g.bench_function("native_rust", |b| {
-            b.to_async(&rt).iter(|| async { native.deactivate("u-1").await })
-        });
+        g.bench_function("native_rust", |b| b.to_async(&rt).iter(|| async { native.deactivate("u-1").await }));
         g.finish();
     }
     c.final_summary();
@@ -248,10 +200,7 @@ fn main() {
         restarts.push(started.elapsed());
     }
     restarts.sort();
-    println!(
-        "restart_with_10_connectors: median {:?} (min {:?}, max {:?})",
-        restarts[2], restarts[0], restarts[4]
-    );
+    println!("restart_with_10_connectors: median {:?} (min {:?}, max {:?})", restarts[2], restarts[0], restarts[4]);
 
     // Memory: idle with ten loaded, then 200 operations in flight against a slow app.
     drop(app);
@@ -272,10 +221,7 @@ fn main() {
             let app = slow_app.clone();
             let u = user.clone();
             tasks.push(tokio::spawn(async move {
-                app.create_user(&CallContext::new(format!("m{i}")), &u)
-                    .await
-                    .into_result()
-                    .expect("create")
+                app.create_user(&CallContext::new(format!("m{i}")), &u).await.into_result().expect("create")
             }));
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;

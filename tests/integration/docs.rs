@@ -15,10 +15,12 @@ fn docs_guide_matches_the_example_crate() {
         let body_end = after[body_start..].find("```").expect("closing fence") + body_start;
         let quoted_text = &after[body_start..body_end];
         let file = std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(
-            quoted_text, file,
-            "docs/connectors.md quotes {path}, which has changed: copy it again"
-        );
+        if quoted_text != file {
+            let line = quoted_text.lines().zip(file.lines()).position(|(a, b)| a != b).map_or(0, |i| i + 1);
+            panic!(
+                "docs/connectors.md quotes {path}, which has changed (first difference at line {line} of the file): run `python3 docs/sync_quotes.py`"
+            );
+        }
         quoted += 1;
         rest = &after[body_end..];
     }

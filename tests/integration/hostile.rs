@@ -22,11 +22,7 @@ fn test_limits() -> Limits {
 async fn server() -> RecordingServer {
     RecordingServer::start(|req| match req.path.as_str() {
         "/redirect" => Reply::status(302).header("location", "http://evil.example.net/steal"),
-        "/big" => Reply {
-            status: 200,
-            headers: Vec::new(),
-            body: vec![b'x'; 2 << 20],
-        },
+        "/big" => Reply { status: 200, headers: Vec::new(), body: vec![b'x'; 2 << 20] },
         "/slow" => {
             std::thread::sleep(Duration::from_secs(3));
             Reply::status(200)
@@ -50,11 +46,7 @@ async fn app_with(harness: &Harness, server: &RecordingServer, limits: Limits) -
 }
 
 async fn attack(app: &App, name: &str) -> (CallError, CallReport) {
-    let user = NewAccount {
-        login: name.into(),
-        active: true,
-        profile: Default::default(),
-    };
+    let user = NewAccount { login: name.into(), active: true, profile: Default::default() };
     let inv = app.create_user(&call(name), &user).await;
     let err = inv.result.expect_err("the attack must fail");
     (err, inv.report)
@@ -62,10 +54,7 @@ async fn attack(app: &App, name: &str) -> (CallError, CallReport) {
 
 /// The same component, a fresh store: still served.
 async fn still_served(app: &App) {
-    app.check(&call("after"))
-        .await
-        .into_result()
-        .expect("a well-behaved call right after");
+    app.check(&call("after")).await.into_result().expect("a well-behaved call right after");
 }
 
 fn assert_limit(err: &CallError, expected: LimitKind, blame: Blame) {
@@ -81,15 +70,7 @@ fn assert_limit(err: &CallError, expected: LimitKind, blame: Blame) {
 #[tokio::test]
 async fn an_endless_loop_is_stopped_by_the_cpu_limit_and_blamed_on_the_guest() {
     let (h, s) = (hostile().await, server().await);
-    let app = app_with(
-        &h,
-        &s,
-        Limits {
-            fuel: 500_000_000,
-            ..test_limits()
-        },
-    )
-    .await;
+    let app = app_with(&h, &s, Limits { fuel: 500_000_000, ..test_limits() }).await;
     let (err, report) = attack(&app, "endless-loop").await;
     assert_limit(&err, LimitKind::Cpu, Blame::Guest);
     assert!(err.to_string().contains("CPU"), "{err}");
@@ -114,10 +95,7 @@ async fn a_panic_reaches_the_host_with_the_guests_message() {
     let (err, report) = attack(&app, "panic").await;
     assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
     assert_eq!(err.blame(), Blame::Guest);
-    assert!(
-        err.to_string().contains("connector bug: the answer was not 42"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("connector bug: the answer was not 42"), "{err}");
     assert!(err.to_string().contains("hostile@0.1.0"), "names the connector: {err}");
     assert!(report.guest_output.contains("panicked"));
     still_served(&app).await;
@@ -135,11 +113,7 @@ async fn a_stack_overflow_traps_without_harming_the_host() {
 fn assert_refused(err: &CallError, report: &CallReport, says: &str) {
     assert_eq!(err.blame(), Blame::Guest, "{err}");
     assert!(err.to_string().contains(says), "error should say {says:?}: {err}");
-    assert!(
-        report.refusals.iter().any(|r| r.contains(says)),
-        "{:?}",
-        report.refusals
-    );
+    assert!(report.refusals.iter().any(|r| r.contains(says)), "{:?}", report.refusals);
 }
 
 #[tokio::test]
@@ -155,9 +129,7 @@ async fn a_host_the_manifest_does_not_declare_is_denied_by_the_manifest_rule() {
 async fn a_declared_host_the_operator_did_not_grant_is_denied_by_the_grant_rule() {
     let (h, s) = (hostile().await, server().await);
     // Only the test server is granted here, not the wildcard.
-    let app = h
-        .app(h.config_for(&s).setting("target", s.url()).limits(test_limits()))
-        .expect("app");
+    let app = h.app(h.config_for(&s).setting("target", s.url()).limits(test_limits())).expect("app");
     let (err, report) = attack(&app, "ungranted-host").await;
     assert_refused(&err, &report, "not granted by the operator");
     still_served(&app).await;
@@ -175,9 +147,7 @@ async fn the_metadata_address_is_denied_even_under_a_wildcard_grant() {
 #[tokio::test]
 async fn a_redirect_to_a_host_not_granted_is_denied_at_the_second_hop() {
     let (h, s) = (hostile().await, server().await);
-    let app = h
-        .app(h.config_for(&s).setting("target", s.url()).limits(test_limits()))
-        .expect("app");
+    let app = h.app(h.config_for(&s).setting("target", s.url()).limits(test_limits())).expect("app");
     let (err, report) = attack(&app, "redirect").await;
     assert_refused(&err, &report, "evil.example.net");
     assert_eq!(s.requests().iter().filter(|r| r.path == "/redirect").count(), 1);
@@ -193,43 +163,35 @@ async fn an_oversized_response_is_cut_off_at_the_size_limit() {
     still_served(&app).await;
 }
 
+#[tokio::test]
+async fn an_oversized_request_body_never_leaves_the_host() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, Limits { max_request_bytes: 1 << 20, ..test_limits() }).await;
+    let (err, _) = attack(&app, "big-request").await;
+    assert!(err.to_string().contains("max_request_bytes"), "{err}");
+    assert!(s.requests().is_empty(), "nothing was sent");
+    still_served(&app).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_app_hits_the_wall_time_limit_and_is_blamed_on_the_app() {
     let (h, s) = (hostile().await, server().await);
-    let app = app_with(
-        &h,
-        &s,
-        Limits {
-            operation_timeout_ms: 500,
-            ..test_limits()
-        },
-    )
-    .await;
+    let app = app_with(&h, &s, Limits { operation_timeout_ms: 500, ..test_limits() }).await;
     let (err, report) = attack(&app, "slow-app").await;
     assert_limit(&err, LimitKind::WallTime, Blame::RemoteApp);
-    assert!(
-        report.duration < Duration::from_secs(3),
-        "stopped at the deadline, not when the app answered"
-    );
+    assert!(report.duration < Duration::from_secs(3), "stopped at the deadline, not when the app answered");
     still_served(&app).await;
 }
 
 #[tokio::test]
 async fn a_log_flood_is_capped_at_the_log_budget() {
     let (h, s) = (hostile().await, server().await);
-    let limits = Limits {
-        max_log_bytes: 16 << 10,
-        ..test_limits()
-    };
+    let limits = Limits { max_log_bytes: 16 << 10, ..test_limits() };
     let app = app_with(&h, &s, limits).await;
     let inv = app
         .create_user(
             &call("flood"),
-            &NewAccount {
-                login: "log-flood".into(),
-                active: true,
-                profile: Default::default(),
-            },
+            &NewAccount { login: "log-flood".into(), active: true, profile: Default::default() },
         )
         .await;
     inv.result.expect("logging too much does not fail the operation");
@@ -290,10 +252,7 @@ async fn one_apps_trap_does_not_disturb_another_apps_calls_in_flight() {
     let (trapped, served) = tokio::join!(attack(&bad, "panic"), async {
         let mut ok = 0;
         for i in 0..20 {
-            good.check(&call(&format!("good-{i}")))
-                .await
-                .into_result()
-                .expect("served");
+            good.check(&call(&format!("good-{i}"))).await.into_result().expect("served");
             ok += 1;
         }
         ok
@@ -305,21 +264,10 @@ async fn one_apps_trap_does_not_disturb_another_apps_calls_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_answer_slower_than_the_http_timeout_is_a_transient_error_of_the_app() {
     let (h, s) = (hostile().await, server().await);
-    let app = app_with(
-        &h,
-        &s,
-        Limits {
-            http_timeout_ms: 300,
-            ..test_limits()
-        },
-    )
-    .await;
+    let app = app_with(&h, &s, Limits { http_timeout_ms: 300, ..test_limits() }).await;
     let (err, report) = attack(&app, "slow-app").await;
     assert!(
-        matches!(
-            err.connector_error(),
-            Some(provisio_runtime::model::ConnectorError::Transient { .. })
-        ),
+        matches!(err.connector_error(), Some(provisio_runtime::model::ConnectorError::Transient { .. })),
         "{err:?}"
     );
     assert_eq!(err.blame(), Blame::RemoteApp);

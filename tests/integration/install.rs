@@ -33,10 +33,7 @@ async fn a_manifest_naming_an_unsupported_contract_is_refused_with_the_supported
     let rt = runtime(dir.path());
     let manifest = HOSTILE_MANIFEST.replace("wit = \"0.1.0\"", "wit = \"0.3.0\"");
     let err = rt.install(&manifest, HOSTILE).await.expect_err("refused");
-    assert_eq!(
-        err.to_string(),
-        "unsupported contract: connector.toml says wit = \"0.3.0\"; this host supports 0.1"
-    );
+    assert_eq!(err.to_string(), "unsupported contract: connector.toml says wit = \"0.3.0\"; this host supports 0.1");
 }
 
 #[tokio::test]
@@ -53,10 +50,7 @@ async fn a_broken_manifest_is_refused_with_a_fix() {
 async fn bytes_that_are_not_a_component_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = runtime(dir.path());
-    let err = rt
-        .install(HOSTILE_MANIFEST, b"\0asm not really")
-        .await
-        .expect_err("refused");
+    let err = rt.install(HOSTILE_MANIFEST, b"\0asm not really").await.expect_err("refused");
     assert_eq!(err.code(), "invalid-component");
 }
 
@@ -81,10 +75,7 @@ async fn installed_connectors_survive_a_restart_and_reinstalling_is_idempotent()
         // The same bytes again: a no-op, not an error.
         rt.install(scim.manifest, scim.component).await.expect("idempotent");
         // Other bytes under an installed version: refused.
-        let err = rt
-            .install(scim.manifest, HOSTILE)
-            .await
-            .expect_err("same version, other bytes");
+        let err = rt.install(scim.manifest, HOSTILE).await.expect_err("same version, other bytes");
         assert_eq!(err.code(), "already-installed");
     }
     let rt = runtime(dir.path());
@@ -100,22 +91,38 @@ async fn installed_connectors_survive_a_restart_and_reinstalling_is_idempotent()
 async fn a_restart_loads_precompiled_code_instead_of_compiling() {
     let dir = tempfile::tempdir().expect("tempdir");
     let scim = provisio_bundled::SCIM;
-    runtime(dir.path())
-        .install(scim.manifest, scim.component)
-        .await
-        .expect("install");
-    let compiled = runtime(dir.path())
-        .packages()
-        .compiled_path(&provisio_runtime::package::digest(scim.component));
-    let before = std::fs::metadata(&compiled)
-        .expect("compiled artefact")
-        .modified()
-        .expect("mtime");
+    runtime(dir.path()).install(scim.manifest, scim.component).await.expect("install");
+    let compiled = runtime(dir.path()).packages().compiled_path(&provisio_runtime::package::digest(scim.component));
+    let before = std::fs::metadata(&compiled).expect("compiled artefact").modified().expect("mtime");
     let rt = runtime(dir.path());
     rt.load_installed().expect("load");
-    let after = std::fs::metadata(&compiled)
-        .expect("compiled artefact")
-        .modified()
-        .expect("mtime");
+    let after = std::fs::metadata(&compiled).expect("compiled artefact").modified().expect("mtime");
     assert_eq!(before, after, "the compiled artefact was reused, not rewritten");
+}
+
+#[tokio::test]
+async fn several_versions_of_one_connector_live_side_by_side() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scim = provisio_bundled::SCIM;
+    let rt = runtime(dir.path());
+    rt.install(scim.manifest, scim.component).await.expect("0.1.0");
+    // A second version, written at the layout level (install() would insist
+    // that describe() reports the new version too).
+    let mut manifest = provisio_runtime::Manifest::parse(scim.manifest).expect("manifest");
+    manifest.connector.version = "0.1.1".into();
+    let bytes = provisio_sdk_harness::distinct_copy(scim.component, 1);
+    let compiled = rt.engine().precompile_component(&bytes).expect("compile");
+    rt.packages().write(&manifest, &bytes, &compiled).expect("write");
+
+    let rt = runtime(dir.path());
+    assert_eq!(rt.load_installed().expect("load"), 2);
+    let old = rt.connector("scim", "0.1.0").expect("0.1.0");
+    let new = rt.connector("scim", "0.1.1").expect("0.1.1");
+    assert_ne!(old.package.digest, new.package.digest);
+    rt.describe(&old).await.expect("0.1.0 serves");
+    rt.describe(&new).await.expect("0.1.1 serves");
+
+    rt.uninstall("scim", "0.1.1").expect("uninstall");
+    assert!(rt.connector("scim", "0.1.1").is_none());
+    assert_eq!(runtime(dir.path()).load_installed().expect("load"), 1, "0.1.0 stays");
 }

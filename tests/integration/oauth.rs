@@ -29,15 +29,8 @@ async fn token_endpoint(tokens: Vec<String>, expires_in: u64) -> TokenEndpoint {
         }
         counter.fetch_add(1, Ordering::SeqCst);
         let mut tokens = tokens.lock().expect("lock");
-        let token = if tokens.len() > 1 {
-            tokens.remove(0)
-        } else {
-            tokens[0].clone()
-        };
-        Reply::json(
-            200,
-            json!({"access_token": token, "token_type": "Bearer", "expires_in": expires_in}),
-        )
+        let token = if tokens.len() > 1 { tokens.remove(0) } else { tokens[0].clone() };
+        Reply::json(200, json!({"access_token": token, "token_type": "Bearer", "expires_in": expires_in}))
     })
     .await;
     TokenEndpoint { server, calls }
@@ -53,11 +46,7 @@ fn oauth(token_url: String) -> CredentialSecret {
 }
 
 fn user(login: &str) -> NewAccount {
-    NewAccount {
-        login: login.into(),
-        active: true,
-        profile: [("displayName".to_string(), Value::text(login))].into(),
-    }
+    NewAccount { login: login.into(), active: true, profile: [("displayName".to_string(), Value::text(login))].into() }
 }
 
 #[tokio::test]
@@ -77,23 +66,13 @@ async fn a_401_makes_the_host_fetch_a_new_token_once_and_retry() {
 
     let inv = app.create_user(&call("c1"), &user("ada")).await;
     let account = inv.result.expect("created after one refresh");
-    assert_eq!(
-        tokens.calls.load(Ordering::SeqCst),
-        2,
-        "fetched, then fetched again once after the 401"
-    );
-    assert_eq!(
-        inv.report.requests, 1,
-        "the guest made one request; the host retried it"
-    );
+    assert_eq!(tokens.calls.load(Ordering::SeqCst), 2, "fetched, then fetched again once after the 401");
+    assert_eq!(inv.report.requests, 1, "the guest made one request; the host retried it");
     assert_eq!(scim.user(&account.id).await["userName"], "ada");
     assert_eq!(scim.total_users().await, 1);
 
     // The good token is cached: the next operation fetches nothing.
-    app.create_user(&call("c2"), &user("bob"))
-        .await
-        .into_result()
-        .expect("created");
+    app.create_user(&call("c2"), &user("bob")).await.into_result().expect("created");
     assert_eq!(tokens.calls.load(Ordering::SeqCst), 2);
 }
 

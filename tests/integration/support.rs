@@ -18,16 +18,12 @@ pub fn call(id: &str) -> CallContext {
 }
 
 pub async fn hostile() -> Harness {
-    Harness::from_package(HOSTILE_MANIFEST, HOSTILE)
-        .await
-        .expect("install hostile guest")
+    Harness::from_package(HOSTILE_MANIFEST, HOSTILE).await.expect("install hostile guest")
 }
 
 pub async fn scim_harness() -> Harness {
     let scim = provisio_bundled::SCIM;
-    Harness::from_package(scim.manifest, scim.component)
-        .await
-        .expect("install SCIM connector")
+    Harness::from_package(scim.manifest, scim.component).await.expect("install SCIM connector")
 }
 
 fn workspace_root() -> PathBuf {
@@ -46,10 +42,7 @@ fn scim2_server_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// A real scim2-server (PyPI), in memory, on a free loopback port.
@@ -185,9 +178,7 @@ impl RecordingProxy {
             let (client, upstream, log) = (client.clone(), upstream.clone(), log.clone());
             async move {
                 let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-                let mut req = client
-                    .request(method.clone(), format!("{upstream}{path}"))
-                    .body(body.to_vec());
+                let mut req = client.request(method.clone(), format!("{upstream}{path}")).body(body.to_vec());
                 for (k, v) in headers.iter() {
                     if k != axum::http::header::HOST && k != axum::http::header::CONTENT_LENGTH {
                         req = req.header(k, v);
@@ -226,11 +217,7 @@ impl RecordingProxy {
                 })
                 .await;
         });
-        RecordingProxy {
-            addr,
-            record,
-            _shutdown: tx,
-        }
+        RecordingProxy { addr, record, _shutdown: tx }
     }
 
     pub fn origin(&self) -> String {

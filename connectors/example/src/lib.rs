@@ -27,10 +27,7 @@ struct Api<'a> {
 impl<'a> Api<'a> {
     fn new(ctx: &'a Context) -> Result<Self> {
         let settings: Settings = ctx.settings()?;
-        Ok(Api {
-            base: settings.base_url.trim_end_matches('/').to_string(),
-            ctx,
-        })
+        Ok(Api { base: settings.base_url.trim_end_matches('/').to_string(), ctx })
     }
 
     fn send(&self, request: http::RequestBuilder<'_>) -> Result<http::Response> {
@@ -89,8 +86,7 @@ impl Connector for ExampleRest {
 
     fn check(ctx: Context) -> Result<()> {
         let api = Api::new(&ctx)?;
-        api.send(http::get(format!("{}/users?limit=1", api.base)))?
-            .error_for_status("check")?;
+        api.send(http::get(format!("{}/users?limit=1", api.base)))?.error_for_status("check")?;
         Ok(())
     }
 
@@ -113,12 +109,7 @@ impl Connector for ExampleRest {
         // A JSON merge patch: changed attributes, null for removed ones.
         let patch: serde_json::Map<String, Json> = changes
             .iter()
-            .map(|c| {
-                (
-                    c.name.clone(),
-                    c.value.as_ref().map_or(Json::Null, provisio_sdk::values::value_to_json),
-                )
-            })
+            .map(|c| (c.name.clone(), c.value.as_ref().map_or(Json::Null, provisio_sdk::values::value_to_json)))
             .collect();
         let response = api.send(http::patch(format!("{}/users/{id}", api.base)).json(&patch)?)?;
         Ok(account(&response.error_for_status("update user")?.json()?))
@@ -161,17 +152,9 @@ impl Connector for ExampleRest {
         let limit = paging::page_size(req.page_size, 100, 500);
         let url = format!("{}/users?offset={offset}&limit={limit}", api.base);
         let page: Json = api.send(http::get(url))?.error_for_status("list users")?.json()?;
-        let users: Vec<Account> = page["users"]
-            .as_array()
-            .map(|u| u.iter().map(account).collect())
-            .unwrap_or_default();
+        let users: Vec<Account> = page["users"].as_array().map(|u| u.iter().map(account).collect()).unwrap_or_default();
         let next = paging::next_offset(offset, users.len() as u64, page["total"].as_u64(), u64::from(limit));
-        Ok(UserPage {
-            accounts: users,
-            deleted: Vec::new(),
-            next_cursor: next,
-            watermark: None,
-        })
+        Ok(UserPage { accounts: users, deleted: Vec::new(), next_cursor: next, watermark: None })
     }
 }
 

@@ -17,32 +17,18 @@ fn ada() -> NewAccount {
 #[tokio::test]
 async fn create_user_posts_the_profile_with_the_token_the_host_adds() {
     let server = RecordingServer::start(|_| Reply::json(201, json!({"id": "7", "login": "ada", "active": true}))).await;
-    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR"))
-        .await
-        .expect("build and install");
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
     let app = harness
-        .app(
-            harness
-                .config_for(&server)
-                .setting("base_url", server.url())
-                .bearer("token", "s3cret"),
-        )
+        .app(harness.config_for(&server).setting("base_url", server.url()).bearer("token", "s3cret"))
         .expect("app");
 
-    let account = app
-        .create_user(&CallContext::new("op-1"), &ada())
-        .await
-        .into_result()
-        .expect("created");
+    let account = app.create_user(&CallContext::new("op-1"), &ada()).await.into_result().expect("created");
 
     assert_eq!(account.id, "7");
     let sent = &server.requests()[0];
     assert_eq!((sent.method.as_str(), sent.path.as_str()), ("POST", "/users"));
     assert_eq!(sent.header("authorization"), Some("Bearer s3cret"));
-    assert_eq!(
-        sent.json(),
-        json!({"login": "ada", "active": true, "email": "ada@example.com"})
-    );
+    assert_eq!(sent.json(), json!({"login": "ada", "active": true, "email": "ada@example.com"}));
 }
 
 #[tokio::test]
@@ -52,24 +38,13 @@ async fn a_taken_login_is_a_conflict_carrying_the_existing_account() {
         _ => Reply::json(200, json!([{"id": "3", "login": "ada", "active": false}])),
     })
     .await;
-    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR"))
-        .await
-        .expect("build and install");
-    let app = harness
-        .app(harness.config_for(&server).setting("base_url", server.url()))
-        .expect("app");
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
+    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
 
-    let err = app
-        .create_user(&CallContext::new("op-1"), &ada())
-        .await
-        .into_result()
-        .expect_err("conflict");
+    let err = app.create_user(&CallContext::new("op-1"), &ada()).await.into_result().expect_err("conflict");
 
     match err.connector_error() {
-        Some(ConnectorError::Conflict {
-            existing: Some(account),
-            ..
-        }) => assert_eq!(account.id, "3"),
+        Some(ConnectorError::Conflict { existing: Some(account), .. }) => assert_eq!(account.id, "3"),
         other => panic!("expected a conflict with the existing account, got {other:?}"),
     }
     assert_eq!(server.requests()[1].path, "/users?login=ada");
@@ -78,17 +53,10 @@ async fn a_taken_login_is_a_conflict_carrying_the_existing_account() {
 #[tokio::test]
 async fn deactivate_sends_active_false_as_a_json_boolean() {
     let server = RecordingServer::start(|_| Reply::json(200, json!({}))).await;
-    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR"))
-        .await
-        .expect("build and install");
-    let app = harness
-        .app(harness.config_for(&server).setting("base_url", server.url()))
-        .expect("app");
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
+    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
 
-    app.deactivate_user(&CallContext::new("op-1"), "7")
-        .await
-        .into_result()
-        .expect("deactivated");
+    app.deactivate_user(&CallContext::new("op-1"), "7").await.into_result().expect("deactivated");
 
     let sent = &server.requests()[0];
     assert_eq!((sent.method.as_str(), sent.path.as_str()), ("PATCH", "/users/7"));
@@ -105,32 +73,19 @@ async fn listing_follows_the_cursor_across_pages() {
             .and_then(|s| s.split('&').next())
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let users: Vec<_> = (offset..(offset + 2).min(5))
-            .map(|i| json!({"id": i.to_string(), "login": format!("u{i}")}))
-            .collect();
+        let users: Vec<_> =
+            (offset..(offset + 2).min(5)).map(|i| json!({"id": i.to_string(), "login": format!("u{i}")})).collect();
         Reply::json(200, json!({"users": users, "total": 5}))
     })
     .await;
-    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR"))
-        .await
-        .expect("build and install");
-    let app = harness
-        .app(harness.config_for(&server).setting("base_url", server.url()))
-        .expect("app");
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
+    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
 
     let mut ids = Vec::new();
     let mut cursor = None;
     loop {
-        let req = provisio_sdk_harness::provisio_runtime::model::ListRequest {
-            cursor,
-            since: None,
-            page_size: 2,
-        };
-        let page = app
-            .list_users(&CallContext::new("list"), &req)
-            .await
-            .into_result()
-            .expect("page");
+        let req = provisio_sdk_harness::provisio_runtime::model::ListRequest { cursor, since: None, page_size: 2 };
+        let page = app.list_users(&CallContext::new("list"), &req).await.into_result().expect("page");
         ids.extend(page.items.into_iter().map(|a| a.id));
         match page.next_cursor {
             Some(next) => cursor = Some(next),

@@ -52,10 +52,7 @@ impl<'a> Service<'a> {
     fn new(ctx: &'a Context) -> Result<Self> {
         let mut settings: Settings = ctx.settings()?;
         settings.base_url = settings.base_url.trim_end_matches('/').to_string();
-        Ok(Service {
-            settings,
-            auth: ctx.credential("api"),
-        })
+        Ok(Service { settings, auth: ctx.credential("api") })
     }
 
     fn url(&self, path: &str) -> String {
@@ -95,20 +92,19 @@ impl<'a> Service<'a> {
             let filter = format!("userName eq \"{}\"", login.replace('\\', "\\\\").replace('"', "\\\""));
             let response = self.get(&format!("/Users?filter={}", encode(&filter)))?;
             let list: ListResponse = response.error_for_status("find user by login")?.json()?;
-            return Ok(list.resources.into_iter().find(|r| {
-                r.get("userName")
-                    .and_then(Json::as_str)
-                    .is_some_and(|u| u.eq_ignore_ascii_case(login))
-            }));
+            return Ok(list
+                .resources
+                .into_iter()
+                .find(|r| r.get("userName").and_then(Json::as_str).is_some_and(|u| u.eq_ignore_ascii_case(login))));
         }
         let mut offset = 0;
         loop {
             let (list, next) = self.page("/Users", offset, self.settings.page_size)?;
-            if let Some(found) = list.resources.into_iter().find(|r| {
-                r.get("userName")
-                    .and_then(Json::as_str)
-                    .is_some_and(|u| u.eq_ignore_ascii_case(login))
-            }) {
+            if let Some(found) = list
+                .resources
+                .into_iter()
+                .find(|r| r.get("userName").and_then(Json::as_str).is_some_and(|u| u.eq_ignore_ascii_case(login)))
+            {
                 return Ok(Some(found));
             }
             match next {
@@ -133,16 +129,11 @@ impl<'a> Service<'a> {
     fn set_active(&self, id: &str, active: bool) -> Result<()> {
         let path = format!("/Users/{}", encode(id));
         let response = if self.settings.update_with_put {
-            let mut current = self
-                .user(id)?
-                .ok_or_else(|| provisio_sdk::error::not_found(format!("user {id}")))?;
+            let mut current = self.user(id)?.ok_or_else(|| provisio_sdk::error::not_found(format!("user {id}")))?;
             current["active"] = Json::Bool(active);
             self.put_resource(&path, current)?
         } else {
-            self.patch(
-                &path,
-                vec![json!({ "op": "replace", "path": "active", "value": active })],
-            )?
+            self.patch(&path, vec![json!({ "op": "replace", "path": "active", "value": active })])?
         };
         response.error_for_status(if active { "reactivate user" } else { "deactivate user" })?;
         Ok(())
@@ -156,20 +147,14 @@ impl<'a> Service<'a> {
     }
 
     fn group(&self, id: &str) -> Result<Json> {
-        self.get(&format!("/Groups/{}", encode(id)))?
-            .error_for_status("get group")?
-            .json()
+        self.get(&format!("/Groups/{}", encode(id)))?.error_for_status("get group")?.json()
     }
 
     fn change_members(&self, group_id: &str, members: &[String], add: bool) -> Result<()> {
         let path = format!("/Groups/{}", encode(group_id));
         let response = if self.settings.members_with_put {
             let mut group = self.group(group_id)?;
-            let mut current: Vec<Json> = group
-                .get("members")
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let mut current: Vec<Json> = group.get("members").and_then(Json::as_array).cloned().unwrap_or_default();
             current.retain(|m| {
                 let id = m.get("value").and_then(Json::as_str).unwrap_or_default();
                 add || !members.iter().any(|x| x == id)
@@ -236,15 +221,8 @@ impl Connector for Scim {
         let response = service.with_json(http::post(service.url("/Users")), &body)?;
         if response.status == 409 {
             // Never a duplicate: hand the engine the account that holds the login.
-            let existing = service
-                .user_by_login(&user.login)
-                .ok()
-                .flatten()
-                .map(|r| account_from(&r));
-            return Err(conflict(
-                format!("a user with userName \"{}\" already exists", user.login),
-                existing,
-            ));
+            let existing = service.user_by_login(&user.login).ok().flatten().map(|r| account_from(&r));
+            return Err(conflict(format!("a user with userName \"{}\" already exists", user.login), existing));
         }
         Ok(account_from(&response.error_for_status("create user")?.json()?))
     }
@@ -253,9 +231,7 @@ impl Connector for Scim {
         let service = Service::new(&ctx)?;
         let path = format!("/Users/{}", encode(&id));
         if service.settings.update_with_put {
-            let mut current = service
-                .user(&id)?
-                .ok_or_else(|| provisio_sdk::error::not_found(format!("user {id}")))?;
+            let mut current = service.user(&id)?.ok_or_else(|| provisio_sdk::error::not_found(format!("user {id}")))?;
             resource::merge_profile(&mut current, &desired, &changes);
             let response = service.put_resource(&path, current)?.error_for_status("update user")?;
             return Ok(account_from(&response.json()?));
@@ -278,12 +254,7 @@ impl Connector for Scim {
             return Ok(account_from(&response.json()?));
         }
         // 204: the service sent nothing back; the desired profile is what it holds.
-        Ok(Account {
-            id,
-            login: None,
-            active: None,
-            profile: desired,
-        })
+        Ok(Account { id, login: None, active: None, profile: desired })
     }
 
     fn deactivate_user(ctx: Context, id: String) -> Result<()> {
@@ -319,28 +290,26 @@ impl Connector for Scim {
 
     fn list_users(ctx: Context, req: ListRequest) -> Result<UserPage> {
         let service = Service::new(&ctx)?;
-        let offset = paging::offset_from(req.cursor.as_deref())?;
+        let mut cursor = paging::MarkedCursor::parse(req.cursor.as_deref())?;
         let count = paging::page_size(req.page_size, service.settings.page_size, 1000);
         let path = match &req.since {
             Some(since) => format!("/Users?filter={}", encode(&format!("meta.lastModified gt \"{since}\""))),
             None => "/Users".to_string(),
         };
-        let (list, next) = service.page(&path, offset, count)?;
+        let (list, next) = service.page(&path, cursor.offset, count)?;
+        for modified in list.resources.iter().filter_map(|r| r.pointer("/meta/lastModified").and_then(Json::as_str)) {
+            cursor.observe(modified);
+        }
         let accounts: Vec<Account> = list.resources.iter().map(account_from).collect();
-        let watermark = if next.is_none() {
-            list.resources
-                .iter()
-                .filter_map(|r| r.pointer("/meta/lastModified").and_then(Json::as_str))
-                .max()
-                .map(str::to_string)
-                .or(req.since.clone())
-        } else {
-            None
+        // The watermark of the whole listing, carried page to page in the cursor.
+        let (next_cursor, watermark) = match next {
+            Some(offset) => (Some(paging::MarkedCursor { offset, ..cursor }.encode()), None),
+            None => (None, cursor.high_water.or(req.since)),
         };
         Ok(UserPage {
             accounts,
             deleted: Vec::new(), // SCIM reports no deletions
-            next_cursor: next.map(paging::offset_cursor),
+            next_cursor,
             watermark,
         })
     }
@@ -364,10 +333,7 @@ impl Connector for Scim {
         let body = json!({ "schemas": [GROUP_SCHEMA], "displayName": group.name, "members": members });
         let response = service.with_json(http::post(service.url("/Groups")), &body)?;
         if response.status == 409 {
-            return Err(conflict(
-                format!("a group named \"{}\" already exists", group.name),
-                None,
-            ));
+            return Err(conflict(format!("a group named \"{}\" already exists", group.name), None));
         }
         Ok(group_from(&response.error_for_status("create group")?.json()?))
     }
@@ -376,10 +342,7 @@ impl Connector for Scim {
         let service = Service::new(&ctx)?;
         let path = format!("/Groups/{}", encode(&id));
         service
-            .patch(
-                &path,
-                vec![json!({ "op": "replace", "path": "displayName", "value": name })],
-            )?
+            .patch(&path, vec![json!({ "op": "replace", "path": "displayName", "value": name })])?
             .error_for_status("update group")?;
         Ok(group_from(&service.group(&id)?))
     }

@@ -75,11 +75,7 @@ pub fn merge_profile(current: &mut Json, desired: &[Attribute], changes: &[Chang
     let Some(body) = current.as_object_mut() else {
         return;
     };
-    let mut schemas: Vec<Json> = body
-        .get("schemas")
-        .and_then(Json::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut schemas: Vec<Json> = body.get("schemas").and_then(Json::as_array).cloned().unwrap_or_default();
     for (name, value) in profile_to_json(desired) {
         place(body, &mut schemas, &name, value);
     }
@@ -110,11 +106,7 @@ pub fn account_from(resource: &Json) -> Account {
         }
     }
     Account {
-        id: resource
-            .get("id")
-            .and_then(Json::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        id: resource.get("id").and_then(Json::as_str).unwrap_or_default().to_string(),
         login: resource.get("userName").and_then(Json::as_str).map(str::to_string),
         active: resource.get("active").and_then(Json::as_bool),
         profile: json_to_profile(&flat),
@@ -123,22 +115,11 @@ pub fn account_from(resource: &Json) -> Account {
 
 pub fn group_from(resource: &Json) -> Group {
     Group {
-        id: resource
-            .get("id")
-            .and_then(Json::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        name: resource
-            .get("displayName")
-            .and_then(Json::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        id: resource.get("id").and_then(Json::as_str).unwrap_or_default().to_string(),
+        name: resource.get("displayName").and_then(Json::as_str).unwrap_or_default().to_string(),
         description: None,
         members: resource.get("members").and_then(Json::as_array).map(|members| {
-            members
-                .iter()
-                .filter_map(|m| m.get("value").and_then(Json::as_str).map(str::to_string))
-                .collect()
+            members.iter().filter_map(|m| m.get("value").and_then(Json::as_str).map(str::to_string)).collect()
         }),
     }
 }
@@ -155,37 +136,21 @@ fn attr(name: &str, value_type: ValueType, multi_valued: bool, description: &str
 }
 
 fn sub(name: &str, value_type: ValueType) -> SubAttributeSchema {
-    SubAttributeSchema {
-        name: name.into(),
-        value_type,
-        required: false,
-        description: String::new(),
-    }
+    SubAttributeSchema { name: name.into(), value_type, required: false, description: String::new() }
 }
 
 fn setting(name: &str, setting_type: SettingType, required: bool, description: &str) -> SettingSchema {
-    SettingSchema {
-        name: name.into(),
-        setting_type,
-        required,
-        description: description.into(),
-    }
+    SettingSchema { name: name.into(), setting_type, required, description: description.into() }
 }
 
 pub fn descriptor() -> Descriptor {
     let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     let mut name = attr("name", ValueType::Complex, false, "The user's name");
-    name.sub_attributes = vec![
-        sub("givenName", ValueType::Text),
-        sub("familyName", ValueType::Text),
-        sub("formatted", ValueType::Text),
-    ];
+    name.sub_attributes =
+        vec![sub("givenName", ValueType::Text), sub("familyName", ValueType::Text), sub("formatted", ValueType::Text)];
     let mut emails = attr("emails", ValueType::Complex, true, "Email addresses");
-    emails.sub_attributes = vec![
-        sub("value", ValueType::Text),
-        sub("type", ValueType::Text),
-        sub("primary", ValueType::Boolean),
-    ];
+    emails.sub_attributes =
+        vec![sub("value", ValueType::Text), sub("type", ValueType::Text), sub("primary", ValueType::Boolean)];
     let mut user_name = attr("userName", ValueType::Text, false, "Unique login");
     user_name.required = true;
     Descriptor {
@@ -211,30 +176,10 @@ pub fn descriptor() -> Descriptor {
         ],
         settings: vec![
             setting("base_url", SettingType::Url, true, "The SCIM service's base URL"),
-            setting(
-                "update_with_put",
-                SettingType::Boolean,
-                false,
-                "Update with PUT instead of PATCH",
-            ),
-            setting(
-                "deactivate_with_delete",
-                SettingType::Boolean,
-                false,
-                "Deprovision by DELETE",
-            ),
-            setting(
-                "no_filter",
-                SettingType::Boolean,
-                false,
-                "The service has no filter support",
-            ),
-            setting(
-                "members_with_put",
-                SettingType::Boolean,
-                false,
-                "Membership changes by PUT",
-            ),
+            setting("update_with_put", SettingType::Boolean, false, "Update with PUT instead of PATCH"),
+            setting("deactivate_with_delete", SettingType::Boolean, false, "Deprovision by DELETE"),
+            setting("no_filter", SettingType::Boolean, false, "The service has no filter support"),
+            setting("members_with_put", SettingType::Boolean, false, "Membership changes by PUT"),
             setting("page_size", SettingType::Integer, false, "Resources per page"),
         ],
         credentials: vec!["api".into()],
@@ -246,18 +191,8 @@ pub fn descriptor() -> Descriptor {
             emails,
             attr("title", ValueType::Text, false, "Job title"),
             attr("externalId", ValueType::Text, false, "The provisioning client's id"),
-            attr(
-                &format!("{enterprise}:employeeNumber"),
-                ValueType::Text,
-                false,
-                "Employee number",
-            ),
-            attr(
-                &format!("{enterprise}:department"),
-                ValueType::Text,
-                false,
-                "Department",
-            ),
+            attr(&format!("{enterprise}:employeeNumber"), ValueType::Text, false, "Employee number"),
+            attr(&format!("{enterprise}:department"), ValueType::Text, false, "Department"),
         ],
     }
 }

@@ -24,20 +24,10 @@ async fn create_posts_a_scim_user_with_a_boolean_active_and_the_bearer_token() {
     let server =
         RecordingServer::start(|_| Reply::json(201, json!({"id": "u-1", "userName": "ada", "active": true}))).await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("harness");
-    let app = harness
-        .app(
-            harness
-                .config_for(&server)
-                .setting("base_url", server.url())
-                .bearer("api", "t0ken"),
-        )
-        .expect("app");
+    let app =
+        harness.app(harness.config_for(&server).setting("base_url", server.url()).bearer("api", "t0ken")).expect("app");
 
-    let account = app
-        .create_user(&call(), &new_user("ada"))
-        .await
-        .into_result()
-        .expect("created");
+    let account = app.create_user(&call(), &new_user("ada")).await.into_result().expect("created");
 
     assert_eq!(account.id, "u-1");
     let requests = server.requests();
@@ -55,31 +45,18 @@ async fn create_posts_a_scim_user_with_a_boolean_active_and_the_bearer_token() {
 async fn a_429_becomes_rate_limited_with_the_retry_after_in_milliseconds() {
     let server = RecordingServer::start(|_| Reply::status(429).header("retry-after", "7")).await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("harness");
-    let app = harness
-        .app(harness.config_for(&server).setting("base_url", server.url()))
-        .expect("app");
+    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
 
-    let err = app
-        .deactivate_user(&call(), "u-1")
-        .await
-        .into_result()
-        .expect_err("429");
+    let err = app.deactivate_user(&call(), "u-1").await.into_result().expect_err("429");
 
     match err {
-        CallError::Connector {
-            error: ConnectorError::RateLimited { retry_after_ms, .. },
-            ..
-        } => {
+        CallError::Connector { error: ConnectorError::RateLimited { retry_after_ms, .. }, .. } => {
             assert_eq!(retry_after_ms, Some(7000))
         }
         other => panic!("expected rate-limited, got {other:?}"),
     }
     let body = server.requests()[0].json();
-    assert_eq!(
-        body["Operations"][0]["value"],
-        json!(false),
-        "active must be a JSON boolean"
-    );
+    assert_eq!(body["Operations"][0]["value"], json!(false), "active must be a JSON boolean");
 }
 
 #[tokio::test]

@@ -12,11 +12,7 @@ pub const PROFILE: &str = "guest";
 /// The workspace (or stand-alone crate) that holds `crate_dir`: the nearest
 /// ancestor with a Cargo.lock, else the crate itself.
 pub fn workspace_root(crate_dir: &Path) -> PathBuf {
-    crate_dir
-        .ancestors()
-        .find(|d| d.join("Cargo.lock").exists())
-        .unwrap_or(crate_dir)
-        .to_path_buf()
+    crate_dir.ancestors().find(|d| d.join("Cargo.lock").exists()).unwrap_or(crate_dir).to_path_buf()
 }
 
 /// Where guest builds go: `$PROVISIO_GUEST_TARGET_DIR`, else `<workspace>/target/guests`.
@@ -45,12 +41,7 @@ pub fn build(crates: &[(&str, &Path)]) -> Result<Vec<PathBuf>, String> {
         cmd.args(["-p", package]);
     }
     // Flags meant for the host build (coverage, sanitizers) must not reach the guest.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-    ] {
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
         cmd.env_remove(var);
     }
     let output = cmd.output().map_err(|e| format!("could not run cargo: {e}"))?;
@@ -65,12 +56,7 @@ pub fn build(crates: &[(&str, &Path)]) -> Result<Vec<PathBuf>, String> {
     }
     Ok(crates
         .iter()
-        .map(|(package, _)| {
-            target_dir
-                .join(TARGET)
-                .join(PROFILE)
-                .join(format!("{}.wasm", package.replace('-', "_")))
-        })
+        .map(|(package, _)| target_dir.join(TARGET).join(PROFILE).join(format!("{}.wasm", package.replace('-', "_"))))
         .collect())
 }
 

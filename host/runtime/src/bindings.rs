@@ -73,20 +73,13 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<(semver::Version
     let Some(version) = exported.iter().find_map(|n| n.strip_prefix(EXPORT_PREFIX)) else {
         return Err(format!(
             "the component does not export provisio:connector/provisioning (it exports: {}); build it against the WIT in wit/ with the world provisio:connector/connector",
-            if exported.is_empty() {
-                "nothing".to_string()
-            } else {
-                exported.join(", ")
-            }
+            if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
         ));
     };
     let version = semver::Version::parse(version)
         .map_err(|e| format!("the component exports {EXPORT_PREFIX}{version}, which is not a version: {e}"))?;
     match Contract::for_version(&version) {
         Some(c) => Ok((version, c)),
-        None => Err(format!(
-            "built for provisio:connector@{version}; this host supports {}",
-            supported_range()
-        )),
+        None => Err(format!("built for provisio:connector@{version}; this host supports {}", supported_range())),
     }
 }

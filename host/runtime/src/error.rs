@@ -35,20 +35,10 @@ pub enum CallError {
     Connector { error: ConnectorError, blame: Blame },
     /// The operation hit one of the app's limits and was stopped.
     #[error("{connector} exceeded its {limit} limit: {message}")]
-    Limit {
-        connector: String,
-        limit: LimitKind,
-        message: String,
-        blame: Blame,
-        guest_output: String,
-    },
+    Limit { connector: String, limit: LimitKind, message: String, blame: Blame, guest_output: String },
     /// The guest trapped (a panic, an abort, an invalid operation).
     #[error("{connector} trapped: {message}")]
-    Trap {
-        connector: String,
-        message: String,
-        guest_output: String,
-    },
+    Trap { connector: String, message: String, guest_output: String },
     /// Provisio failed; the connector is not at fault.
     #[error("host error: {message}")]
     Host { message: String },

@@ -112,9 +112,7 @@ pub(crate) async fn send(
     auth: Option<Arc<AppCredential>>,
     body_secret: Option<BodySecret>,
 ) -> Result<Response, HttpError> {
-    checked_send(state, req, auth, body_secret)
-        .await
-        .map_err(|e| refuse(state, e))
+    checked_send(state, req, auth, body_secret).await.map_err(|e| refuse(state, e))
 }
 
 /// Passes an error on to the guest, remembering it when it is a refusal of
@@ -235,11 +233,7 @@ async fn exchange(
     let mut retried_auth = false;
     loop {
         let timeout = request_timeout(state)?;
-        let mut builder = app
-            .client
-            .request(method.clone(), url.clone())
-            .headers(headers.clone())
-            .timeout(timeout);
+        let mut builder = app.client.request(method.clone(), url.clone()).headers(headers.clone()).timeout(timeout);
         if let Some(b) = body {
             builder = builder.body(b.to_vec());
         }
@@ -248,9 +242,7 @@ async fn exchange(
             builder = builder.header(reqwest::header::AUTHORIZATION, value);
         }
         let response = read_response(builder, limits.max_response_bytes).await?;
-        let oauth = auth
-            .as_ref()
-            .is_some_and(|c| matches!(c.secret, CredentialSecret::Oauth2ClientCredentials { .. }));
+        let oauth = auth.as_ref().is_some_and(|c| matches!(c.secret, CredentialSecret::Oauth2ClientCredentials { .. }));
         if response.status == 401 && oauth && !retried_auth {
             // The cached token may have been revoked early: fetch a new one once.
             retried_auth = true;
@@ -281,12 +273,7 @@ async fn read_response(builder: reqwest::RequestBuilder, max: u64) -> Result<Res
     let headers = resp
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(classify)? {
@@ -299,9 +286,7 @@ async fn read_response(builder: reqwest::RequestBuilder, max: u64) -> Result<Res
 }
 
 fn too_large(max: u64) -> HttpError {
-    HttpError::TooLarge(format!(
-        "the response is larger than the app's max_response_bytes ({max} bytes)"
-    ))
+    HttpError::TooLarge(format!("the response is larger than the app's max_response_bytes ({max} bytes)"))
 }
 
 fn classify(e: reqwest::Error) -> HttpError {
@@ -341,13 +326,7 @@ async fn authorization(state: &CallScope, cred: &AppCredential, refresh: bool) -
 /// operator's configuration, not the guest's request, so it is not subject to
 /// the connector's allow-list.
 async fn oauth_token(state: &CallScope, cred: &AppCredential, refresh: bool) -> Result<SecretString, HttpError> {
-    let CredentialSecret::Oauth2ClientCredentials {
-        token_url,
-        client_id,
-        client_secret,
-        scope,
-    } = &cred.secret
-    else {
+    let CredentialSecret::Oauth2ClientCredentials { token_url, client_id, client_secret, scope } = &cred.secret else {
         return Err(HttpError::InvalidRequest("not an OAuth2 credential".into()));
     };
     let mut cached = cred.token.lock().await;
@@ -402,11 +381,9 @@ fn inject_secret(body: Option<&[u8]>, secret: &BodySecret) -> Result<Vec<u8>, Ht
     let mut doc: serde_json::Value = serde_json::from_slice(body.unwrap_or(b"{}"))
         .map_err(|e| invalid(format!("send-with-secret needs a JSON body: {e}")))?;
     let pointer = &secret.json_pointer;
-    let (parent, key) = pointer.rsplit_once('/').ok_or_else(|| {
-        invalid(format!(
-            "\"{pointer}\" is not a JSON pointer (write e.g. \"/password\")"
-        ))
-    })?;
+    let (parent, key) = pointer
+        .rsplit_once('/')
+        .ok_or_else(|| invalid(format!("\"{pointer}\" is not a JSON pointer (write e.g. \"/password\")")))?;
     let key = key.replace("~1", "/").replace("~0", "~");
     let target = doc
         .pointer_mut(parent)

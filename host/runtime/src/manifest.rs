@@ -159,10 +159,7 @@ impl Manifest {
                 )));
             }
             if !seen.insert(cred.name.as_str()) {
-                return Err(bad(format!(
-                    "[[credentials]] \"{}\" is declared twice; keep one",
-                    cred.name
-                )));
+                return Err(bad(format!("[[credentials]] \"{}\" is declared twice; keep one", cred.name)));
             }
             if cred.schemes.is_empty() {
                 return Err(bad(format!(
@@ -201,26 +198,20 @@ impl Manifest {
                 ))),
             }
         } else {
-            OriginPattern::parse(origin)
-                .map(|_| ())
-                .map_err(|e| bad(format!("{place}: {e}")))
+            OriginPattern::parse(origin).map(|_| ()).map_err(|e| bad(format!("{place}: {e}")))
         }
     }
 }
 
 /// `${settings.base_url}` → `Some("base_url")`.
 pub(crate) fn setting_reference(template: &str) -> Option<&str> {
-    template
-        .strip_prefix("${settings.")
-        .and_then(|rest| rest.strip_suffix('}'))
+    template.strip_prefix("${settings.").and_then(|rest| rest.strip_suffix('}'))
 }
 
 fn is_identifier(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn is_setting_name(name: &str) -> bool {
@@ -271,10 +262,7 @@ hosts = ["${settings.base_url}", "https://*.example.com"]
     fn an_origin_naming_an_undeclared_setting_says_how_to_fix_it() {
         let text = GOOD.replace("${settings.base_url}\", \"https", "${settings.api_url}\", \"https");
         let err = Manifest::parse(&text).expect_err("undeclared setting");
-        assert!(
-            err.0.contains("api_url") && err.0.contains("add a [[settings]]"),
-            "{err}"
-        );
+        assert!(err.0.contains("api_url") && err.0.contains("add a [[settings]]"), "{err}");
     }
 
     #[test]

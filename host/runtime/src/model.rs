@@ -113,10 +113,7 @@ pub enum ConnectorError {
     #[error("conflict: {message}")]
     Conflict { message: String, existing: Option<Account> },
     #[error("rate limited: {message}")]
-    RateLimited {
-        message: String,
-        retry_after_ms: Option<u64>,
-    },
+    RateLimited { message: String, retry_after_ms: Option<u64> },
     #[error("unauthorized: {message}")]
     Unauthorized { message: String },
     #[error("invalid input: {message}")]
@@ -132,6 +129,8 @@ pub enum ConnectorError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Operation {
+    /// `describe()`: host-side only, not an operation a connector lists.
+    Describe,
     Check,
     CreateUser,
     UpdateUser,
@@ -154,6 +153,7 @@ pub enum Operation {
 impl Operation {
     pub fn name(self) -> &'static str {
         match self {
+            Operation::Describe => "describe",
             Operation::Check => "check",
             Operation::CreateUser => "create-user",
             Operation::UpdateUser => "update-user",

@@ -26,9 +26,7 @@ enum HostPattern {
 impl OriginPattern {
     pub fn parse(text: &str) -> Result<OriginPattern, String> {
         let hint = "write an origin such as \"https://api.example.com\", \"https://*.example.com:8443\" or \"http://127.0.0.1:8080\"";
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or_else(|| format!("\"{text}\" has no scheme; {hint}"))?;
+        let (scheme, rest) = text.split_once("://").ok_or_else(|| format!("\"{text}\" has no scheme; {hint}"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err(format!("\"{text}\": only http and https are allowed; {hint}"));
@@ -42,10 +40,7 @@ impl OriginPattern {
         let port = match port {
             None => Some(default_port),
             Some("*") => None,
-            Some(p) => Some(
-                p.parse::<u16>()
-                    .map_err(|_| format!("\"{text}\": bad port \"{p}\"; {hint}"))?,
-            ),
+            Some(p) => Some(p.parse::<u16>().map_err(|_| format!("\"{text}\": bad port \"{p}\"; {hint}"))?),
         };
         let host = host.to_ascii_lowercase();
         let host = if host == "*" {
@@ -69,9 +64,7 @@ impl OriginPattern {
     pub fn from_url(url: &str) -> Result<OriginPattern, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
         let host = parsed.host_str().ok_or_else(|| format!("\"{url}\" has no host"))?;
-        let port = parsed
-            .port_or_known_default()
-            .ok_or_else(|| format!("\"{url}\" has no port"))?;
+        let port = parsed.port_or_known_default().ok_or_else(|| format!("\"{url}\" has no port"))?;
         OriginPattern::parse(&format!("{}://{}:{}", parsed.scheme(), host, port))
     }
 
@@ -190,12 +183,7 @@ impl OutboundPolicy {
     pub fn check_url(&self, url: &url::Url) -> Result<(), String> {
         // The origin string is only built for a denial: this runs on every request.
         let origin = || {
-            format!(
-                "{}://{}:{}",
-                url.scheme(),
-                url.host_str().unwrap_or(""),
-                url.port_or_known_default().unwrap_or(0)
-            )
+            format!("{}://{}:{}", url.scheme(), url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
         };
         if !self.declared.iter().any(|p| p.matches(url)) {
             return Err(format!(
@@ -260,10 +248,7 @@ mod tests {
         assert!(!p.matches(&url("https://evilexample.com/")));
         assert!(!p.matches(&url("https://api.example.com.evil.net/")));
         assert!(!p.matches(&url("http://api.example.com/")), "scheme must match");
-        assert!(
-            !p.matches(&url("https://api.example.com:8443/")),
-            "port defaults to 443"
-        );
+        assert!(!p.matches(&url("https://api.example.com:8443/")), "port defaults to 443");
     }
 
     #[test]
@@ -275,13 +260,7 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused_with_an_example() {
-        for bad in [
-            "api.example.com",
-            "ftp://x",
-            "https://a*.example.com",
-            "https://x/path",
-            "https://x:99999",
-        ] {
+        for bad in ["api.example.com", "ftp://x", "https://a*.example.com", "https://x/path", "https://x:99999"] {
             let err = OriginPattern::parse(bad).expect_err(bad);
             assert!(err.contains("write an origin such as"), "{bad}: {err}");
         }
@@ -295,16 +274,12 @@ mod tests {
 
     #[test]
     fn the_denial_names_the_list_that_refused() {
-        let policy = OutboundPolicy::new(
-            vec![pattern("https://*.example.com")],
-            vec![pattern("https://api.example.com")],
-        );
+        let policy =
+            OutboundPolicy::new(vec![pattern("https://*.example.com")], vec![pattern("https://api.example.com")]);
         assert!(policy.check_url(&url("https://api.example.com/")).is_ok());
         let e = policy.check_url(&url("https://evil.net/")).expect_err("undeclared");
         assert!(e.contains("manifest declares"), "{e}");
-        let e = policy
-            .check_url(&url("https://other.example.com/"))
-            .expect_err("ungranted");
+        let e = policy.check_url(&url("https://other.example.com/")).expect_err("ungranted");
         assert!(e.contains("not granted by the operator"), "{e}");
     }
 
@@ -312,14 +287,7 @@ mod tests {
     fn special_addresses_need_a_literal_grant() {
         let wildcard = OutboundPolicy::new(vec![pattern("http://*:*")], vec![pattern("http://*:*")]);
         let u = url("http://internal.example/");
-        for ip in [
-            "127.0.0.1",
-            "169.254.169.254",
-            "::1",
-            "fe80::1",
-            "0.0.0.0",
-            "::ffff:127.0.0.1",
-        ] {
+        for ip in ["127.0.0.1", "169.254.169.254", "::1", "fe80::1", "0.0.0.0", "::ffff:127.0.0.1"] {
             let ip: IpAddr = ip.parse().expect("ip");
             assert!(wildcard.check_address(&u, ip).is_err(), "{ip} must be denied");
         }

@@ -98,10 +98,7 @@ impl PackageStore {
         write_atomic(&dir.join("connector.toml"), manifest.to_toml().as_bytes())?;
         // Written last: its presence is what makes the package installed.
         write_atomic(&dir.join("component"), digest.as_bytes())?;
-        Ok(InstalledPackage {
-            manifest: manifest.clone(),
-            digest,
-        })
+        Ok(InstalledPackage { manifest: manifest.clone(), digest })
     }
 
     pub fn write_compiled(&self, digest: &str, compiled: &[u8]) -> std::io::Result<()> {
@@ -120,10 +117,7 @@ impl PackageStore {
                 let manifest = Manifest::parse(&text).map_err(|e| {
                     std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", version.display()))
                 })?;
-                out.push(InstalledPackage {
-                    manifest,
-                    digest: digest.trim().to_string(),
-                });
+                out.push(InstalledPackage { manifest, digest: digest.trim().to_string() });
             }
         }
         Ok(out)
@@ -147,11 +141,7 @@ impl PackageStore {
 
 fn sorted_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect(),
+        Ok(entries) => entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };

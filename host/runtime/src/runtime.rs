@@ -47,10 +47,7 @@ pub struct RuntimeConfig {
 
 impl RuntimeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        RuntimeConfig {
-            data_dir: data_dir.into(),
-            max_concurrent_instances: 256,
-        }
+        RuntimeConfig { data_dir: data_dir.into(), max_concurrent_instances: 256 }
     }
 }
 
@@ -123,9 +120,7 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("data_dir", &self.inner.store.root())
-            .finish()
+        f.debug_struct("Runtime").field("data_dir", &self.inner.store.root()).finish()
     }
 }
 
@@ -153,14 +148,7 @@ impl Runtime {
         v0_1::Bindings::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(&mut linker, |s| s)?;
 
         let store = PackageStore::open(&config.data_dir)?;
-        Ok(Runtime {
-            inner: Arc::new(Inner {
-                engine,
-                linker,
-                store,
-                loaded: RwLock::new(HashMap::new()),
-            }),
-        })
+        Ok(Runtime { inner: Arc::new(Inner { engine, linker, store, loaded: RwLock::new(HashMap::new()) }) })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -208,21 +196,13 @@ impl Runtime {
                 "connector.toml says wit = \"{declared}\" but the component is built for provisio:connector@{found}"
             )));
         }
-        let package = InstalledPackage {
-            manifest: manifest.clone(),
-            digest: digest.clone(),
-        };
-        let connector = Arc::new(
-            self.prepare(package, &compiled)
-                .map_err(|e| InstallError::InvalidComponent(e.to_string()))?,
-        );
+        let package = InstalledPackage { manifest: manifest.clone(), digest: digest.clone() };
+        let connector =
+            Arc::new(self.prepare(package, &compiled).map_err(|e| InstallError::InvalidComponent(e.to_string()))?);
         check_descriptor(&self.describe(&connector).await, &manifest)?;
 
         let serialized = compiled.serialize().map_err(|e| InstallError::Storage(e.to_string()))?;
-        self.inner
-            .store
-            .write(&manifest, component, &serialized)
-            .map_err(storage)?;
+        self.inner.store.write(&manifest, component, &serialized).map_err(storage)?;
         self.remember(connector.clone());
         tracing::info!(connector = %connector.package.label(), digest = %digest, contract = %found, "connector installed");
         Ok(connector)
@@ -262,40 +242,24 @@ impl Runtime {
         let pre = match contract {
             Contract::V0_1 => Pre::V0_1(v0_1::BindingsPre::new(instance_pre)?),
         };
-        Ok(Connector {
-            package,
-            contract_version,
-            pre,
-        })
+        Ok(Connector { package, contract_version, pre })
     }
 
     fn remember(&self, connector: Arc<Connector>) {
-        let key = (
-            connector.package.name().to_string(),
-            connector.package.version().to_string(),
-        );
+        let key = (connector.package.name().to_string(), connector.package.version().to_string());
         if let Ok(mut loaded) = self.inner.loaded.write() {
             loaded.insert(key, connector);
         }
     }
 
     pub fn connector(&self, name: &str, version: &str) -> Option<Arc<Connector>> {
-        self.inner
-            .loaded
-            .read()
-            .ok()?
-            .get(&(name.to_string(), version.to_string()))
-            .cloned()
+        self.inner.loaded.read().ok()?.get(&(name.to_string(), version.to_string())).cloned()
     }
 
     /// Every loaded connector, in name and version order.
     pub fn connectors(&self) -> Vec<Arc<Connector>> {
-        let mut all: Vec<Arc<Connector>> = self
-            .inner
-            .loaded
-            .read()
-            .map(|l| l.values().cloned().collect())
-            .unwrap_or_default();
+        let mut all: Vec<Arc<Connector>> =
+            self.inner.loaded.read().map(|l| l.values().cloned().collect()).unwrap_or_default();
         all.sort_by_key(|c| c.package.label());
         all
     }
@@ -320,11 +284,7 @@ impl Runtime {
             limits: connector.package.manifest.limits,
             client: crate::http::build_client(),
         });
-        let app = App {
-            runtime: self.clone(),
-            connector: connector.clone(),
-            shared,
-        };
+        let app = App { runtime: self.clone(), connector: connector.clone(), shared };
         app.describe().await.result
     }
 
@@ -345,12 +305,7 @@ impl Runtime {
                 None => OriginPattern::parse(template).map_err(ConfigError),
             }
         };
-        let declared = manifest
-            .outbound
-            .hosts
-            .iter()
-            .map(|h| resolve_origin(h))
-            .collect::<Result<Vec<_>, _>>()?;
+        let declared = manifest.outbound.hosts.iter().map(|h| resolve_origin(h)).collect::<Result<Vec<_>, _>>()?;
         let granted = config
             .grants
             .iter()
@@ -363,11 +318,7 @@ impl Runtime {
                 let known: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
                 return Err(ConfigError(format!(
                     "unknown credential \"{name}\"; this connector takes: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 )));
             };
             if !decl.schemes.contains(&secret.scheme()) {
@@ -379,16 +330,10 @@ impl Runtime {
             }
             if let CredentialSecret::Oauth2ClientCredentials { token_url, .. } = &secret {
                 url::Url::parse(token_url).map_err(|e| {
-                    ConfigError(format!(
-                        "credential \"{name}\": token_url \"{token_url}\" is not a URL: {e}"
-                    ))
+                    ConfigError(format!("credential \"{name}\": token_url \"{token_url}\" is not a URL: {e}"))
                 })?;
             }
-            let origins = decl
-                .origins
-                .iter()
-                .map(|o| resolve_origin(o))
-                .collect::<Result<Vec<_>, _>>()?;
+            let origins = decl.origins.iter().map(|o| resolve_origin(o)).collect::<Result<Vec<_>, _>>()?;
             credentials.insert(name.clone(), AppCredential::new(name, secret, origins));
         }
 
@@ -403,11 +348,7 @@ impl Runtime {
             limits,
             client: crate::http::build_client(),
         });
-        Ok(App {
-            runtime: self.clone(),
-            connector,
-            shared,
-        })
+        Ok(App { runtime: self.clone(), connector, shared })
     }
 }
 
@@ -424,9 +365,7 @@ fn storage(e: std::io::Error) -> InstallError {
 }
 
 fn check_descriptor(described: &Result<model::Descriptor, CallError>, manifest: &Manifest) -> Result<(), InstallError> {
-    let d = described
-        .as_ref()
-        .map_err(|e| InstallError::InvalidComponent(format!("describe() failed: {e}")))?;
+    let d = described.as_ref().map_err(|e| InstallError::InvalidComponent(format!("describe() failed: {e}")))?;
     let m = &manifest.connector;
     if d.name != m.name || d.version != m.version {
         return Err(InstallError::Mismatch(format!(
@@ -436,11 +375,8 @@ fn check_descriptor(described: &Result<model::Descriptor, CallError>, manifest: 
     }
     let from_component: Vec<(&str, crate::manifest::SettingType)> =
         d.settings.iter().map(|s| (s.name.as_str(), s.setting_type)).collect();
-    let from_manifest: Vec<(&str, crate::manifest::SettingType)> = manifest
-        .settings
-        .iter()
-        .map(|s| (s.name.as_str(), s.setting_type))
-        .collect();
+    let from_manifest: Vec<(&str, crate::manifest::SettingType)> =
+        manifest.settings.iter().map(|s| (s.name.as_str(), s.setting_type)).collect();
     if from_component != from_manifest {
         return Err(InstallError::Mismatch(format!(
             "describe() declares settings {from_component:?} but connector.toml declares {from_manifest:?}; make them the same"
@@ -477,10 +413,7 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn new(operation_id: impl Into<String>) -> Self {
-        CallContext {
-            operation_id: operation_id.into(),
-            attempt: 1,
-        }
+        CallContext { operation_id: operation_id.into(), attempt: 1 }
     }
 }
 
@@ -516,10 +449,7 @@ impl<T> Invocation<T> {
 
 /// An instance of one contract version's bindings, with its context.
 pub(crate) enum Guest {
-    V0_1 {
-        bindings: v0_1::Bindings,
-        ctx: crate::bindings::v0_1::provisio::connector::types::Context,
-    },
+    V0_1 { bindings: v0_1::Bindings, ctx: crate::bindings::v0_1::provisio::connector::types::Context },
 }
 
 type GuestResult<R> = wasmtime::Result<Result<R, ConnectorError>>;
@@ -536,10 +466,7 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("app_id", &self.shared.app_id)
-            .field("connector", &self.shared.connector)
-            .finish()
+        f.debug_struct("App").field("app_id", &self.shared.app_id).field("connector", &self.shared.connector).finish()
     }
 }
 
@@ -574,33 +501,30 @@ impl App {
         let limits = self.shared.limits;
         let started = Instant::now();
         let timeout = Duration::from_millis(limits.operation_timeout_ms);
-        let deadline_ms = (SystemTime::now() + timeout)
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let deadline_ms = (SystemTime::now() + timeout).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let meter = Arc::new(CallMeter::default());
         let state = StoreState::new(self.shared.clone(), meter.clone(), operation, started + timeout);
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
 
-        let outcome = match store
-            .set_fuel(limits.fuel)
-            .and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)))
-        {
-            Err(e) => Ok(Err(e)),
-            Ok(()) => {
-                let run = async {
-                    let guest = match &self.connector.pre {
-                        Pre::V0_1(pre) => {
-                            let bindings = pre.instantiate_async(&mut store).await.map_err(host_fault)?;
-                            let ctx = v0_1::context(store.data_mut(), call, deadline_ms).map_err(host_fault)?;
-                            Guest::V0_1 { bindings, ctx }
-                        }
+        let outcome =
+            match store.set_fuel(limits.fuel).and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)))
+            {
+                Err(e) => Ok(Err(e)),
+                Ok(()) => {
+                    let run = async {
+                        let guest = match &self.connector.pre {
+                            Pre::V0_1(pre) => {
+                                let bindings = pre.instantiate_async(&mut store).await.map_err(host_fault)?;
+                                let ctx = v0_1::context(store.data_mut(), call, deadline_ms).map_err(host_fault)?;
+                                Guest::V0_1 { bindings, ctx }
+                            }
+                        };
+                        f(&mut store, guest).await
                     };
-                    f(&mut store, guest).await
-                };
-                tokio::time::timeout(timeout, run).await
-            }
-        };
+                    tokio::time::timeout(timeout, run).await
+                }
+            };
 
         let guest_output = String::from_utf8_lossy(&store.data().stderr.contents()).into_owned();
         let fuel_left = store.get_fuel().unwrap_or(0);
@@ -611,10 +535,7 @@ impl App {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(error))) => {
                 let guest_at_fault = matches!(error, ConnectorError::Unsupported { .. }) || !refusals.is_empty();
-                Err(CallError::Connector {
-                    error,
-                    blame: if guest_at_fault { Blame::Guest } else { Blame::RemoteApp },
-                })
+                Err(CallError::Connector { error, blame: if guest_at_fault { Blame::Guest } else { Blame::RemoteApp } })
             }
             Ok(Err(e)) => Err(classify_trap(e, &label, memory_refused, &guest_output)),
             Err(_elapsed) => Err(CallError::Limit {
@@ -628,11 +549,7 @@ impl App {
                 } else {
                     format!("the operation took longer than {} ms", limits.operation_timeout_ms)
                 },
-                blame: if meter.in_host_call() {
-                    Blame::RemoteApp
-                } else {
-                    Blame::Guest
-                },
+                blame: if meter.in_host_call() { Blame::RemoteApp } else { Blame::Guest },
                 guest_output: guest_output.clone(),
             }),
         };
@@ -655,14 +572,12 @@ impl App {
 
     pub async fn describe(&self) -> Invocation<model::Descriptor> {
         // describe() takes no context; the operation id is for the report only.
-        self.run(Operation::Check, &CallContext::new("describe"), |store, guest| {
+        self.run(Operation::Describe, &CallContext::new("describe"), |store, guest| {
             Box::pin(async move {
                 match guest {
-                    Guest::V0_1 { bindings, ctx: _ } => bindings
-                        .provisio_connector_provisioning()
-                        .call_describe(store)
-                        .await
-                        .map(|d| Ok(d.into())),
+                    Guest::V0_1 { bindings, ctx: _ } => {
+                        bindings.provisio_connector_provisioning().call_describe(store).await.map(|d| Ok(d.into()))
+                    }
                 }
             })
         })
@@ -680,11 +595,7 @@ impl App {
         let user = user.clone();
         self.run(Operation::CreateUser, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_create_user(
-                    store,
-                    &ctx,
-                    &v0_1::new_account_in(&user)
-                ))
+                guest_call!(guest, store, |p, ctx| p.call_create_user(store, &ctx, &v0_1::new_account_in(&user)))
             })
         })
         .await
@@ -758,18 +669,10 @@ impl App {
         req: &model::ListRequest,
     ) -> Invocation<model::Page<model::Account>> {
         let req = req.clone();
-        let op = if req.since.is_some() {
-            Operation::ListUsersIncremental
-        } else {
-            Operation::ListUsers
-        };
+        let op = if req.since.is_some() { Operation::ListUsersIncremental } else { Operation::ListUsers };
         self.run(op, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_list_users(
-                    store,
-                    &ctx,
-                    &v0_1::list_request_in(&req)
-                ))
+                guest_call!(guest, store, |p, ctx| p.call_list_users(store, &ctx, &v0_1::list_request_in(&req)))
             })
         })
         .await
@@ -783,11 +686,7 @@ impl App {
         let req = req.clone();
         self.run(Operation::ListGroups, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_list_groups(
-                    store,
-                    &ctx,
-                    &v0_1::list_request_in(&req)
-                ))
+                guest_call!(guest, store, |p, ctx| p.call_list_groups(store, &ctx, &v0_1::list_request_in(&req)))
             })
         })
         .await
@@ -797,11 +696,7 @@ impl App {
         let group = group.clone();
         self.run(Operation::CreateGroup, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_create_group(
-                    store,
-                    &ctx,
-                    &v0_1::new_group_in(&group)
-                ))
+                guest_call!(guest, store, |p, ctx| p.call_create_group(store, &ctx, &v0_1::new_group_in(&group)))
             })
         })
         .await
@@ -817,13 +712,7 @@ impl App {
         let (id, name, description) = (id.to_string(), name.to_string(), description.map(str::to_string));
         self.run(Operation::UpdateGroup, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p.call_update_group(
-                    store,
-                    &ctx,
-                    &id,
-                    &name,
-                    description.as_deref()
-                ))
+                guest_call!(guest, store, |p, ctx| p.call_update_group(store, &ctx, &id, &name, description.as_deref()))
             })
         })
         .await
@@ -840,10 +729,9 @@ impl App {
     pub async fn add_members(&self, call: &CallContext, group_id: &str, members: &[String]) -> Invocation<()> {
         let (group_id, members) = (group_id.to_string(), members.to_vec());
         self.run(Operation::AddMembers, call, |store, guest| {
-            Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p
-                    .call_add_members(store, &ctx, &group_id, &members))
-            })
+            Box::pin(
+                async move { guest_call!(guest, store, |p, ctx| p.call_add_members(store, &ctx, &group_id, &members)) },
+            )
         })
         .await
     }
@@ -852,8 +740,7 @@ impl App {
         let (group_id, members) = (group_id.to_string(), members.to_vec());
         self.run(Operation::RemoveMembers, call, |store, guest| {
             Box::pin(async move {
-                guest_call!(guest, store, |p, ctx| p
-                    .call_remove_members(store, &ctx, &group_id, &members))
+                guest_call!(guest, store, |p, ctx| p.call_remove_members(store, &ctx, &group_id, &members))
             })
         })
         .await
@@ -905,10 +792,9 @@ fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, gues
             LimitKind::Cpu,
             "the guest used up its CPU budget (fuel) for this operation, e.g. an endless loop".into(),
         ),
-        Some(wasmtime::Trap::StackOverflow) => limit(
-            LimitKind::Stack,
-            "the guest overflowed its call stack, e.g. endless recursion".into(),
-        ),
+        Some(wasmtime::Trap::StackOverflow) => {
+            limit(LimitKind::Stack, "the guest overflowed its call stack, e.g. endless recursion".into())
+        }
         Some(_) if memory_refused => limit(
             LimitKind::Memory,
             with_said("the guest asked for more memory than the app's memory limit allows".into()),
@@ -923,9 +809,7 @@ fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, gues
             with_said("the guest asked for more memory than the app's memory limit allows".into()),
         ),
         None => match e.downcast_ref::<HostFault>() {
-            Some(fault) => CallError::Host {
-                message: fault.0.clone(),
-            },
+            Some(fault) => CallError::Host { message: fault.0.clone() },
             // Not a trap and not the host's own failure: wasmtime refused what
             // the guest passed across the boundary (a forged handle, bad UTF-8,
             // an out-of-bounds pointer).
@@ -967,9 +851,5 @@ fn guest_said(output: &str) -> Option<String> {
         let message = message.join(" ");
         return Some(format!("panicked: {}", message.trim()));
     }
-    lines
-        .iter()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| l.trim().to_string())
+    lines.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
 }

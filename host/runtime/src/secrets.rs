@@ -87,12 +87,7 @@ pub(crate) struct CachedToken {
 
 impl AppCredential {
     pub fn new(name: String, secret: CredentialSecret, origins: Vec<OriginPattern>) -> Arc<Self> {
-        Arc::new(AppCredential {
-            name,
-            secret,
-            origins,
-            token: Mutex::new(None),
-        })
+        Arc::new(AppCredential { name, secret, origins, token: Mutex::new(None) })
     }
 
     pub fn may_be_sent_to(&self, url: &url::Url) -> bool {

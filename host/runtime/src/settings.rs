@@ -36,10 +36,7 @@ fn to_scalar(name: &str, ty: SettingType, value: &Json) -> Result<Scalar, String
 pub fn resolve(decls: &[SettingDecl], given: &BTreeMap<String, Json>) -> Result<BTreeMap<String, Scalar>, String> {
     if let Some(unknown) = given.keys().find(|k| !decls.iter().any(|d| &d.name == *k)) {
         let known: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
-        return Err(format!(
-            "unknown setting \"{unknown}\"; this connector takes: {}",
-            known.join(", ")
-        ));
+        return Err(format!("unknown setting \"{unknown}\"; this connector takes: {}", known.join(", ")));
     }
     let mut out = BTreeMap::new();
     for d in decls {
@@ -52,11 +49,7 @@ pub fn resolve(decls: &[SettingDecl], given: &BTreeMap<String, Json>) -> Result<
                 return Err(format!(
                     "setting \"{}\" is required ({})",
                     d.name,
-                    if d.description.is_empty() {
-                        "no description"
-                    } else {
-                        &d.description
-                    }
+                    if d.description.is_empty() { "no description" } else { &d.description }
                 ));
             }
             None => {}

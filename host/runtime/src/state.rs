@@ -100,20 +100,14 @@ impl CallMeter {
         }
     }
     pub fn take_refusals(&self) -> Vec<String> {
-        self.refusals
-            .lock()
-            .map(|mut r| std::mem::take(&mut *r))
-            .unwrap_or_default()
+        self.refusals.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default()
     }
 
     pub fn logs_dropped(&self) -> u64 {
         self.logs_dropped.load(Ordering::Relaxed)
     }
     pub fn take_logs(&self) -> Vec<LogLine> {
-        self.logs
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
+        self.logs.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
     }
 
     /// Keeps the line if the operation's log budget allows; returns it if kept.
@@ -161,11 +155,7 @@ pub(crate) struct StoreState {
 
 impl StoreState {
     pub fn scope(&self) -> CallScope {
-        CallScope {
-            app: self.app.clone(),
-            meter: self.meter.clone(),
-            deadline: self.deadline,
-        }
+        CallScope { app: self.app.clone(), meter: self.meter.clone(), deadline: self.deadline }
     }
 
     pub fn new(app: Arc<AppShared>, meter: Arc<CallMeter>, operation: Operation, deadline: Instant) -> Self {
@@ -194,9 +184,6 @@ impl StoreState {
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }

@@ -36,10 +36,7 @@ impl wit_http::Host for StoreState {
             Some(Ok(c)) => Some(c),
             None => None,
         };
-        Ok(http::send(&scope, req.into(), auth, None)
-            .await
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(http::send(&scope, req.into(), auth, None).await.map(Into::into).map_err(Into::into))
     }
 
     async fn send_with_secret(
@@ -66,10 +63,7 @@ impl wit_http::Host for StoreState {
             }
         };
         let body_secret = BodySecret { value, json_pointer };
-        Ok(http::send(&scope, req.into(), auth, Some(body_secret))
-            .await
-            .map(Into::into)
-            .map_err(Into::into))
+        Ok(http::send(&scope, req.into(), auth, Some(body_secret)).await.map(Into::into).map_err(Into::into))
     }
 }
 
@@ -111,10 +105,7 @@ pub(crate) fn context(
     let mut credentials = Vec::with_capacity(app.credentials.len());
     for (name, cred) in &app.credentials {
         let handle = state.table.push(SecretHandle::AppCredential(cred.clone()))?;
-        credentials.push(wit::Credential {
-            name: name.clone(),
-            handle,
-        });
+        credentials.push(wit::Credential { name: name.clone(), handle });
     }
     Ok(wit::Context {
         operation_id: call.operation_id.clone(),
@@ -124,10 +115,7 @@ pub(crate) fn context(
         settings: app
             .settings
             .iter()
-            .map(|(name, value)| wit::Setting {
-                name: name.clone(),
-                value: value.clone().into(),
-            })
+            .map(|(name, value)| wit::Setting { name: name.clone(), value: value.clone().into() })
             .collect(),
         credentials,
     })
@@ -157,11 +145,7 @@ impl From<wit_http::Request> for http::Request {
 
 impl From<http::Response> for wit_http::Response {
     fn from(r: http::Response) -> Self {
-        wit_http::Response {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-        }
+        wit_http::Response { status: r.status, headers: r.headers, body: r.body }
     }
 }
 
@@ -204,10 +188,7 @@ impl From<wit::Scalar> for model::Scalar {
 }
 
 fn fields_in(fields: BTreeMap<String, model::Scalar>) -> Vec<wit::Field> {
-    fields
-        .into_iter()
-        .map(|(name, v)| wit::Field { name, value: v.into() })
-        .collect()
+    fields.into_iter().map(|(name, v)| wit::Field { name, value: v.into() }).collect()
 }
 
 fn fields_out(fields: Vec<wit::Field>) -> BTreeMap<String, model::Scalar> {
@@ -237,12 +218,7 @@ impl From<wit::Value> for model::Value {
 }
 
 pub(crate) fn profile_in(p: &model::Profile) -> Vec<wit::Attribute> {
-    p.iter()
-        .map(|(name, v)| wit::Attribute {
-            name: name.clone(),
-            value: v.clone().into(),
-        })
-        .collect()
+    p.iter().map(|(name, v)| wit::Attribute { name: name.clone(), value: v.clone().into() }).collect()
 }
 
 fn profile_out(p: Vec<wit::Attribute>) -> model::Profile {
@@ -250,31 +226,17 @@ fn profile_out(p: Vec<wit::Attribute>) -> model::Profile {
 }
 
 pub(crate) fn changes_in(c: &model::Changes) -> Vec<wit::Change> {
-    c.iter()
-        .map(|(name, v)| wit::Change {
-            name: name.clone(),
-            value: v.clone().map(Into::into),
-        })
-        .collect()
+    c.iter().map(|(name, v)| wit::Change { name: name.clone(), value: v.clone().map(Into::into) }).collect()
 }
 
 impl From<wit::Account> for model::Account {
     fn from(a: wit::Account) -> Self {
-        model::Account {
-            id: a.id,
-            login: a.login,
-            active: a.active,
-            profile: profile_out(a.profile),
-        }
+        model::Account { id: a.id, login: a.login, active: a.active, profile: profile_out(a.profile) }
     }
 }
 
 pub(crate) fn new_account_in(a: &model::NewAccount) -> wit::NewAccount {
-    wit::NewAccount {
-        login: a.login.clone(),
-        active: a.active,
-        profile: profile_in(&a.profile),
-    }
+    wit::NewAccount { login: a.login.clone(), active: a.active, profile: profile_in(&a.profile) }
 }
 
 pub(crate) fn key_in(k: &model::AccountKey) -> wit::AccountKey {
@@ -286,29 +248,16 @@ pub(crate) fn key_in(k: &model::AccountKey) -> wit::AccountKey {
 
 impl From<wit::Group> for model::Group {
     fn from(g: wit::Group) -> Self {
-        model::Group {
-            id: g.id,
-            name: g.name,
-            description: g.description,
-            members: g.members,
-        }
+        model::Group { id: g.id, name: g.name, description: g.description, members: g.members }
     }
 }
 
 pub(crate) fn new_group_in(g: &model::NewGroup) -> wit::NewGroup {
-    wit::NewGroup {
-        name: g.name.clone(),
-        description: g.description.clone(),
-        members: g.members.clone(),
-    }
+    wit::NewGroup { name: g.name.clone(), description: g.description.clone(), members: g.members.clone() }
 }
 
 pub(crate) fn list_request_in(r: &model::ListRequest) -> wit::ListRequest {
-    wit::ListRequest {
-        cursor: r.cursor.clone(),
-        since: r.since.clone(),
-        page_size: r.page_size,
-    }
+    wit::ListRequest { cursor: r.cursor.clone(), since: r.since.clone(), page_size: r.page_size }
 }
 
 impl From<wit::UserPage> for model::Page<model::Account> {
@@ -347,14 +296,12 @@ impl From<wit::ConnectorError> for model::ConnectorError {
         use model::ConnectorError as E;
         match e {
             wit::ConnectorError::NotFound(message) => E::NotFound { message },
-            wit::ConnectorError::Conflict(c) => E::Conflict {
-                message: c.message,
-                existing: c.existing.map(Into::into),
-            },
-            wit::ConnectorError::RateLimited(r) => E::RateLimited {
-                message: r.message,
-                retry_after_ms: r.retry_after_ms,
-            },
+            wit::ConnectorError::Conflict(c) => {
+                E::Conflict { message: c.message, existing: c.existing.map(Into::into) }
+            }
+            wit::ConnectorError::RateLimited(r) => {
+                E::RateLimited { message: r.message, retry_after_ms: r.retry_after_ms }
+            }
             wit::ConnectorError::Unauthorized(message) => E::Unauthorized { message },
             wit::ConnectorError::InvalidInput(message) => E::InvalidInput { message },
             wit::ConnectorError::Transient(message) => E::Transient { message },

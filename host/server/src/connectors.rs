@@ -49,11 +49,7 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::new(data_dir))?;
     let loaded = runtime.load_installed()?;
     install_bundled(&runtime).await?;
-    tracing::info!(
-        loaded,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "runtime ready"
-    );
+    tracing::info!(loaded, elapsed_ms = started.elapsed().as_millis() as u64, "runtime ready");
     match cmd {
         Command::List { json } => list(&runtime, json).await,
         Command::Install { dir, component } => {
@@ -92,11 +88,7 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
             let inv = app.check(&CallContext::new("cli-check")).await;
             match inv.result {
                 Ok(()) => {
-                    println!(
-                        "ok ({} ms, {} requests)",
-                        inv.report.duration.as_millis(),
-                        inv.report.requests
-                    );
+                    println!("ok ({} ms, {} requests)", inv.report.duration.as_millis(), inv.report.requests);
                     Ok(())
                 }
                 Err(e) => bail!("check failed ({} is to blame): {e}", e.blame()),
@@ -108,10 +100,7 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
 async fn install_bundled(runtime: &Runtime) -> anyhow::Result<()> {
     for package in provisio_bundled::ALL {
         let manifest = provisio_runtime::Manifest::parse(package.manifest)?;
-        if runtime
-            .connector(&manifest.connector.name, &manifest.connector.version)
-            .is_none()
-        {
+        if runtime.connector(&manifest.connector.name, &manifest.connector.version).is_none() {
             runtime.install(package.manifest, package.component).await?;
         }
     }
@@ -119,9 +108,7 @@ async fn install_bundled(runtime: &Runtime) -> anyhow::Result<()> {
 }
 
 fn find(runtime: &Runtime, spec: &str) -> anyhow::Result<std::sync::Arc<provisio_runtime::Connector>> {
-    let (name, version) = spec
-        .split_once('@')
-        .context("name the connector as NAME@VERSION, e.g. scim@0.1.0")?;
+    let (name, version) = spec.split_once('@').context("name the connector as NAME@VERSION, e.g. scim@0.1.0")?;
     runtime.connector(name, version).with_context(|| {
         let installed: Vec<String> = runtime.connectors().iter().map(|c| c.package.label()).collect();
         format!("{spec} is not installed (installed: {})", installed.join(", "))
@@ -156,10 +143,7 @@ async fn list(runtime: &Runtime, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!(
-        "{:<16} {:<10} {:<9} {:<20} OPERATIONS",
-        "NAME", "VERSION", "CONTRACT", "DIGEST"
-    );
+    println!("{:<16} {:<10} {:<9} {:<20} OPERATIONS", "NAME", "VERSION", "CONTRACT", "DIGEST");
     for r in &rows {
         let digest = r["digest"].as_str().unwrap_or_default();
         println!(

@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "provisio",
-    version,
-    about = "Keeps user accounts in many applications in step with one directory."
-)]
+#[command(name = "provisio", version, about = "Keeps user accounts in many applications in step with one directory.")]
 struct Cli {
     /// Where packages and compiled code live.
     #[arg(long, global = true, env = "PROVISIO_DATA_DIR", default_value = "./data")]

@@ -63,11 +63,7 @@ impl Harness {
         let data = tempfile::tempdir()?;
         let runtime = Runtime::new(RuntimeConfig::new(data.path()))?;
         let connector = runtime.install(manifest, component).await?;
-        Ok(Harness {
-            runtime,
-            connector,
-            _data: data,
-        })
+        Ok(Harness { runtime, connector, _data: data })
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -81,11 +77,7 @@ impl Harness {
     /// A configuration for an app that talks to `server`, with the server's
     /// origin granted. Add settings and credentials with the builder methods.
     pub fn config_for(&self, server: &RecordingServer) -> AppConfigBuilder {
-        AppConfigBuilder(AppConfig {
-            app_id: "test-app".into(),
-            grants: vec![server.origin()],
-            ..AppConfig::default()
-        })
+        AppConfigBuilder(AppConfig { app_id: "test-app".into(), grants: vec![server.origin()], ..AppConfig::default() })
     }
 
     pub fn app(&self, config: impl Into<AppConfig>) -> anyhow::Result<App> {
@@ -103,12 +95,7 @@ impl AppConfigBuilder {
         self
     }
     pub fn bearer(mut self, credential: &str, token: &str) -> Self {
-        self.0.credentials.insert(
-            credential.into(),
-            CredentialSecret::Bearer {
-                token: SecretString::new(token),
-            },
-        );
+        self.0.credentials.insert(credential.into(), CredentialSecret::Bearer { token: SecretString::new(token) });
         self
     }
     pub fn credential(mut self, name: &str, secret: CredentialSecret) -> Self {
@@ -160,11 +147,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn status(status: u16) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Reply { status, headers: Vec::new(), body: Vec::new() }
     }
     pub fn json(status: u16, value: serde_json::Value) -> Reply {
         Reply {
@@ -201,19 +184,13 @@ impl RecordingServer {
                     path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
                     headers: headers
                         .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.as_str().to_string(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
+                        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                         .collect(),
                     body: body.to_vec(),
                 };
                 // Off the async workers: a responder may block (a slow app).
-                let (reply, recorded) = tokio::task::spawn_blocking(move || (respond(&recorded), recorded))
-                    .await
-                    .expect("responder");
+                let (reply, recorded) =
+                    tokio::task::spawn_blocking(move || (respond(&recorded), recorded)).await.expect("responder");
                 if let Ok(mut log) = log.lock() {
                     log.push(recorded);
                 }
@@ -221,10 +198,9 @@ impl RecordingServer {
                 *response.status_mut() =
                     StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 for (k, v) in reply.headers {
-                    if let (Ok(k), Ok(v)) = (
-                        axum::http::HeaderName::from_bytes(k.as_bytes()),
-                        axum::http::HeaderValue::from_str(&v),
-                    ) {
+                    if let (Ok(k), Ok(v)) =
+                        (axum::http::HeaderName::from_bytes(k.as_bytes()), axum::http::HeaderValue::from_str(&v))
+                    {
                         response.headers_mut().append(k, v);
                     }
                 }
@@ -244,9 +220,7 @@ impl RecordingServer {
                 .build()
                 .expect("server runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind loopback");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
                 let _ = addr_tx.send(listener.local_addr().expect("local addr"));
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
@@ -256,11 +230,7 @@ impl RecordingServer {
             });
         });
         let addr = addr_rx.recv().expect("the server thread reports its address");
-        RecordingServer {
-            addr,
-            requests,
-            _shutdown: tx,
-        }
+        RecordingServer { addr, requests, _shutdown: tx }
     }
 
     /// `http://127.0.0.1:PORT`
@@ -276,4 +246,19 @@ impl RecordingServer {
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
+}
+
+/// A copy of a component with a custom section appended: the same code under
+/// another digest, e.g. to install many distinct packages in tests and
+/// benchmarks. `tag` tells the copies apart.
+pub fn distinct_copy(component: &[u8], tag: u8) -> Vec<u8> {
+    let name = b"provisio-copy";
+    let mut content = vec![name.len() as u8];
+    content.extend_from_slice(name);
+    content.push(tag);
+    let mut out = component.to_vec();
+    out.push(0); // a custom section
+    out.push(content.len() as u8);
+    out.extend_from_slice(&content);
+    out
 }

@@ -36,9 +36,7 @@ impl Connector for Hostile {
     }
 
     fn check(ctx: Context) -> Result<()> {
-        http::get(format!("{}/ok", target(&ctx)?))
-            .send()?
-            .error_for_status("check")?;
+        http::get(format!("{}/ok", target(&ctx)?)).send()?.error_for_status("check")?;
         Ok(())
     }
 
@@ -78,14 +76,15 @@ impl Connector for Hostile {
             "big-response" => {
                 http::get(format!("{target}/big")).send()?;
             }
+            "big-request" => {
+                http::post(format!("{target}/echo")).body("application/octet-stream", vec![b'x'; 2 << 20]).send()?;
+            }
             "slow-app" => {
                 http::get(format!("{target}/slow")).send()?;
             }
             "log-flood" => {
                 for i in 0..200_000 {
-                    log::info(&format!(
-                        "flooding the log, line {i} ......................................"
-                    ));
+                    log::info(&format!("flooding the log, line {i} ......................................"));
                 }
             }
             "request-flood" => loop {
@@ -116,12 +115,7 @@ impl Connector for Hostile {
             }
             other => return Err(permanent(format!("unknown attack {other}"))),
         }
-        Ok(Account {
-            id: "never".into(),
-            login: None,
-            active: None,
-            profile: Vec::new(),
-        })
+        Ok(Account { id: "never".into(), login: None, active: None, profile: Vec::new() })
     }
 }
 
