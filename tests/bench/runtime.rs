@@ -149,7 +149,24 @@ async fn install_ten(dir: &std::path::Path) {
     }
 }
 
+/// Child-process mode: a host with the installed connectors loaded, each run
+/// once, then idle; prints its resident memory. A separate process, so the
+/// benchmark's own allocations do not count.
+fn idle_host(dir: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+    let runtime = Runtime::new(RuntimeConfig::new(dir)).expect("runtime");
+    let n = runtime.load_installed().expect("load");
+    for c in runtime.connectors() {
+        rt.block_on(runtime.describe(&c)).expect("each connector ran once");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    println!("{n} {}", rss_kib());
+}
+
 fn main() {
+    if let Ok(dir) = std::env::var("PROVISIO_BENCH_IDLE_DIR") {
+        return idle_host(&dir);
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     let data = tempfile::tempdir().expect("tempdir");
     let runtime = Runtime::new(RuntimeConfig::new(data.path())).expect("runtime");
@@ -188,6 +205,13 @@ fn main() {
     }
     c.final_summary();
 
+    // Baseline for the restart: installing compiles the component.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let fresh_runtime = Runtime::new(RuntimeConfig::new(fresh.path())).expect("runtime");
+    let started = Instant::now();
+    rt.block_on(fresh_runtime.install(scim.manifest, scim.component)).expect("install");
+    println!("install_one_connector_compiling: {:?}", started.elapsed());
+
     // Restart with ten installed connectors: Runtime::new + load_installed.
     let ten = tempfile::tempdir().expect("tempdir");
     rt.block_on(install_ten(ten.path()));
@@ -202,15 +226,19 @@ fn main() {
     restarts.sort();
     println!("restart_with_10_connectors: median {:?} (min {:?}, max {:?})", restarts[2], restarts[0], restarts[4]);
 
-    // Memory: idle with ten loaded, then 200 operations in flight against a slow app.
+    // Memory: a separate host process idle with ten loaded ...
+    let child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("PROVISIO_BENCH_IDLE_DIR", ten.path())
+        .output()
+        .expect("idle host");
+    let out = String::from_utf8_lossy(&child.stdout);
+    let idle_kib: f64 = out.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    println!("rss_idle_host_with_10_connectors: {:.1} MiB (separate process)", idle_kib / 1024.0);
+
+    // ... and here, 200 operations in flight against a slow app.
     drop(app);
     let loaded = Runtime::new(RuntimeConfig::new(ten.path())).expect("runtime");
     loaded.load_installed().expect("load");
-    for c in loaded.connectors() {
-        rt.block_on(loaded.describe(&c)).expect("each connector ran once");
-    }
-    let idle = rss_kib();
-    println!("rss_idle_with_10_connectors: {:.1} MiB", idle as f64 / 1024.0);
     let slow_origin = rt.block_on(fixed_scim_server(Duration::from_millis(1500)));
     let slow_app = Arc::new(scim_app(&loaded, &slow_origin));
     let in_flight = 200;
