@@ -55,16 +55,16 @@ pub struct BodySecret {
     pub json_pointer: String,
 }
 
-/// Builds the per-app client: no redirects followed (each hop is a new,
-/// checked request) and a resolver that never hands out special addresses for
-/// a DNS name, so DNS rebinding cannot reach loopback or metadata endpoints.
-pub(crate) fn build_client() -> reqwest::Client {
+/// Builds the runtime's one outbound client (shared by all apps; the policy
+/// is checked per request): no redirects followed (each hop is a new, checked
+/// request) and a resolver that never hands out special addresses for a DNS
+/// name, so DNS rebinding cannot reach loopback or metadata endpoints.
+pub(crate) fn build_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(Arc::new(GuardedResolver))
         .user_agent(concat!("provisio/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 struct GuardedResolver;

@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
@@ -107,6 +108,7 @@ impl std::fmt::Debug for Connector {
 
 struct Inner {
     engine: Engine,
+    client: reqwest::Client,
     linker: Linker<StoreState>,
     store: PackageStore,
     loaded: RwLock<HashMap<(String, String), Arc<Connector>>>,
@@ -148,7 +150,8 @@ impl Runtime {
         v0_1::Bindings::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(&mut linker, |s| s)?;
 
         let store = PackageStore::open(&config.data_dir)?;
-        Ok(Runtime { inner: Arc::new(Inner { engine, linker, store, loaded: RwLock::new(HashMap::new()) }) })
+        let client = crate::http::build_client()?;
+        Ok(Runtime { inner: Arc::new(Inner { engine, client, linker, store, loaded: RwLock::new(HashMap::new()) }) })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -282,7 +285,7 @@ impl Runtime {
             credentials: BTreeMap::new(),
             policy: OutboundPolicy::new(Vec::new(), Vec::new()),
             limits: connector.package.manifest.limits,
-            client: crate::http::build_client(),
+            client: self.inner.client.clone(),
         });
         let app = App { runtime: self.clone(), connector: connector.clone(), shared };
         app.describe().await.result
@@ -346,7 +349,7 @@ impl Runtime {
             credentials,
             policy: OutboundPolicy::new(declared, granted),
             limits,
-            client: crate::http::build_client(),
+            client: self.inner.client.clone(),
         });
         Ok(App { runtime: self.clone(), connector, shared })
     }
@@ -522,7 +525,17 @@ impl App {
                         };
                         f(&mut store, guest).await
                     };
-                    tokio::time::timeout(timeout, run).await
+                    // One span per call: guest log lines and host events nest under it,
+                    // and a caller's span (an API request) is its parent.
+                    let span = tracing::info_span!(
+                        "connector_call",
+                        app = %self.shared.app_id,
+                        connector = %self.shared.connector,
+                        operation = operation.name(),
+                        operation_id = %call.operation_id,
+                        attempt = call.attempt,
+                    );
+                    tokio::time::timeout(timeout, run).instrument(span).await
                 }
             };
 
