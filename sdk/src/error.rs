@@ -16,6 +16,9 @@ pub fn transient(message: impl Into<String>) -> ConnectorError {
 pub fn permanent(message: impl Into<String>) -> ConnectorError {
     ConnectorError::Permanent(message.into())
 }
+pub fn unsupported(message: impl Into<String>) -> ConnectorError {
+    ConnectorError::Unsupported(message.into())
+}
 pub fn conflict(message: impl Into<String>, existing: Option<crate::Account>) -> ConnectorError {
     ConnectorError::Conflict(Conflict { message: message.into(), existing })
 }

@@ -33,9 +33,11 @@ pub fn next_offset(offset: u64, fetched: u64, total: Option<u64>, page_size: u64
 }
 
 /// A page size within the application's bounds (0 means "your default").
+/// Never 0: a page of size 0 would read as an empty, complete listing.
 pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
+    let max = max.max(1);
     match requested {
-        0 => default,
+        0 => default.clamp(1, max),
         n => n.min(max),
     }
 }
@@ -93,6 +95,14 @@ mod tests {
         let again = MarkedCursor::parse(Some(&c.encode())).expect("parse");
         assert_eq!(again, MarkedCursor { offset: 20, high_water: Some("2026-01-02T00:00:00Z".into()) });
         assert!(MarkedCursor::parse(Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn a_page_size_is_never_zero() {
+        assert_eq!(page_size(0, 0, 100), 1);
+        assert_eq!(page_size(0, 50, 100), 50);
+        assert_eq!(page_size(0, 500, 100), 100);
+        assert_eq!(page_size(7, 50, 100), 7);
     }
 
     #[test]

@@ -22,6 +22,11 @@ fn test_limits() -> Limits {
 async fn server() -> RecordingServer {
     RecordingServer::start(|req| match req.path.as_str() {
         "/redirect" => Reply::status(302).header("location", "http://evil.example.net/steal"),
+        "/echo-auth" => Reply {
+            status: 200,
+            headers: Vec::new(),
+            body: req.header("authorization").unwrap_or_default().as_bytes().to_vec(),
+        },
         "/big" => Reply { status: 200, headers: Vec::new(), body: vec![b'x'; 2 << 20] },
         "/slow" => {
             std::thread::sleep(Duration::from_secs(3));
@@ -272,5 +277,28 @@ async fn an_answer_slower_than_the_http_timeout_is_a_transient_error_of_the_app(
     );
     assert_eq!(err.blame(), Blame::RemoteApp);
     assert!(report.duration < Duration::from_secs(3));
+    still_served(&app).await;
+}
+
+#[tokio::test]
+async fn a_host_header_from_the_guest_is_refused() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    let (err, report) = attack(&app, "host-header").await;
+    assert_refused(&err, &report, "header is set by the host");
+    assert!(s.requests().is_empty());
+    still_served(&app).await;
+}
+
+#[tokio::test]
+async fn a_secret_the_app_echoes_is_redacted_before_the_guest_sees_it() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    let (err, report) = attack(&app, "echo-secret").await;
+    assert_eq!(s.requests()[0].header("authorization"), Some("Bearer t0ken-value"), "the app got the token");
+    let everything = format!("{err} {err:?} {report:?}");
+    assert!(!everything.contains("t0ken-value"), "the token leaked: {everything}");
+    assert!(err.to_string().contains("Bearer [redacted]"), "{err}");
+    assert!(report.logs.iter().any(|l| l.message.contains("[redacted]")));
     still_served(&app).await;
 }

@@ -126,3 +126,13 @@ async fn several_versions_of_one_connector_live_side_by_side() {
     assert!(rt.connector("scim", "0.1.1").is_none());
     assert_eq!(runtime(dir.path()).load_installed().expect("load"), 1, "0.1.0 stays");
 }
+
+#[tokio::test]
+async fn a_manifest_cannot_give_itself_limits_above_the_hosts_ceiling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime(dir.path());
+    let manifest = format!("{HOSTILE_MANIFEST}\n[limits]\nfuel = 9000000000000000000\n");
+    let err = rt.install(&manifest, HOSTILE).await.expect_err("refused");
+    assert_eq!(err.code(), "invalid-manifest");
+    assert!(err.to_string().contains("fuel") && err.to_string().contains("host's maximum"), "{err}");
+}

@@ -7,7 +7,7 @@
 
 mod resource;
 
-use provisio_sdk::error::{Result, conflict, invalid_input, transient};
+use provisio_sdk::error::{Result, conflict, invalid_input, permanent, transient, unsupported};
 use provisio_sdk::http::{self, Response};
 use provisio_sdk::values::{profile_to_json, value_to_json};
 use provisio_sdk::{
@@ -52,6 +52,9 @@ impl<'a> Service<'a> {
     fn new(ctx: &'a Context) -> Result<Self> {
         let mut settings: Settings = ctx.settings()?;
         settings.base_url = settings.base_url.trim_end_matches('/').to_string();
+        if settings.page_size == 0 {
+            settings.page_size = default_page_size();
+        }
         Ok(Service { settings, auth: ctx.credential("api") })
     }
 
@@ -89,7 +92,7 @@ impl<'a> Service<'a> {
     /// service has no filter support.
     fn user_by_login(&self, login: &str) -> Result<Option<Json>> {
         if !self.settings.no_filter {
-            let filter = format!("userName eq \"{}\"", login.replace('\\', "\\\\").replace('"', "\\\""));
+            let filter = format!("userName eq {}", quoted(login));
             let response = self.get(&format!("/Users?filter={}", encode(&filter)))?;
             let list: ListResponse = response.error_for_status("find user by login")?.json()?;
             return Ok(list
@@ -130,7 +133,10 @@ impl<'a> Service<'a> {
         let path = format!("/Users/{}", encode(id));
         let response = if self.settings.update_with_put {
             let mut current = self.user(id)?.ok_or_else(|| provisio_sdk::error::not_found(format!("user {id}")))?;
-            current["active"] = Json::Bool(active);
+            current
+                .as_object_mut()
+                .ok_or_else(|| permanent(format!("the service returned user {id} as something other than an object")))?
+                .insert("active".into(), Json::Bool(active));
             self.put_resource(&path, current)?
         } else {
             self.patch(&path, vec![json!({ "op": "replace", "path": "active", "value": active })])?
@@ -166,7 +172,12 @@ impl<'a> Service<'a> {
                     }
                 }
             }
-            group["members"] = Json::Array(current);
+            group
+                .as_object_mut()
+                .ok_or_else(|| {
+                    permanent(format!("the service returned group {group_id} as something other than an object"))
+                })?
+                .insert("members".into(), Json::Array(current));
             self.put_resource(&path, group)?
         } else if add {
             let values: Vec<Json> = members.iter().map(|m| json!({ "value": m })).collect();
@@ -174,7 +185,7 @@ impl<'a> Service<'a> {
         } else {
             let ops = members
                 .iter()
-                .map(|m| json!({ "op": "remove", "path": format!("members[value eq \"{m}\"]") }))
+                .map(|m| json!({ "op": "remove", "path": format!("members[value eq {}]", quoted(m)) }))
                 .collect();
             self.patch(&path, ops)?
         };
@@ -189,6 +200,11 @@ struct ListResponse {
     total_results: Option<u64>,
     #[serde(rename = "Resources", default)]
     resources: Vec<Json>,
+}
+
+/// A SCIM filter string literal (RFC 7644 §3.4.2.2: a JSON string).
+fn quoted(value: &str) -> String {
+    Json::String(value.to_string()).to_string()
 }
 
 /// Percent-encodes a path segment or query value.
@@ -293,7 +309,14 @@ impl Connector for Scim {
         let mut cursor = paging::MarkedCursor::parse(req.cursor.as_deref())?;
         let count = paging::page_size(req.page_size, service.settings.page_size, 1000);
         let path = match &req.since {
-            Some(since) => format!("/Users?filter={}", encode(&format!("meta.lastModified gt \"{since}\""))),
+            // `ge`, not `gt`: an account changed in the same instant as the
+            // watermark, after it was read, is listed again rather than lost.
+            Some(_) if service.settings.no_filter => {
+                return Err(unsupported(
+                    "incremental listing needs filter support, which this service lacks (no_filter)",
+                ));
+            }
+            Some(since) => format!("/Users?filter={}", encode(&format!("meta.lastModified ge {}", quoted(since)))),
             None => "/Users".to_string(),
         };
         let (list, next) = service.page(&path, cursor.offset, count)?;

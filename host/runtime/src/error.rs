@@ -55,6 +55,25 @@ impl CallError {
     }
 
     /// A short outcome label for traces and metrics.
+    /// The same error with every message passed through `scrub` (to remove
+    /// secret values an app or a guest echoed).
+    pub(crate) fn redacted(self, scrub: &dyn Fn(&str) -> String) -> CallError {
+        match self {
+            CallError::Connector { error, blame } => CallError::Connector { error: error.redacted(scrub), blame },
+            CallError::Limit { connector, limit, message, blame, guest_output } => CallError::Limit {
+                connector,
+                limit,
+                message: scrub(&message),
+                blame,
+                guest_output: scrub(&guest_output),
+            },
+            CallError::Trap { connector, message, guest_output } => {
+                CallError::Trap { connector, message: scrub(&message), guest_output: scrub(&guest_output) }
+            }
+            CallError::Host { message } => CallError::Host { message: scrub(&message) },
+        }
+    }
+
     /// The connector's typed error, if that is what this is.
     pub fn connector_error(&self) -> Option<&ConnectorError> {
         match self {

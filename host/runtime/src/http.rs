@@ -62,6 +62,8 @@ pub struct BodySecret {
 pub(crate) fn build_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the target itself, past the address guard.
+        .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver))
         .user_agent(concat!("provisio/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -143,13 +145,7 @@ async fn checked_send(
 ) -> Result<Response, HttpError> {
     let app = &state.app;
     let limits = &app.limits;
-    let n = state.meter.count_request();
-    if n > limits.max_requests {
-        return Err(HttpError::LimitExceeded(format!(
-            "this operation made more than {} HTTP requests (the app's max_requests)",
-            limits.max_requests
-        )));
-    }
+    charge_request(state)?;
     let url = url::Url::parse(&req.url)
         .map_err(|e| HttpError::InvalidRequest(format!("\"{}\" is not a URL: {e}", req.url)))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -182,6 +178,9 @@ async fn checked_send(
     for (name, value) in &req.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| HttpError::InvalidRequest(format!("bad header name \"{name}\"")))?;
+        if is_framing_header(&name) {
+            return Err(HttpError::InvalidRequest(format!("the {name} header is set by the host, not the connector")));
+        }
         if auth.is_some() && name == reqwest::header::AUTHORIZATION {
             return Err(HttpError::InvalidRequest(
                 "the request sets Authorization and passes a credential; leave the header to the host".into(),
@@ -194,6 +193,7 @@ async fn checked_send(
 
     let mut body = req.body;
     if let Some(secret) = body_secret {
+        state.meter.register_secret(&secret.value);
         body = Some(inject_secret(body.as_deref(), &secret)?);
     }
     let body_len = body.as_ref().map_or(0, |b| b.len() as u64);
@@ -217,7 +217,9 @@ async fn checked_send(
     state.meter.enter_host_call();
     let result = exchange(state, method, &url, &headers, body.as_deref(), auth.as_deref()).await;
     state.meter.exit_host_call();
-    result
+    // An app may echo a credential or a password back (in an error message,
+    // say): the guest never gets to see it.
+    result.map(|r| Response { body: state.meter.redact_bytes(r.body), ..r })
 }
 
 async fn exchange(
@@ -246,6 +248,7 @@ async fn exchange(
         if response.status == 401 && oauth && !retried_auth {
             // The cached token may have been revoked early: fetch a new one once.
             retried_auth = true;
+            charge_request(state)?;
             continue;
         }
         return Ok(response);
@@ -255,6 +258,27 @@ async fn exchange(
 /// The per-exchange limit. It is not shortened to the operation's deadline:
 /// that deadline is enforced around the whole call, so running out of it is
 /// reported as the operation's wall-time limit, not as an HTTP timeout.
+/// Counts one more exchange (the guest's requests, the host's retries and
+/// token fetches alike) against the app's `max_requests`.
+fn charge_request(state: &CallScope) -> Result<(), HttpError> {
+    let max = state.app.limits.max_requests;
+    if state.meter.count_request() + state.meter.token_fetches() > max {
+        return Err(HttpError::LimitExceeded(format!(
+            "this operation made more than {max} HTTP requests (the app's max_requests)"
+        )));
+    }
+    Ok(())
+}
+
+/// Headers that decide where and how a request travels: the host sets them,
+/// so a connector cannot reach another virtual host or smuggle a request.
+fn is_framing_header(name: &HeaderName) -> bool {
+    use reqwest::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+    [HOST, CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, TE, UPGRADE].contains(name)
+        || name.as_str().starts_with("proxy-")
+        || name.as_str() == "keep-alive"
+}
+
 fn request_timeout(state: &CallScope) -> Result<Duration, HttpError> {
     if state.deadline <= Instant::now() {
         return Err(HttpError::Timeout("the operation's deadline has passed".into()));
@@ -313,7 +337,9 @@ async fn authorization(state: &CallScope, cred: &AppCredential, refresh: bool) -
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
         }
         CredentialSecret::Oauth2ClientCredentials { .. } => {
-            format!("Bearer {}", oauth_token(state, cred, refresh).await?.expose())
+            let token = oauth_token(state, cred, refresh).await?;
+            state.meter.register_secret(&token);
+            format!("Bearer {}", token.expose())
         }
     };
     let mut header = HeaderValue::from_str(&value)
@@ -353,6 +379,13 @@ async fn oauth_token(state: &CallScope, cred: &AppCredential, refresh: bool) -> 
         .header(reqwest::header::ACCEPT, "application/json")
         .body(form)
         .timeout(request_timeout(state)?);
+    if state.meter.requests() + state.meter.token_fetches() >= state.app.limits.max_requests {
+        return Err(HttpError::LimitExceeded(format!(
+            "no room left for an OAuth2 token request within the app's max_requests ({})",
+            state.app.limits.max_requests
+        )));
+    }
+    state.meter.count_token_fetch();
     let response = read_response(builder, 64 << 10).await?;
     if response.status != 200 {
         return Err(HttpError::Connection(format!(
@@ -372,7 +405,6 @@ async fn oauth_token(state: &CallScope, cred: &AppCredential, refresh: bool) -> 
         value: value.clone(),
         expires: Instant::now() + lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN),
     });
-    state.meter.count_token_fetch();
     Ok(value)
 }
 

@@ -44,25 +44,47 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The most any manifest or operator may set: a package cannot give
+    /// itself unbounded CPU, time or buffers on the host.
+    pub const CEILING: Limits = Limits {
+        fuel: 200_000_000_000,
+        operation_timeout_ms: 15 * 60 * 1000,
+        http_timeout_ms: 5 * 60 * 1000,
+        max_request_bytes: 64 << 20,
+        max_response_bytes: 256 << 20,
+        max_requests: 100_000,
+        memory_bytes: MAX_MEMORY_BYTES,
+        max_log_bytes: 1 << 20,
+    };
+
+    /// What `describe()` gets at install time, whatever the manifest asks.
+    pub fn for_describe(&self) -> Limits {
+        Limits { max_requests: 1, ..Limits::default() }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
-        let positive = [
-            ("fuel", self.fuel),
-            ("operation_timeout_ms", self.operation_timeout_ms),
-            ("http_timeout_ms", self.http_timeout_ms),
-            ("max_request_bytes", self.max_request_bytes),
-            ("max_response_bytes", self.max_response_bytes),
-            ("max_requests", u64::from(self.max_requests)),
-            ("memory_bytes", self.memory_bytes),
+        let c = Limits::CEILING;
+        let fields = [
+            ("fuel", self.fuel, c.fuel),
+            ("operation_timeout_ms", self.operation_timeout_ms, c.operation_timeout_ms),
+            ("http_timeout_ms", self.http_timeout_ms, c.http_timeout_ms),
+            ("max_request_bytes", self.max_request_bytes, c.max_request_bytes),
+            ("max_response_bytes", self.max_response_bytes, c.max_response_bytes),
+            ("max_requests", u64::from(self.max_requests), u64::from(c.max_requests)),
+            ("memory_bytes", self.memory_bytes, c.memory_bytes),
         ];
-        for (name, value) in positive {
+        for (name, value, ceiling) in fields {
             if value == 0 {
                 return Err(format!("{name} must be greater than 0"));
             }
+            if value > ceiling {
+                return Err(format!("{name} = {value} is above the host's maximum of {ceiling}; lower it"));
+            }
         }
-        if self.memory_bytes > MAX_MEMORY_BYTES {
+        if self.max_log_bytes > c.max_log_bytes {
             return Err(format!(
-                "memory_bytes = {} is above the host's maximum of {MAX_MEMORY_BYTES}; lower it",
-                self.memory_bytes
+                "max_log_bytes = {} is above the host's maximum of {}; lower it",
+                self.max_log_bytes, c.max_log_bytes
             ));
         }
         Ok(())
@@ -92,15 +114,23 @@ impl std::fmt::Display for LimitKind {
 
 /// Caps one store's memory and tables, and remembers that it had to refuse,
 /// so an out-of-memory abort is reported as the memory limit, not a crash.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct MemoryLimiter {
     pub memory_bytes: usize,
+    /// Bytes of linear memory the store's instances hold.
+    pub used: usize,
     pub refused: bool,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let ok = desired <= self.memory_bytes;
+    /// The limit is for the whole store: a component with several memories
+    /// shares one budget.
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_add(desired.saturating_sub(current));
+        let ok = total <= self.memory_bytes;
+        if ok {
+            self.used = total;
+        }
         self.refused |= !ok;
         Ok(ok)
     }

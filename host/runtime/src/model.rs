@@ -126,6 +126,22 @@ pub enum ConnectorError {
     Unsupported { message: String },
 }
 
+impl ConnectorError {
+    pub(crate) fn redacted(self, scrub: &dyn Fn(&str) -> String) -> ConnectorError {
+        use ConnectorError as E;
+        match self {
+            E::NotFound { message } => E::NotFound { message: scrub(&message) },
+            E::Conflict { message, existing } => E::Conflict { message: scrub(&message), existing },
+            E::RateLimited { message, retry_after_ms } => E::RateLimited { message: scrub(&message), retry_after_ms },
+            E::Unauthorized { message } => E::Unauthorized { message: scrub(&message) },
+            E::InvalidInput { message } => E::InvalidInput { message: scrub(&message) },
+            E::Transient { message } => E::Transient { message: scrub(&message) },
+            E::Permanent { message } => E::Permanent { message: scrub(&message) },
+            E::Unsupported { message } => E::Unsupported { message: scrub(&message) },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Operation {

@@ -132,38 +132,54 @@ fn normalise_host(host: &str) -> String {
 
 /// Why an address is special, or `None` for an ordinary one.
 pub fn special_address(ip: IpAddr) -> Option<&'static str> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
     match ip {
-        IpAddr::V4(v4) => {
-            if v4.octets() == [169, 254, 169, 254] {
-                Some("cloud metadata")
-            } else if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_link_local() {
-                Some("link-local")
-            } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() {
-                Some("unspecified, broadcast or multicast")
-            } else {
-                None
-            }
-        }
+        IpAddr::V4(v4) => special_v4(v4),
         IpAddr::V6(v6) => {
             let seg = v6.segments();
             if v6.is_loopback() {
                 Some("loopback")
+            } else if v6.is_unspecified() || v6.is_multicast() {
+                Some("unspecified or multicast")
             } else if (seg[0] & 0xffc0) == 0xfe80 {
                 Some("link-local")
             } else if seg == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] {
                 Some("cloud metadata")
-            } else if v6.is_unspecified() || v6.is_multicast() {
-                Some("unspecified or multicast")
             } else {
-                None
+                // IPv4 addresses carried inside IPv6 reach the IPv4 host:
+                // mapped/compatible (::ffff:a.b.c.d, ::a.b.c.d), NAT64
+                // (64:ff9b::/96) and 6to4 (2002:aabb:ccdd::/48).
+                let embedded = match seg {
+                    [0, 0, 0, 0, 0, 0xffff | 0, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => {
+                        Some(v4_from(seg[6], seg[7]))
+                    }
+                    [0x2002, a, b, ..] => Some(v4_from(a, b)),
+                    _ => None,
+                };
+                embedded.and_then(special_v4)
             }
         }
+    }
+}
+
+fn v4_from(high: u16, low: u16) -> std::net::Ipv4Addr {
+    let [a, b] = high.to_be_bytes();
+    let [c, d] = low.to_be_bytes();
+    std::net::Ipv4Addr::new(a, b, c, d)
+}
+
+fn special_v4(v4: std::net::Ipv4Addr) -> Option<&'static str> {
+    // 169.254.169.254: AWS, GCP, Azure; 100.100.100.200: Alibaba; 192.0.0.192: Oracle.
+    const METADATA: [[u8; 4]; 3] = [[169, 254, 169, 254], [100, 100, 100, 200], [192, 0, 0, 192]];
+    if METADATA.contains(&v4.octets()) {
+        Some("cloud metadata")
+    } else if v4.is_loopback() {
+        Some("loopback")
+    } else if v4.is_link_local() {
+        Some("link-local")
+    } else if v4.octets()[0] == 0 || v4.is_broadcast() || v4.is_multicast() {
+        Some("unspecified, broadcast or multicast")
+    } else {
+        None
     }
 }
 
@@ -287,7 +303,19 @@ mod tests {
     fn special_addresses_need_a_literal_grant() {
         let wildcard = OutboundPolicy::new(vec![pattern("http://*:*")], vec![pattern("http://*:*")]);
         let u = url("http://internal.example/");
-        for ip in ["127.0.0.1", "169.254.169.254", "::1", "fe80::1", "0.0.0.0", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "::1",
+            "fe80::1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+        ] {
             let ip: IpAddr = ip.parse().expect("ip");
             assert!(wildcard.check_address(&u, ip).is_err(), "{ip} must be denied");
         }

@@ -113,11 +113,14 @@ impl PackageStore {
                 let Ok(digest) = std::fs::read_to_string(version.join("component")) else {
                     continue; // an interrupted install: not installed
                 };
-                let text = std::fs::read_to_string(version.join("connector.toml"))?;
-                let manifest = Manifest::parse(&text).map_err(|e| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", version.display()))
-                })?;
-                out.push(InstalledPackage { manifest, digest: digest.trim().to_string() });
+                // A damaged entry must not keep the host from starting: skip it, loudly.
+                let manifest = std::fs::read_to_string(version.join("connector.toml"))
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| Manifest::parse(&text).map_err(|e| e.to_string()));
+                match manifest {
+                    Ok(manifest) => out.push(InstalledPackage { manifest, digest: digest.trim().to_string() }),
+                    Err(e) => tracing::error!(package = %version.display(), "skipping a damaged package: {e}"),
+                }
             }
         }
         Ok(out)
@@ -155,7 +158,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = tempfile_in(dir)?;
     tmp.1.write_all(bytes)?;
     tmp.1.sync_all()?;
-    std::fs::rename(&tmp.0, path)
+    std::fs::rename(&tmp.0, path)?;
+    // The rename itself must survive a power loss too.
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {

@@ -112,6 +112,9 @@ struct Inner {
     linker: Linker<StoreState>,
     store: PackageStore,
     loaded: RwLock<HashMap<(String, String), Arc<Connector>>>,
+    /// Installs run one at a time: the check that a version is free and the
+    /// write that takes it must not interleave with another install.
+    installing: tokio::sync::Mutex<()>,
 }
 
 /// The connector runtime. Cheap to clone.
@@ -136,6 +139,9 @@ impl Runtime {
             .total_tables(n * 4)
             .total_stacks(n)
             .max_memory_size(MAX_MEMORY_BYTES as usize)
+            // Rust, Python and JS components use one or two; the cap keeps one
+            // component from taking a large share of the pool's slots.
+            .max_memories_per_component(8)
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(64 << 10)
             .async_stack_keep_resident(256 << 10);
@@ -151,7 +157,16 @@ impl Runtime {
 
         let store = PackageStore::open(&config.data_dir)?;
         let client = crate::http::build_client()?;
-        Ok(Runtime { inner: Arc::new(Inner { engine, client, linker, store, loaded: RwLock::new(HashMap::new()) }) })
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                client,
+                linker,
+                store,
+                loaded: RwLock::new(HashMap::new()),
+                installing: tokio::sync::Mutex::new(()),
+            }),
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -176,6 +191,7 @@ impl Runtime {
         }
         let (name, version) = (manifest.connector.name.clone(), manifest.connector.version.clone());
         let digest = crate::package::digest(component);
+        let _one_at_a_time = self.inner.installing.lock().await;
         if let Some(existing) = self.inner.store.installed_digest(&name, &version).map_err(storage)? {
             if existing != digest {
                 return Err(InstallError::AlreadyInstalled(format!(
@@ -284,7 +300,7 @@ impl Runtime {
             settings: BTreeMap::new(),
             credentials: BTreeMap::new(),
             policy: OutboundPolicy::new(Vec::new(), Vec::new()),
-            limits: connector.package.manifest.limits,
+            limits: connector.package.manifest.limits.for_describe(),
             client: self.inner.client.clone(),
         });
         let app = App { runtime: self.clone(), connector: connector.clone(), shared };
@@ -539,7 +555,7 @@ impl App {
                 }
             };
 
-        let guest_output = String::from_utf8_lossy(&store.data().stderr.contents()).into_owned();
+        let guest_output = meter.redact(&String::from_utf8_lossy(&store.data().stderr.contents()));
         let fuel_left = store.get_fuel().unwrap_or(0);
         let memory_refused = store.data().limiter.refused;
         let label = self.shared.connector.clone();
@@ -566,6 +582,7 @@ impl App {
                 guest_output: guest_output.clone(),
             }),
         };
+        let result = result.map_err(|e| e.redacted(&|text| meter.redact(text)));
         let report = CallReport {
             app_id: self.shared.app_id.clone(),
             connector: label,
@@ -763,6 +780,7 @@ impl App {
         let id = id.to_string();
         self.run(Operation::SetPassword, call, |store, guest| {
             Box::pin(async move {
+                store.data().meter.register_secret(&password);
                 let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
                 guest_call!(guest, store, |p, ctx| p.call_set_password(store, &ctx, &id, handle))
             })
@@ -779,6 +797,7 @@ impl App {
         let login = login.to_string();
         self.run(Operation::Authenticate, call, |store, guest| {
             Box::pin(async move {
+                store.data().meter.register_secret(&password);
                 let handle = store.data_mut().table.push(SecretHandle::EndUserPassword(password))?;
                 guest_call!(guest, store, |p, ctx| p.call_authenticate(store, &ctx, &login, handle))
             })

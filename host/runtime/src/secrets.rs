@@ -60,6 +60,15 @@ pub enum CredentialSecret {
 }
 
 impl CredentialSecret {
+    /// The secret values in this credential, to scrub from what the app echoes.
+    pub(crate) fn values(&self) -> Vec<&SecretString> {
+        match self {
+            CredentialSecret::Bearer { token } => vec![token],
+            CredentialSecret::Basic { password, .. } => vec![password],
+            CredentialSecret::Oauth2ClientCredentials { client_secret, .. } => vec![client_secret],
+        }
+    }
+
     pub fn scheme(&self) -> AuthScheme {
         match self {
             CredentialSecret::Bearer { .. } => AuthScheme::Bearer,

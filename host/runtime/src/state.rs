@@ -17,7 +17,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::limits::{Limits, MemoryLimiter};
 use crate::model::{Operation, Scalar};
 use crate::outbound::OutboundPolicy;
-use crate::secrets::AppCredential;
+use crate::secrets::{AppCredential, SecretString};
 
 /// Bytes of guest stderr kept per operation.
 const STDERR_CAPACITY: usize = 16 << 10;
@@ -63,7 +63,16 @@ pub(crate) struct CallMeter {
     in_host_call: AtomicBool,
     logs: Mutex<Vec<LogLine>>,
     refusals: Mutex<Vec<String>>,
+    /// Values this operation must never show: what the app, the guest's logs
+    /// or its stderr echo of them is replaced before it is kept or passed on.
+    secrets: Mutex<Vec<SecretString>>,
 }
+
+/// What a secret's value is replaced with.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Secrets shorter than this are not scrubbed (they would match everywhere).
+const MIN_SCRUBBED_LEN: usize = 4;
 
 impl CallMeter {
     /// Returns the number of this request (1-based).
@@ -110,8 +119,60 @@ impl CallMeter {
         self.logs.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
     }
 
+    pub fn register_secret(&self, secret: &SecretString) {
+        if secret.expose().len() < MIN_SCRUBBED_LEN {
+            return;
+        }
+        if let Ok(mut s) = self.secrets.lock()
+            && !s.iter().any(|known| known.expose() == secret.expose())
+        {
+            s.push(secret.clone());
+        }
+    }
+
+    /// The forms a secret can take in text: as is, and escaped inside JSON.
+    fn secret_forms(&self) -> Vec<String> {
+        let Ok(secrets) = self.secrets.lock() else {
+            return Vec::new();
+        };
+        let mut forms = Vec::new();
+        for s in secrets.iter() {
+            forms.push(s.expose().to_string());
+            if let Ok(json) = serde_json::to_string(s.expose()) {
+                let escaped = &json[1..json.len() - 1];
+                if escaped != s.expose() {
+                    forms.push(escaped.to_string());
+                }
+            }
+        }
+        forms
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for form in self.secret_forms() {
+            if out.contains(&form) {
+                out = out.replace(&form, REDACTED);
+            }
+        }
+        out
+    }
+
+    pub fn redact_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
+        let forms = self.secret_forms();
+        if forms.is_empty() {
+            return bytes;
+        }
+        let mut out = bytes;
+        for form in forms {
+            out = replace_bytes(&out, form.as_bytes(), REDACTED.as_bytes());
+        }
+        out
+    }
+
     /// Keeps the line if the operation's log budget allows; returns it if kept.
-    pub fn record_log(&self, budget: u64, level: LogLevel, mut message: String) -> Option<LogLine> {
+    pub fn record_log(&self, budget: u64, level: LogLevel, message: String) -> Option<LogLine> {
+        let mut message = self.redact(&message);
         if message.len() > MAX_LOG_MESSAGE {
             let mut cut = MAX_LOG_MESSAGE;
             while !message.is_char_boundary(cut) {
@@ -142,6 +203,24 @@ pub(crate) struct CallScope {
     pub deadline: Instant,
 }
 
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 pub(crate) struct StoreState {
     wasi: WasiCtx,
     pub table: ResourceTable,
@@ -159,7 +238,10 @@ impl StoreState {
     }
 
     pub fn new(app: Arc<AppShared>, meter: Arc<CallMeter>, operation: Operation, deadline: Instant) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        // stderr counts against the log budget too (with room for a panic message).
+        let stderr_capacity =
+            usize::try_from(app.limits.max_log_bytes).unwrap_or(usize::MAX).clamp(1024, STDERR_CAPACITY);
+        let stderr = MemoryOutputPipe::new(stderr_capacity);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
             .allow_tcp(false)
@@ -171,7 +253,7 @@ impl StoreState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 memory_bytes: usize::try_from(app.limits.memory_bytes).unwrap_or(usize::MAX),
-                refused: false,
+                ..MemoryLimiter::default()
             },
             app,
             meter,

@@ -104,6 +104,9 @@ pub(crate) fn context(
     let app = state.app.clone();
     let mut credentials = Vec::with_capacity(app.credentials.len());
     for (name, cred) in &app.credentials {
+        for value in cred.secret.values() {
+            state.meter.register_secret(value);
+        }
         let handle = state.table.push(SecretHandle::AppCredential(cred.clone()))?;
         credentials.push(wit::Credential { name: name.clone(), handle });
     }

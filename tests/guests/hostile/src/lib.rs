@@ -79,6 +79,17 @@ impl Connector for Hostile {
             "big-request" => {
                 http::post(format!("{target}/echo")).body("application/octet-stream", vec![b'x'; 2 << 20]).send()?;
             }
+            "host-header" => {
+                http::get(format!("{target}/ok")).header("Host", "admin.internal").send()?;
+            }
+            "echo-secret" => {
+                // The app echoes the Authorization header; the guest tries to
+                // log it and to return it in its error.
+                let echoed = http::get(format!("{target}/echo-auth")).auth(auth).send()?.text();
+                log::info(&format!("the app said: {echoed}"));
+                eprintln!("stderr: {echoed}");
+                return Err(permanent(format!("echo: {echoed}")));
+            }
             "slow-app" => {
                 http::get(format!("{target}/slow")).send()?;
             }
