@@ -336,3 +336,19 @@ async fn an_incremental_listing_returns_only_what_changed_since_the_watermark() 
     assert!(changed.contains(&"d".to_string()) && changed.contains(&"e".to_string()), "{changed:?}");
     assert!(next.is_some_and(|n| n > watermark), "the watermark moves forward");
 }
+
+#[tokio::test]
+async fn a_sub_attribute_dropped_from_a_complex_value_is_removed_from_the_app() {
+    let s = setup(&[]).await;
+    let account = s.create("ada").await;
+    let name =
+        Value::Complex([("givenName".to_string(), provisio_runtime::model::Scalar::Text("Augusta".into()))].into());
+    let mut desired = new_user("ada").profile;
+    desired.insert("name".into(), name.clone());
+    let changes = [("name".to_string(), Some(name))].into();
+    s.app.update_user(&call("u1"), &account.id, &changes, &desired).await.into_result().expect("update");
+    let held = s.server.user(&account.id).await;
+    assert_eq!(held["name"]["givenName"], "Augusta");
+    assert!(held["name"].get("familyName").is_none(), "familyName was dropped: {}", held["name"]);
+    assert_eq!(held["userName"], "ada");
+}

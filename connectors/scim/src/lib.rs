@@ -12,7 +12,7 @@ use provisio_sdk::http::{self, Response};
 use provisio_sdk::values::{profile_to_json, value_to_json};
 use provisio_sdk::{
     Account, AccountKey, Change, Connector, Context, ContextExt, Descriptor, Group, GroupPage, ListRequest, NewAccount,
-    NewGroup, Profile, Secret, UserPage, paging,
+    NewGroup, Profile, Secret, UserPage, Value, paging,
 };
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -260,9 +260,17 @@ impl Connector for Scim {
         }
         let ops = changes
             .iter()
-            .map(|c| match &c.value {
-                Some(v) => json!({ "op": "replace", "path": c.name, "value": value_to_json(v) }),
-                None => json!({ "op": "remove", "path": c.name }),
+            .flat_map(|c| match &c.value {
+                // A replace on a complex attribute merges sub-attributes
+                // (RFC 7644 §3.5.2.3), so one dropped from the desired value
+                // would linger: remove the attribute, then add it whole (one
+                // PATCH is atomic).
+                Some(v @ Value::Complex(_)) => vec![
+                    json!({ "op": "remove", "path": c.name }),
+                    json!({ "op": "add", "path": c.name, "value": value_to_json(v) }),
+                ],
+                Some(v) => vec![json!({ "op": "replace", "path": c.name, "value": value_to_json(v) })],
+                None => vec![json!({ "op": "remove", "path": c.name })],
             })
             .collect();
         let response = service.patch(&path, ops)?.error_for_status("update user")?;
