@@ -45,6 +45,14 @@ fn oauth(token_url: String) -> CredentialSecret {
     }
 }
 
+/// The SCIM app on `scim`, authenticating with `credential`.
+fn oauth_app(scim: &Scim2Server, credential: CredentialSecret) -> AppConfigBuilder {
+    AppConfigBuilder::default()
+        .setting("base_url", scim.base_url.clone())
+        .credential("api", credential)
+        .grant(&scim.origin())
+}
+
 fn user(login: &str) -> NewAccount {
     NewAccount { login: login.into(), active: true, profile: [("displayName".to_string(), Value::text(login))].into() }
 }
@@ -55,14 +63,7 @@ async fn a_401_makes_the_host_fetch_a_new_token_once_and_retry() {
     // The first token is already revoked at the app; the second is good.
     let tokens = token_endpoint(vec!["revoked".into(), scim.token.clone()], 3600).await;
     let harness = scim_harness().await;
-    let app = harness
-        .app(
-            AppConfigBuilder::default()
-                .setting("base_url", scim.base_url.clone())
-                .credential("api", oauth(format!("{}/token", tokens.server.url())))
-                .grant(&scim.origin()),
-        )
-        .expect("app");
+    let app = harness.app(oauth_app(&scim, oauth(format!("{}/token", tokens.server.url())))).expect("app");
 
     let inv = app.create_user(&call("c1"), &user("ada")).await;
     let account = inv.result.expect("created after one refresh");
@@ -82,14 +83,7 @@ async fn a_short_lived_token_is_refreshed_when_it_expires() {
     // expires_in 6 s minus the host's 5 s margin: usable for about a second.
     let tokens = token_endpoint(vec![scim.token.clone()], 6).await;
     let harness = scim_harness().await;
-    let app = harness
-        .app(
-            AppConfigBuilder::default()
-                .setting("base_url", scim.base_url.clone())
-                .credential("api", oauth(format!("{}/token", tokens.server.url())))
-                .grant(&scim.origin()),
-        )
-        .expect("app");
+    let app = harness.app(oauth_app(&scim, oauth(format!("{}/token", tokens.server.url())))).expect("app");
     app.check(&call("k1")).await.into_result().expect("check");
     app.check(&call("k2")).await.into_result().expect("check");
     assert_eq!(tokens.calls.load(Ordering::SeqCst), 1, "cached while valid");
@@ -107,14 +101,7 @@ async fn a_rejected_client_secret_fails_the_call_without_reaching_the_app() {
     if let CredentialSecret::Oauth2ClientCredentials { client_secret, .. } = &mut secret {
         *client_secret = SecretString::new("wrong");
     }
-    let app = harness
-        .app(
-            AppConfigBuilder::default()
-                .setting("base_url", scim.base_url.clone())
-                .credential("api", secret)
-                .grant(&scim.origin()),
-        )
-        .expect("app");
+    let app = harness.app(oauth_app(&scim, secret)).expect("app");
     let err = app.check(&call("k")).await.into_result().expect_err("no token");
     assert!(err.to_string().contains("token endpoint"), "{err}");
     assert!(!err.to_string().contains("wrong"), "the secret is not in the error");
