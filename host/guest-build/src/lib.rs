@@ -1,13 +1,20 @@
 //! Builds connector crates into wasm32-wasip2 components with a nested
 //! `cargo build`, for build scripts (bundled connectors, test guests) and for
 //! the SDK's test harness. Its own target folder keeps it clear of the outer
-//! build's lock; the `guest` profile makes small components.
+//! build's lock; the `guest` profile (or `release`) makes the components.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const TARGET: &str = "wasm32-wasip2";
-pub const PROFILE: &str = "guest";
+
+/// The `guest` profile where the workspace defines one (Provisio's does),
+/// else `release`, so an author's own crate builds without extra setup.
+fn profile(workspace: &Path) -> &'static str {
+    let defines_guest = std::fs::read_to_string(workspace.join("Cargo.toml"))
+        .is_ok_and(|text| text.lines().any(|l| l.trim() == "[profile.guest]"));
+    if defines_guest { "guest" } else { "release" }
+}
 
 /// The workspace (or stand-alone crate) that holds `crate_dir`: the nearest
 /// ancestor with a Cargo.lock, else the crate itself.
@@ -29,12 +36,13 @@ pub fn build(crates: &[(&str, &Path)]) -> Result<Vec<PathBuf>, String> {
         return Ok(Vec::new());
     };
     let target_dir = target_dir(first_dir);
+    let profile = profile(&workspace_root(first_dir));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(first_dir.join("Cargo.toml"))
-        .args(["--target", TARGET, "--profile", PROFILE])
+        .args(["--target", TARGET, "--profile", profile])
         .arg("--target-dir")
         .arg(&target_dir);
     for (package, _) in crates {
@@ -56,7 +64,7 @@ pub fn build(crates: &[(&str, &Path)]) -> Result<Vec<PathBuf>, String> {
     }
     Ok(crates
         .iter()
-        .map(|(package, _)| target_dir.join(TARGET).join(PROFILE).join(format!("{}.wasm", package.replace('-', "_"))))
+        .map(|(package, _)| target_dir.join(TARGET).join(profile).join(format!("{}.wasm", package.replace('-', "_"))))
         .collect())
 }
 
