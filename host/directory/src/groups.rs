@@ -1,0 +1,142 @@
+//! Groups and their members.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::{StoreError, conflict_on_unique};
+use crate::log::{NewLogEvent, append};
+use crate::store::{Store, new_id};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn from_row(r: &AnyRow) -> Result<Group, StoreError> {
+    Ok(Group {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    pub async fn create_group(&self, actor: &str, name: &str, description: &str) -> Result<Group, StoreError> {
+        if name.trim().is_empty() || name.len() > 256 {
+            return Err(StoreError::Invalid("a group name must be 1-256 characters".into()));
+        }
+        let now = self.now_ms();
+        let id = new_id();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO user_groups (id, name, name_key, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(description)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_on_unique(e, || format!("a group named \"{name}\" already exists")))?;
+        append(&mut tx, now, &NewLogEvent::success(actor, "group.create", "group", &id, json!({ "name": name })))
+            .await?;
+        tx.commit().await?;
+        self.group(&id).await
+    }
+
+    pub async fn group(&self, id: &str) -> Result<Group, StoreError> {
+        let row = sqlx::query("SELECT id, name, description, created_at, updated_at FROM user_groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("group {id}")))?;
+        from_row(&row)
+    }
+
+    pub async fn list_groups(&self, after: Option<&str>, limit: u32) -> Result<Vec<Group>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, description, created_at, updated_at FROM user_groups \
+             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        )
+        .bind(after.map(str::to_string))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Adds a member; adding one who is already a member changes nothing and
+    /// returns false.
+    pub async fn add_member(&self, actor: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.group(group_id).await?;
+        self.user(user_id).await?;
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let added = sqlx::query(
+            "INSERT INTO memberships (group_id, user_id, added_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (group_id, user_id) DO NOTHING",
+        )
+        .bind(group_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if added {
+            let event =
+                NewLogEvent::success(actor, "group.member.add", "group", group_id, json!({ "user_id": user_id }));
+            append(&mut tx, now, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Removes a member; returns false when they were not one.
+    pub async fn remove_member(&self, actor: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if removed {
+            let event =
+                NewLogEvent::success(actor, "group.member.remove", "group", group_id, json!({ "user_id": user_id }));
+            append(&mut tx, now, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Member user ids, in id order.
+    pub async fn members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT user_id FROM memberships WHERE group_id = $1 ORDER BY user_id")
+            .bind(group_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
+    }
+
+    /// The ids of the groups a user is in.
+    pub async fn groups_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT group_id FROM memberships WHERE user_id = $1 ORDER BY group_id")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("group_id")?)).collect()
+    }
+}

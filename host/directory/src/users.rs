@@ -1,0 +1,217 @@
+//! Users: login, lifecycle status, and a profile of base and custom attributes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::{StoreError, conflict_on_unique};
+use crate::log::{NewLogEvent, append};
+use crate::store::{Store, new_id};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    Staged,
+    Active,
+    Suspended,
+    Deprovisioned,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Staged => "staged",
+            UserStatus::Active => "active",
+            UserStatus::Suspended => "suspended",
+            UserStatus::Deprovisioned => "deprovisioned",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "staged" => UserStatus::Staged,
+            "active" => UserStatus::Active,
+            "suspended" => UserStatus::Suspended,
+            "deprovisioned" => UserStatus::Deprovisioned,
+            other => return Err(StoreError::Invalid(format!("unknown user status \"{other}\" in the database"))),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    pub id: String,
+    pub login: String,
+    pub status: UserStatus,
+    pub profile: Map<String, Value>,
+    /// Bumped on every change; lets a writer detect a concurrent one.
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status_changed_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub login: String,
+    pub profile: Map<String, Value>,
+    pub status: UserStatus,
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, login, status, profile, version, created_at, updated_at, status_changed_at"
+    };
+}
+
+fn from_row(r: &AnyRow) -> Result<User, StoreError> {
+    let profile: String = r.try_get("profile")?;
+    let status: String = r.try_get("status")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        login: r.try_get("login")?,
+        status: UserStatus::parse(&status)?,
+        profile: serde_json::from_str(&profile)
+            .map_err(|e| StoreError::Invalid(format!("a stored profile is not JSON: {e}")))?,
+        version: r.try_get("version")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        status_changed_at: r.try_get("status_changed_at")?,
+    })
+}
+
+/// Logins are compared without case: `Ada@Example.com` and `ada@example.com`
+/// are one person.
+fn login_key(login: &str) -> String {
+    login.to_lowercase()
+}
+
+fn check_login(login: &str) -> Result<(), StoreError> {
+    if login.trim().is_empty() || login.len() > 256 || login.chars().any(char::is_control) || login.trim() != login {
+        return Err(StoreError::Invalid(format!(
+            "login \"{login}\" must be 1-256 characters, with no control characters or surrounding spaces"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    pub async fn create_user(&self, actor: &str, new: NewUser) -> Result<User, StoreError> {
+        check_login(&new.login)?;
+        let now = self.now_ms();
+        let id = new_id();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, login, login_key, status, profile, version, created_at, updated_at, status_changed_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6)",
+        )
+        .bind(&id)
+        .bind(&new.login)
+        .bind(login_key(&new.login))
+        .bind(new.status.as_str())
+        .bind(Value::Object(new.profile.clone()).to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_on_unique(e, || format!("a user with login \"{}\" already exists", new.login)))?;
+        let event = NewLogEvent::success(
+            actor,
+            "user.create",
+            "user",
+            &id,
+            json!({ "login": new.login, "status": new.status.as_str() }),
+        );
+        append(&mut tx, now, &event).await?;
+        tx.commit().await?;
+        self.user(&id).await
+    }
+
+    pub async fn user(&self, id: &str) -> Result<User, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+        from_row(&row)
+    }
+
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE login_key = $1"))
+            .bind(login_key(login))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Users in id order (ids are time-ordered UUIDs), after `after`.
+    pub async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        ))
+        .bind(after.map(str::to_string))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Replaces the profile. With `expected_version`, refuses (conflict) when
+    /// someone else changed the user since it was read.
+    pub async fn update_profile(
+        &self,
+        actor: &str,
+        id: &str,
+        profile: Map<String, Value>,
+        expected_version: Option<i64>,
+    ) -> Result<User, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET profile = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3 AND ($4 IS NULL OR version = $4)",
+        )
+        .bind(Value::Object(profile).to_string())
+        .bind(now)
+        .bind(id)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            drop(tx);
+            self.user(id).await?; // not found?
+            return Err(StoreError::Conflict(format!(
+                "user {id} was changed by someone else since version {}; read it again",
+                expected_version.unwrap_or_default()
+            )));
+        }
+        append(&mut tx, now, &NewLogEvent::success(actor, "user.update_profile", "user", id, json!({}))).await?;
+        tx.commit().await?;
+        self.user(id).await
+    }
+
+    /// Writes a new status (the engine decides which transitions are legal).
+    pub async fn set_status(&self, actor: &str, id: &str, status: UserStatus) -> Result<User, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET status = $1, version = version + 1, updated_at = $2, status_changed_at = $2 WHERE id = $3",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::not_found(format!("user {id}")));
+        }
+        let event = NewLogEvent::success(actor, "user.status", "user", id, json!({ "status": status.as_str() }));
+        append(&mut tx, now, &event).await?;
+        tx.commit().await?;
+        self.user(id).await
+    }
+}

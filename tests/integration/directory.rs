@@ -1,0 +1,244 @@
+//! The directory store's behaviour, the same on SQLite and on PostgreSQL: every test
+//! runs on both, each on a database of its own.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use provisio_directory::{FixedClock, LogQuery, NewUser, Store, UserStatus};
+use serde_json::{Map, Value, json};
+use sqlx::Connection;
+
+fn admin_url() -> String {
+    std::env::var("PROVISIO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh PostgreSQL database; dropped by `drop_postgres`.
+async fn postgres_store(clock: Arc<FixedClock>) -> (Store, String) {
+    let name = format!("provisio_test_{}", uuid_simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url())
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed for the store tests: {e}", admin_url()));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create db");
+    let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).expect("url");
+    (Store::open_with_clock(&url, clock).await.expect("open postgres"), name)
+}
+
+async fn drop_postgres(store: Store, name: &str) {
+    store.close().await;
+    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.expect("admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await
+        .expect("drop db");
+}
+
+fn uuid_simple() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL one.
+async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store, Arc<FixedClock>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(FixedClock::new(1_700_000_000_000));
+    let url = format!("sqlite://{}", dir.path().join("provisio.db").display());
+    let sqlite = Store::open_with_clock(&url, clock.clone()).await.expect("open sqlite");
+    test(sqlite.clone(), clock.clone()).await;
+    sqlite.close().await;
+
+    let clock = Arc::new(FixedClock::new(1_700_000_000_000));
+    let (pg, name) = postgres_store(clock.clone()).await;
+    test(pg.clone(), clock).await;
+    drop_postgres(pg, &name).await;
+}
+
+fn profile(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().expect("object")
+}
+
+fn new_user(login: &str) -> NewUser {
+    NewUser {
+        login: login.into(),
+        profile: profile(
+            json!({"email": format!("{login}@example.com"), "firstName": "Ada", "isContractor": false, "level": 7}),
+        ),
+        status: UserStatus::Staged,
+    }
+}
+
+#[tokio::test]
+async fn a_user_is_created_and_read_back_with_its_profile_types() {
+    each_backend(|store, _| async move {
+        let u = store.create_user("admin", new_user("ada")).await.expect("create");
+        let read = store.user(&u.id).await.expect("read");
+        assert_eq!(read, u);
+        assert_eq!(read.status, UserStatus::Staged);
+        assert_eq!(read.profile["isContractor"], json!(false), "a boolean stays a boolean");
+        assert_eq!(read.profile["level"], json!(7));
+        assert_eq!(store.user_by_login("ADA").await.expect("by login").map(|x| x.id), Some(u.id));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn logins_are_unique_without_regard_to_case() {
+    each_backend(|store, _| async move {
+        store.create_user("admin", new_user("ada")).await.expect("create");
+        let err = store.create_user("admin", new_user("Ada")).await.expect_err("duplicate");
+        assert_eq!(err.code(), "conflict");
+        assert!(err.to_string().contains("already exists"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_login_is_refused_and_nothing_is_written() {
+    each_backend(|store, _| async move {
+        for bad in ["", " ada", "a\u{7}b"] {
+            let err = store.create_user("admin", new_user(bad)).await.expect_err("refused");
+            assert_eq!(err.code(), "invalid", "{bad:?}");
+        }
+        assert!(store.list_users(None, 10).await.expect("list").is_empty());
+        assert!(store.log(&LogQuery { limit: 10, ..LogQuery::default() }).await.expect("log").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_profile_update_on_a_stale_version_is_refused_as_a_conflict() {
+    each_backend(|store, clock| async move {
+        let u = store.create_user("admin", new_user("ada")).await.expect("create");
+        clock.advance(1000);
+        let v2 = store
+            .update_profile("admin", &u.id, profile(json!({"email": "new@example.com"})), Some(u.version))
+            .await
+            .expect("update");
+        assert_eq!(v2.version, u.version + 1);
+        assert_eq!(v2.updated_at, u.updated_at + 1000);
+        let err = store
+            .update_profile("admin", &u.id, profile(json!({"email": "other@example.com"})), Some(u.version))
+            .await
+            .expect_err("stale");
+        assert_eq!(err.code(), "conflict");
+        assert_eq!(store.user(&u.id).await.expect("read").profile["email"], "new@example.com", "nothing lost");
+        let missing = store.update_profile("admin", "nope", Map::new(), None).await.expect_err("missing");
+        assert_eq!(missing.code(), "not-found");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn users_list_in_pages_in_creation_order() {
+    each_backend(|store, _| async move {
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            ids.push(store.create_user("admin", new_user(&format!("user{i}"))).await.expect("create").id);
+        }
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list_users(after.as_deref(), 3).await.expect("page");
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|u| u.id.clone());
+            seen.extend(page.into_iter().map(|u| u.id));
+        }
+        assert_eq!(seen, ids);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn membership_changes_are_idempotent_and_say_whether_they_changed_anything() {
+    each_backend(|store, _| async move {
+        let g = store.create_group("admin", "Engineering", "builders").await.expect("group");
+        let a = store.create_user("admin", new_user("ada")).await.expect("user");
+        assert!(store.add_member("admin", &g.id, &a.id).await.expect("add"));
+        assert!(!store.add_member("admin", &g.id, &a.id).await.expect("add again"));
+        assert_eq!(store.members(&g.id).await.expect("members"), vec![a.id.clone()]);
+        assert_eq!(store.groups_of(&a.id).await.expect("groups"), vec![g.id.clone()]);
+        assert!(store.remove_member("admin", &g.id, &a.id).await.expect("remove"));
+        assert!(!store.remove_member("admin", &g.id, &a.id).await.expect("remove again"));
+        assert!(store.members(&g.id).await.expect("members").is_empty());
+        let err = store.add_member("admin", &g.id, "no-such-user").await.expect_err("missing user");
+        assert_eq!(err.code(), "not-found");
+        let dup = store.create_group("admin", "engineering", "").await.expect_err("duplicate name");
+        assert_eq!(dup.code(), "conflict");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_change_writes_its_log_event_and_the_log_filters_and_pages() {
+    each_backend(|store, clock| async move {
+        let u = store.create_user("alice", new_user("ada")).await.expect("create");
+        clock.advance(10);
+        store.set_status("bob", &u.id, UserStatus::Active).await.expect("activate");
+        let g = store.create_group("alice", "Ops", "").await.expect("group");
+        store.add_member("alice", &g.id, &u.id).await.expect("add");
+        store.add_member("alice", &g.id, &u.id).await.expect("no-op: no event");
+
+        let all = store.log(&LogQuery { limit: 100, ..LogQuery::default() }).await.expect("log");
+        let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["user.create", "user.status", "group.create", "group.member.add"]);
+
+        let by_bob =
+            store.log(&LogQuery { actor: Some("bob".into()), limit: 100, ..LogQuery::default() }).await.expect("log");
+        assert_eq!(by_bob.len(), 1);
+        assert_eq!(by_bob[0].details["status"], "active");
+        assert_eq!(by_bob[0].at, 1_700_000_000_010);
+
+        let on_user = store
+            .log(&LogQuery {
+                target_type: Some("user".into()),
+                target_id: Some(u.id.clone()),
+                limit: 100,
+                ..LogQuery::default()
+            })
+            .await
+            .expect("log");
+        assert_eq!(on_user.len(), 2);
+
+        let page1 = store.log(&LogQuery { limit: 2, ..LogQuery::default() }).await.expect("page");
+        let page2 = store
+            .log(&LogQuery { limit: 2, after_seq: Some(page1[1].seq), ..LogQuery::default() })
+            .await
+            .expect("page");
+        assert_eq!(page2.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["group.create", "group.member.add"]);
+
+        let since = store
+            .log(&LogQuery { since_ms: Some(1_700_000_000_005), limit: 100, ..LogQuery::default() })
+            .await
+            .expect("log");
+        assert_eq!(since.len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_sqlite_store_keeps_its_data_across_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("provisio.db").display());
+    let id = {
+        let store = Store::open(&url).await.expect("open");
+        let id = store.create_user("admin", new_user("ada")).await.expect("create").id;
+        store.close().await;
+        id
+    };
+    let store = Store::open(&url).await.expect("reopen: migrations are idempotent");
+    assert_eq!(store.user(&id).await.expect("read").login, "ada");
+}
+
+#[tokio::test]
+async fn an_unsupported_database_url_is_refused_without_echoing_credentials() {
+    let err = Store::open("mysql://root:hunter2@localhost/db").await.expect_err("unsupported");
+    assert_eq!(err.code(), "invalid");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
