@@ -242,3 +242,109 @@ async fn an_unsupported_database_url_is_refused_without_echoing_credentials() {
     assert_eq!(err.code(), "invalid");
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+fn scim_app(name: &str, secret: &str) -> provisio_directory::NewApp {
+    provisio_directory::NewApp {
+        name: name.into(),
+        connector_name: "scim".into(),
+        connector_version: "0.1.0".into(),
+        settings: json!({"base_url": "https://scim.example.com/v2"}),
+        secrets: profile(json!({"api": {"scheme": "bearer", "token": secret}})),
+        grants: vec!["https://scim.example.com".into()],
+        mappings: json!({}),
+        policy: json!({"deprovision": "deactivate"}),
+    }
+}
+
+#[tokio::test]
+async fn app_secrets_are_sealed_and_open_only_with_the_directory_key() {
+    each_backend(|store, _| async move {
+        let key = provisio_directory::Sealer::generate_key();
+        let sealer = provisio_directory::Sealer::new(&key);
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+        let app = store.create_app("admin", scim_app("Wiki", "s3cr3t-token-value"), &sealer).await.expect("app");
+        assert!(app.has_secrets);
+        assert_eq!(store.app(&app.id).await.expect("read").name, "Wiki");
+        let secrets = store.app_secrets(&app.id, &sealer).await.expect("open");
+        assert_eq!(secrets["api"]["token"], "s3cr3t-token-value");
+
+        let other = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
+        let err = store.app_secrets(&app.id, &other).await.expect_err("wrong key");
+        assert!(err.to_string().contains("cannot be opened"), "{err}");
+
+        let log = format!("{:?}", store.log(&LogQuery { limit: 100, ..LogQuery::default() }).await.expect("log"));
+        assert!(log.contains("app.create") && !log.contains("s3cr3t-token-value"), "{log}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_app_needs_an_installed_connector_and_a_unique_name() {
+    each_backend(|store, _| async move {
+        let sealer = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
+        let err = store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect_err("not installed");
+        assert_eq!(err.code(), "invalid");
+        assert!(err.to_string().contains("scim@0.1.0 is not installed"), "{err}");
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("same bytes again");
+        let other =
+            store.register_package("admin", "scim", "0.1.0", "sha256-bb", "0.1.0").await.expect_err("other bytes");
+        assert_eq!(other.code(), "conflict");
+        store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect("app");
+        let dup = store.create_app("admin", scim_app("wiki", "y"), &sealer).await.expect_err("duplicate");
+        assert_eq!(dup.code(), "conflict");
+        assert_eq!(store.list_apps().await.expect("list").len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_app_reaches_users_assigned_directly_or_through_any_group() {
+    each_backend(|store, _| async move {
+        let sealer = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+        let app = store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect("app");
+        let ada = store.create_user("admin", new_user("ada")).await.expect("ada").id;
+        let bob = store.create_user("admin", new_user("bob")).await.expect("bob").id;
+        let eng = store.create_group("admin", "Engineering", "").await.expect("group").id;
+        store.add_member("admin", &eng, &bob).await.expect("member");
+
+        assert!(store.assign_user("admin", &app.id, &ada).await.expect("assign"));
+        assert!(!store.assign_user("admin", &app.id, &ada).await.expect("again: no-op"));
+        assert!(store.assign_group("admin", &app.id, &eng, 0).await.expect("assign group"));
+        let mut both = vec![ada.clone(), bob.clone()];
+        both.sort();
+        assert_eq!(store.app_users(&app.id).await.expect("users"), both);
+        assert_eq!(store.user_apps(&bob).await.expect("apps"), vec![app.id.clone()]);
+
+        // Bob is also assigned directly: losing the group keeps him in.
+        store.assign_user("admin", &app.id, &bob).await.expect("direct");
+        store.unassign_group("admin", &app.id, &eng).await.expect("unassign group");
+        assert_eq!(store.app_users(&app.id).await.expect("users"), both);
+        store.unassign_user("admin", &app.id, &bob).await.expect("unassign");
+        assert_eq!(store.app_users(&app.id).await.expect("users"), vec![ada.clone()]);
+        assert!(store.user_apps(&bob).await.expect("apps").is_empty());
+
+        let err = store.assign_user("admin", &app.id, "no-such-user").await.expect_err("missing");
+        assert_eq!(err.code(), "invalid");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_sqlite_file_never_holds_a_secret_in_clear() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("provisio.db").display());
+    let store = Store::open(&url).await.expect("open");
+    let sealer = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
+    store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+    let app = store.create_app("admin", scim_app("Wiki", "s3cr3t-token-value"), &sealer).await.expect("app");
+    store.app_secrets(&app.id, &sealer).await.expect("open");
+    store.close().await;
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        let found = bytes.windows(b"s3cr3t-token-value".len()).any(|w| w == b"s3cr3t-token-value");
+        assert!(!found, "{} holds the secret in clear", path.display());
+    }
+}

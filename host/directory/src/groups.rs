@@ -35,7 +35,7 @@ impl Store {
         }
         let now = self.now_ms();
         let id = new_id();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO user_groups (id, name, name_key, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
@@ -81,7 +81,7 @@ impl Store {
         self.group(group_id).await?;
         self.user(user_id).await?;
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let added = sqlx::query(
             "INSERT INTO memberships (group_id, user_id, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT (group_id, user_id) DO NOTHING",
@@ -105,7 +105,7 @@ impl Store {
     /// Removes a member; returns false when they were not one.
     pub async fn remove_member(&self, actor: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let removed = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_id = $2")
             .bind(group_id)
             .bind(user_id)

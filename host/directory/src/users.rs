@@ -101,7 +101,7 @@ impl Store {
         check_login(&new.login)?;
         let now = self.now_ms();
         let id = new_id();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO users (id, login, login_key, status, profile, version, created_at, updated_at, status_changed_at) \
              VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6)",
@@ -168,7 +168,7 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<User, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let updated = sqlx::query(
             "UPDATE users SET profile = $1, version = version + 1, updated_at = $2 \
              WHERE id = $3 AND ($4 IS NULL OR version = $4)",
@@ -196,7 +196,7 @@ impl Store {
     /// Writes a new status (the engine decides which transitions are legal).
     pub async fn set_status(&self, actor: &str, id: &str, status: UserStatus) -> Result<User, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let updated = sqlx::query(
             "UPDATE users SET status = $1, version = version + 1, updated_at = $2, status_changed_at = $2 WHERE id = $3",
         )

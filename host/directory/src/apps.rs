@@ -1,0 +1,342 @@
+//! Installed connector packages, apps, and who is assigned to them (directly
+//! or through a group).
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::{StoreError, conflict_on_unique};
+use crate::log::{NewLogEvent, append};
+use crate::sealing::Sealer;
+use crate::store::{Store, new_id};
+
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub name: String,
+    pub connector_name: String,
+    pub connector_version: String,
+    pub settings: Value,
+    /// Plain secrets in; sealed before they reach the database.
+    pub secrets: Map<String, Value>,
+    pub grants: Vec<String>,
+    pub mappings: Value,
+    pub policy: Value,
+}
+
+/// An app as stored; its secrets stay sealed (see [`Store::app_secrets`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub connector_name: String,
+    pub connector_version: String,
+    pub settings: Value,
+    pub has_secrets: bool,
+    pub grants: Vec<String>,
+    pub mappings: Value,
+    pub policy: Value,
+    pub status: String,
+    pub paused_until: Option<i64>,
+    pub quarantine_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+macro_rules! app_columns {
+    () => {
+        "id, name, connector_name, connector_version, settings, CAST(CASE WHEN secrets IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_secrets, grants, \
+         mappings, policy, status, paused_until, quarantine_reason, created_at, updated_at"
+    };
+}
+
+fn json_column(r: &AnyRow, name: &str) -> Result<Value, StoreError> {
+    let text: String = r.try_get(name)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Invalid(format!("stored {name} is not JSON: {e}")))
+}
+
+fn from_row(r: &AnyRow) -> Result<App, StoreError> {
+    Ok(App {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        connector_name: r.try_get("connector_name")?,
+        connector_version: r.try_get("connector_version")?,
+        settings: json_column(r, "settings")?,
+        // An integer, not a bool: SQLite has no boolean type.
+        has_secrets: r.try_get::<i64, _>("has_secrets")? != 0,
+        grants: serde_json::from_value(json_column(r, "grants")?)
+            .map_err(|e| StoreError::Invalid(format!("stored grants: {e}")))?,
+        mappings: json_column(r, "mappings")?,
+        policy: json_column(r, "policy")?,
+        status: r.try_get("status")?,
+        paused_until: r.try_get("paused_until")?,
+        quarantine_reason: r.try_get("quarantine_reason")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn seal_context(app_id: &str) -> String {
+    format!("app {app_id}")
+}
+
+/// A missing row behind a foreign key becomes a readable error.
+fn missing_reference(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::Invalid(message()),
+        _ => StoreError::Database(e),
+    }
+}
+
+impl Store {
+    /// Records an installed package; the same name@version with other bytes
+    /// is a conflict.
+    pub async fn register_package(
+        &self,
+        actor: &str,
+        name: &str,
+        version: &str,
+        digest: &str,
+        contract: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.begin().await?;
+        let existing: Option<String> =
+            sqlx::query("SELECT digest FROM connector_packages WHERE name = $1 AND version = $2")
+                .bind(name)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("digest"))
+                .transpose()?;
+        match existing {
+            Some(d) if d == digest => return Ok(()),
+            Some(d) => {
+                return Err(StoreError::Conflict(format!(
+                    "{name}@{version} is already registered with digest {d}; give the new build a new version"
+                )));
+            }
+            None => {}
+        }
+        sqlx::query(
+            "INSERT INTO connector_packages (name, version, digest, contract, installed_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(name)
+        .bind(version)
+        .bind(digest)
+        .bind(contract)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let event = NewLogEvent::success(
+            actor,
+            "connector.install",
+            "connector",
+            &format!("{name}@{version}"),
+            json!({ "digest": digest, "contract": contract }),
+        );
+        append(&mut tx, now, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_app(&self, actor: &str, new: NewApp, sealer: &Sealer) -> Result<App, StoreError> {
+        if new.name.trim().is_empty() || new.name.len() > 256 {
+            return Err(StoreError::Invalid("an app name must be 1-256 characters".into()));
+        }
+        let now = self.now_ms();
+        let id = new_id();
+        let secrets = if new.secrets.is_empty() {
+            None
+        } else {
+            let plain = zeroize::Zeroizing::new(Value::Object(new.secrets.clone()).to_string());
+            Some(sealer.seal(&seal_context(&id), plain.as_bytes())?)
+        };
+        let connector = format!("{}@{}", new.connector_name, new.connector_version);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO apps (id, name, name_key, connector_name, connector_version, settings, secrets, grants, \
+             mappings, policy, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11)",
+        )
+        .bind(&id)
+        .bind(&new.name)
+        .bind(new.name.to_lowercase())
+        .bind(&new.connector_name)
+        .bind(&new.connector_version)
+        .bind(new.settings.to_string())
+        .bind(secrets)
+        .bind(json!(new.grants).to_string())
+        .bind(new.mappings.to_string())
+        .bind(new.policy.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                conflict_on_unique(e, || format!("an app named \"{}\" already exists", new.name))
+            }
+            _ => missing_reference(e, || format!("connector {connector} is not installed")),
+        })?;
+        // The log names the secrets' keys, never their values.
+        let secret_names: Vec<&String> = new.secrets.keys().collect();
+        let event = NewLogEvent::success(
+            actor,
+            "app.create",
+            "app",
+            &id,
+            json!({ "name": new.name, "connector": connector, "secrets": secret_names }),
+        );
+        append(&mut tx, now, &event).await?;
+        tx.commit().await?;
+        self.app(&id).await
+    }
+
+    pub async fn app(&self, id: &str) -> Result<App, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", app_columns!(), " FROM apps WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("app {id}")))?;
+        from_row(&row)
+    }
+
+    pub async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        let rows =
+            sqlx::query(concat!("SELECT ", app_columns!(), " FROM apps ORDER BY id")).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The app's secrets, opened with the directory key.
+    pub async fn app_secrets(&self, id: &str, sealer: &Sealer) -> Result<Map<String, Value>, StoreError> {
+        let sealed: Option<Vec<u8>> = sqlx::query("SELECT secrets FROM apps WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("app {id}")))?
+            .try_get("secrets")?;
+        let Some(sealed) = sealed else {
+            return Ok(Map::new());
+        };
+        let plain = sealer.open(&seal_context(id), &sealed)?;
+        serde_json::from_slice(&plain).map_err(|_| StoreError::Invalid(format!("the secrets of app {id} are damaged")))
+    }
+
+    pub async fn assign_user(&self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.assignment_change(
+            actor,
+            "app.assign.user",
+            app_id,
+            json!({ "user_id": user_id }),
+            sqlx::query(
+                "INSERT INTO app_user_assignments (app_id, user_id, assigned_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (app_id, user_id) DO NOTHING",
+            )
+            .bind(app_id.to_string())
+            .bind(user_id.to_string())
+            .bind(self.now_ms()),
+        )
+        .await
+    }
+
+    pub async fn unassign_user(&self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.assignment_change(
+            actor,
+            "app.unassign.user",
+            app_id,
+            json!({ "user_id": user_id }),
+            sqlx::query("DELETE FROM app_user_assignments WHERE app_id = $1 AND user_id = $2")
+                .bind(app_id.to_string())
+                .bind(user_id.to_string()),
+        )
+        .await
+    }
+
+    pub async fn assign_group(
+        &self,
+        actor: &str,
+        app_id: &str,
+        group_id: &str,
+        priority: i64,
+    ) -> Result<bool, StoreError> {
+        self.assignment_change(
+            actor,
+            "app.assign.group",
+            app_id,
+            json!({ "group_id": group_id, "priority": priority }),
+            sqlx::query(
+                "INSERT INTO app_group_assignments (app_id, group_id, priority, assigned_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (app_id, group_id) DO NOTHING",
+            )
+            .bind(app_id.to_string())
+            .bind(group_id.to_string())
+            .bind(priority)
+            .bind(self.now_ms()),
+        )
+        .await
+    }
+
+    pub async fn unassign_group(&self, actor: &str, app_id: &str, group_id: &str) -> Result<bool, StoreError> {
+        self.assignment_change(
+            actor,
+            "app.unassign.group",
+            app_id,
+            json!({ "group_id": group_id }),
+            sqlx::query("DELETE FROM app_group_assignments WHERE app_id = $1 AND group_id = $2")
+                .bind(app_id.to_string())
+                .bind(group_id.to_string()),
+        )
+        .await
+    }
+
+    /// Runs one assignment insert or delete with its log event; true when it
+    /// changed something (a repeated change is a no-op and logs nothing).
+    async fn assignment_change(
+        &self,
+        actor: &str,
+        action: &str,
+        app_id: &str,
+        details: Value,
+        statement: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.begin().await?;
+        let changed = statement
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| missing_reference(e, || format!("no such app, user or group in {details}")))?
+            .rows_affected()
+            == 1;
+        if changed {
+            append(&mut tx, now, &NewLogEvent::success(actor, action, "app", app_id, details)).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Everyone the app is assigned to, directly or through any group.
+    pub async fn app_users(&self, app_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM app_user_assignments WHERE app_id = $1 \
+             UNION SELECT m.user_id FROM app_group_assignments g JOIN memberships m ON m.group_id = g.group_id \
+             WHERE g.app_id = $1 ORDER BY user_id",
+        )
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
+    }
+
+    /// The apps a user is assigned to, directly or through any group.
+    pub async fn user_apps(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT app_id FROM app_user_assignments WHERE user_id = $1 \
+             UNION SELECT g.app_id FROM app_group_assignments g JOIN memberships m ON m.group_id = g.group_id \
+             WHERE m.user_id = $1 ORDER BY app_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("app_id")?)).collect()
+    }
+}
