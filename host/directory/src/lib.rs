@@ -3,6 +3,7 @@
 //! writes its system-log event in the same transaction: all or nothing.
 //! The design is in docs/design/directory.md.
 
+mod accounts;
 mod apps;
 mod clock;
 mod error;
@@ -12,6 +13,7 @@ mod sealing;
 mod store;
 mod users;
 
+pub use accounts::{AccountState, AppAccount, Pushed};
 pub use apps::{App, NewApp};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::StoreError;

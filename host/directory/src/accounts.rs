@@ -1,0 +1,364 @@
+//! App accounts: the unit of work. Each row holds what the app should hold
+//! (desired, with a generation bumped on every change) and what was last
+//! pushed; work is whatever is due and not yet pushed, claimed under a lease
+//! so that at most one operation per account is in flight. See
+//! docs/design/directory.md.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::store::{Backend, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountState {
+    Absent,
+    Active,
+    Inactive,
+    Deleted,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Absent => "absent",
+            AccountState::Active => "active",
+            AccountState::Inactive => "inactive",
+            AccountState::Deleted => "deleted",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "absent" => AccountState::Absent,
+            "active" => AccountState::Active,
+            "inactive" => AccountState::Inactive,
+            "deleted" => AccountState::Deleted,
+            other => return Err(StoreError::Invalid(format!("unknown account state \"{other}\" in the database"))),
+        })
+    }
+}
+
+/// One app account as the executor sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppAccount {
+    pub app_id: String,
+    pub user_id: String,
+    pub external_id: Option<String>,
+    pub desired_state: AccountState,
+    pub desired_profile: Map<String, Value>,
+    pub desired_generation: i64,
+    pub pushed_state: AccountState,
+    pub pushed_profile: Map<String, Value>,
+    pub pushed_generation: i64,
+    /// Set before an operation whose outcome could be lost (a create): on the
+    /// next attempt, look the account up before trying again.
+    pub intent: Option<String>,
+    pub operation_id: Option<String>,
+    pub attempt: i64,
+    pub next_attempt_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// What a successful push leaves in the app.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub generation: i64,
+    pub state: AccountState,
+    pub profile: Map<String, Value>,
+    pub external_id: Option<String>,
+}
+
+macro_rules! account_columns {
+    () => {
+        "a.app_id, a.user_id, a.external_id, a.desired_state, a.desired_profile, a.desired_generation, \
+         a.pushed_state, a.pushed_profile, a.pushed_generation, a.intent, a.operation_id, a.attempt, \
+         a.next_attempt_at, a.lease_owner, a.lease_until, a.last_error"
+    };
+}
+
+fn profile_column(r: &AnyRow, name: &str) -> Result<Map<String, Value>, StoreError> {
+    let text: String = r.try_get(name)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Invalid(format!("stored {name} is not a JSON object: {e}")))
+}
+
+fn from_row(r: &AnyRow) -> Result<AppAccount, StoreError> {
+    let desired: String = r.try_get("desired_state")?;
+    let pushed: String = r.try_get("pushed_state")?;
+    Ok(AppAccount {
+        app_id: r.try_get("app_id")?,
+        user_id: r.try_get("user_id")?,
+        external_id: r.try_get("external_id")?,
+        desired_state: AccountState::parse(&desired)?,
+        desired_profile: profile_column(r, "desired_profile")?,
+        desired_generation: r.try_get("desired_generation")?,
+        pushed_state: AccountState::parse(&pushed)?,
+        pushed_profile: profile_column(r, "pushed_profile")?,
+        pushed_generation: r.try_get("pushed_generation")?,
+        intent: r.try_get("intent")?,
+        operation_id: r.try_get("operation_id")?,
+        attempt: r.try_get("attempt")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        lease_owner: r.try_get("lease_owner")?,
+        lease_until: r.try_get("lease_until")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+fn lease_lost(app_id: &str, user_id: &str, owner: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "worker {owner} no longer holds the lease on the account of user {user_id} in app {app_id}"
+    ))
+}
+
+impl Store {
+    pub async fn account(&self, app_id: &str, user_id: &str) -> Result<Option<AppAccount>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM app_accounts a WHERE a.app_id = $1 AND a.user_id = $2"
+        ))
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Sets what the app should hold for this user. A change bumps the
+    /// generation (and makes the account due now); setting what is already
+    /// desired changes nothing. Returns the desired generation.
+    pub async fn set_desired(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        state: AccountState,
+        profile: &Map<String, Value>,
+    ) -> Result<i64, StoreError> {
+        let now = self.now_ms();
+        let profile_json = Value::Object(profile.clone()).to_string();
+        let mut tx = self.begin().await?;
+        let current = sqlx::query(
+            "SELECT desired_state, desired_profile, desired_generation FROM app_accounts WHERE app_id = $1 AND user_id = $2",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let generation = match current {
+            None => {
+                sqlx::query(
+                    "INSERT INTO app_accounts (app_id, user_id, desired_state, desired_profile, desired_generation, \
+                     pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 1, 'absent', '{}', 0, $5, $5)",
+                )
+                .bind(app_id)
+                .bind(user_id)
+                .bind(state.as_str())
+                .bind(&profile_json)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                1
+            }
+            Some(row) => {
+                let same_state = row.try_get::<String, _>("desired_state")? == state.as_str();
+                let stored: Value =
+                    serde_json::from_str(&row.try_get::<String, _>("desired_profile")?).unwrap_or(Value::Null);
+                let generation: i64 = row.try_get("desired_generation")?;
+                if same_state && stored == Value::Object(profile.clone()) {
+                    return Ok(generation);
+                }
+                // A new desire is due now, whatever backoff the old one had.
+                sqlx::query(
+                    "UPDATE app_accounts SET desired_state = $1, desired_profile = $2, \
+                     desired_generation = desired_generation + 1, attempt = 0, next_attempt_at = $3, updated_at = $3 \
+                     WHERE app_id = $4 AND user_id = $5",
+                )
+                .bind(state.as_str())
+                .bind(&profile_json)
+                .bind(now)
+                .bind(app_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                generation + 1
+            }
+        };
+        tx.commit().await?;
+        Ok(generation)
+    }
+
+    /// Leases up to `limit` due accounts to `owner` for `lease_ms`: accounts
+    /// with unpushed changes, due, not leased by a live worker, whose app is
+    /// active and not paused. Several workers (several nodes on PostgreSQL)
+    /// never get the same account.
+    pub async fn claim_due(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<AppAccount>, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.begin().await?;
+        let select = match self.backend() {
+            // SQLite has one writer (BEGIN IMMEDIATE): no row locks needed.
+            Backend::Sqlite => concat!(
+                "SELECT ",
+                account_columns!(),
+                " FROM app_accounts a JOIN apps p ON p.id = a.app_id \
+                 WHERE a.desired_generation > a.pushed_generation AND a.next_attempt_at <= $1 \
+                   AND (a.lease_until IS NULL OR a.lease_until <= $1) \
+                   AND p.status = 'active' AND (p.paused_until IS NULL OR p.paused_until <= $1) \
+                 ORDER BY a.next_attempt_at, a.app_id, a.user_id LIMIT $2"
+            ),
+            Backend::Postgres => concat!(
+                "SELECT ",
+                account_columns!(),
+                " FROM app_accounts a JOIN apps p ON p.id = a.app_id \
+                 WHERE a.desired_generation > a.pushed_generation AND a.next_attempt_at <= $1 \
+                   AND (a.lease_until IS NULL OR a.lease_until <= $1) \
+                   AND p.status = 'active' AND (p.paused_until IS NULL OR p.paused_until <= $1) \
+                 ORDER BY a.next_attempt_at, a.app_id, a.user_id LIMIT $2 \
+                 FOR UPDATE OF a SKIP LOCKED"
+            ),
+        };
+        let rows = sqlx::query(select).bind(now).bind(i64::from(limit.max(1))).fetch_all(&mut *tx).await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut account = from_row(row)?;
+            sqlx::query(
+                "UPDATE app_accounts SET lease_owner = $1, lease_until = $2 WHERE app_id = $3 AND user_id = $4",
+            )
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(&account.app_id)
+            .bind(&account.user_id)
+            .execute(&mut *tx)
+            .await?;
+            account.lease_owner = Some(owner.to_string());
+            account.lease_until = Some(now + lease_ms);
+            claimed.push(account);
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records, before calling the app, an operation whose outcome could be
+    /// lost; committed before the call is made.
+    pub async fn record_intent(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        owner: &str,
+        intent: &str,
+        operation_id: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let updated = sqlx::query(
+            "UPDATE app_accounts SET intent = $1, operation_id = $2, updated_at = $3 \
+             WHERE app_id = $4 AND user_id = $5 AND lease_owner = $6 AND lease_until > $3",
+        )
+        .bind(intent)
+        .bind(operation_id)
+        .bind(now)
+        .bind(app_id)
+        .bind(user_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(lease_lost(app_id, user_id, owner));
+        }
+        Ok(())
+    }
+
+    /// Records a successful push and releases the lease. If the desired state
+    /// moved on meanwhile, the account stays due for the newer generation.
+    pub async fn complete_push(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        owner: &str,
+        pushed: &Pushed,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let updated = sqlx::query(
+            "UPDATE app_accounts SET pushed_state = $1, pushed_profile = $2, pushed_generation = $3, \
+             external_id = COALESCE($4, external_id), intent = NULL, operation_id = NULL, attempt = 0, \
+             last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5, \
+             deactivated_at = CASE WHEN $1 = 'inactive' THEN $5 ELSE NULL END \
+             WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8",
+        )
+        .bind(pushed.state.as_str())
+        .bind(Value::Object(pushed.profile.clone()).to_string())
+        .bind(pushed.generation)
+        .bind(pushed.external_id.clone())
+        .bind(now)
+        .bind(app_id)
+        .bind(user_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(lease_lost(app_id, user_id, owner));
+        }
+        Ok(())
+    }
+
+    /// Records a failed attempt: the error is kept, the account is due again
+    /// at `retry_at`, and the lease is released. The intent stays.
+    pub async fn fail_push(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        owner: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let updated = sqlx::query(
+            "UPDATE app_accounts SET attempt = attempt + 1, last_error = $1, next_attempt_at = $2, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $3 \
+             WHERE app_id = $4 AND user_id = $5 AND lease_owner = $6",
+        )
+        .bind(error)
+        .bind(retry_at)
+        .bind(now)
+        .bind(app_id)
+        .bind(user_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(lease_lost(app_id, user_id, owner));
+        }
+        Ok(())
+    }
+
+    /// Pauses all work for an app until `until_ms` (a Retry-After).
+    pub async fn pause_app(&self, app_id: &str, until_ms: i64) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE apps SET paused_until = $1, updated_at = $2 WHERE id = $3")
+            .bind(until_ms)
+            .bind(self.now_ms())
+            .bind(app_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::not_found(format!("app {app_id}")));
+        }
+        Ok(())
+    }
+
+    /// How many accounts still have changes to push (the work queue's length).
+    pub async fn pending_accounts(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM app_accounts WHERE desired_generation > pushed_generation")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
