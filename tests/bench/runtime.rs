@@ -92,33 +92,27 @@ impl NativeScim {
         body.insert("active".into(), json!(user.active));
         body.insert("displayName".into(), json!("Babs Jensen"));
         body.insert("name".into(), json!({"givenName": "Barbara", "familyName": "Jensen"}));
-        let r = self
-            .client
-            .post(format!("{}/Users", self.base))
+        let r = self.send(self.client.post(format!("{}/Users", self.base)), &Json::Object(body)).await;
+        let bytes = r.bytes().await.expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    /// What the connector's host adds to every request: the token and SCIM's media type.
+    async fn send(&self, request: reqwest::RequestBuilder, body: &Json) -> reqwest::Response {
+        request
             .bearer_auth("bench-token")
             .header("accept", "application/scim+json")
             .header("content-type", "application/scim+json")
-            .body(serde_json::to_vec(&body).expect("json"))
+            .body(serde_json::to_vec(body).expect("json"))
             .send()
             .await
-            .expect("send");
-        let bytes = r.bytes().await.expect("body");
-        serde_json::from_slice(&bytes).expect("json")
+            .expect("send")
     }
 
     async fn deactivate(&self, id: &str) {
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "active", "value": false}]});
-        let r = self
-            .client
-            .patch(format!("{}/Users/{id}", self.base))
-            .bearer_auth("bench-token")
-            .header("accept", "application/scim+json")
-            .header("content-type", "application/scim+json")
-            .body(serde_json::to_vec(&body).expect("json"))
-            .send()
-            .await
-            .expect("send");
+        let r = self.send(self.client.patch(format!("{}/Users/{id}", self.base)), &body).await;
         assert!(r.status().is_success());
     }
 }

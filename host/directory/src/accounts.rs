@@ -255,23 +255,14 @@ impl Store {
         operation_id: &str,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE app_accounts SET intent = $1, operation_id = $2, updated_at = $3 \
              WHERE app_id = $4 AND user_id = $5 AND lease_owner = $6 AND lease_until > $3",
         )
         .bind(intent)
         .bind(operation_id)
-        .bind(now)
-        .bind(app_id)
-        .bind(user_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(lease_lost(app_id, user_id, owner));
-        }
-        Ok(())
+        .bind(now);
+        self.leased_update(update, app_id, user_id, owner).await
     }
 
     /// Records a successful push and releases the lease. If the desired state
@@ -284,7 +275,7 @@ impl Store {
         pushed: &Pushed,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE app_accounts SET pushed_state = $1, pushed_profile = $2, pushed_generation = $3, \
              external_id = COALESCE($4, external_id), intent = NULL, operation_id = NULL, attempt = 0, \
              last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5, \
@@ -295,17 +286,8 @@ impl Store {
         .bind(Value::Object(pushed.profile.clone()).to_string())
         .bind(pushed.generation)
         .bind(pushed.external_id.clone())
-        .bind(now)
-        .bind(app_id)
-        .bind(user_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(lease_lost(app_id, user_id, owner));
-        }
-        Ok(())
+        .bind(now);
+        self.leased_update(update, app_id, user_id, owner).await
     }
 
     /// Records a failed attempt: the error is kept, the account is due again
@@ -319,20 +301,33 @@ impl Store {
         retry_at: i64,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE app_accounts SET attempt = attempt + 1, last_error = $1, next_attempt_at = $2, \
              lease_owner = NULL, lease_until = NULL, updated_at = $3 \
              WHERE app_id = $4 AND user_id = $5 AND lease_owner = $6",
         )
         .bind(error)
         .bind(retry_at)
-        .bind(now)
-        .bind(app_id)
-        .bind(user_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        .bind(now);
+        self.leased_update(update, app_id, user_id, owner).await
+    }
+
+    /// Runs an update whose last three parameters are the app, the user and
+    /// the lease owner; it must touch the row, or the owner lost its lease.
+    async fn leased_update(
+        &self,
+        update: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        app_id: &str,
+        user_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let updated = update
+            .bind(app_id.to_string())
+            .bind(user_id.to_string())
+            .bind(owner.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if updated == 0 {
             return Err(lease_lost(app_id, user_id, owner));
         }
