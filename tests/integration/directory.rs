@@ -458,7 +458,13 @@ async fn a_failed_push_backs_off_and_a_paused_app_gets_no_work() {
         store.set_desired(&app, &users[0], AccountState::Active, &Map::new()).await.expect("set");
         let claimed = store.claim_due("w1", 30_000, 1).await.expect("claim");
         let now = store.now_ms();
-        store.fail_push(&app, &claimed[0].user_id, "w1", "HTTP 500", now + 5_000).await.expect("fail");
+        let failure = provisio_directory::Failure {
+            error: "HTTP 500".into(),
+            retry_at: Some(now + 5_000),
+            counts: true,
+            settled: false,
+        };
+        store.fail_push(&app, &claimed[0].user_id, "w1", &failure).await.expect("fail");
         let a = store.account(&app, &users[0]).await.expect("read").expect("exists");
         assert_eq!((a.attempt, a.last_error.as_deref()), (1, Some("HTTP 500")));
         assert!(store.claim_due("w1", 30_000, 1).await.expect("claim").is_empty(), "backing off");

@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
 use crate::store::{Backend, Store};
+use crate::tx::Tx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,9 +131,7 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
-    /// Sets what the app should hold for this user. A change bumps the
-    /// generation (and makes the account due now); setting what is already
-    /// desired changes nothing. Returns the desired generation.
+    /// Sets what the app should hold for this user (see [`Tx::set_desired`]).
     pub async fn set_desired(
         &self,
         app_id: &str,
@@ -140,56 +139,8 @@ impl Store {
         state: AccountState,
         profile: &Map<String, Value>,
     ) -> Result<i64, StoreError> {
-        let now = self.now_ms();
-        let profile_json = Value::Object(profile.clone()).to_string();
-        let mut tx = self.begin().await?;
-        let current = sqlx::query(
-            "SELECT desired_state, desired_profile, desired_generation FROM app_accounts WHERE app_id = $1 AND user_id = $2",
-        )
-        .bind(app_id)
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let generation = match current {
-            None => {
-                sqlx::query(
-                    "INSERT INTO app_accounts (app_id, user_id, desired_state, desired_profile, desired_generation, \
-                     pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 1, 'absent', '{}', 0, $5, $5)",
-                )
-                .bind(app_id)
-                .bind(user_id)
-                .bind(state.as_str())
-                .bind(&profile_json)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                1
-            }
-            Some(row) => {
-                let same_state = row.try_get::<String, _>("desired_state")? == state.as_str();
-                let stored: Value =
-                    serde_json::from_str(&row.try_get::<String, _>("desired_profile")?).unwrap_or(Value::Null);
-                let generation: i64 = row.try_get("desired_generation")?;
-                if same_state && stored == Value::Object(profile.clone()) {
-                    return Ok(generation);
-                }
-                // A new desire is due now, whatever backoff the old one had.
-                sqlx::query(
-                    "UPDATE app_accounts SET desired_state = $1, desired_profile = $2, \
-                     desired_generation = desired_generation + 1, attempt = 0, next_attempt_at = $3, updated_at = $3 \
-                     WHERE app_id = $4 AND user_id = $5",
-                )
-                .bind(state.as_str())
-                .bind(&profile_json)
-                .bind(now)
-                .bind(app_id)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-                generation + 1
-            }
-        };
+        let mut tx = self.write().await?;
+        let generation = tx.set_desired(app_id, user_id, state, profile).await?;
         tx.commit().await?;
         Ok(generation)
     }
@@ -200,7 +151,7 @@ impl Store {
     /// never get the same account.
     pub async fn claim_due(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<AppAccount>, StoreError> {
         let now = self.now_ms();
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         let select = match self.backend() {
             // SQLite has one writer (BEGIN IMMEDIATE): no row locks needed.
             Backend::Sqlite => concat!(
@@ -223,7 +174,7 @@ impl Store {
                  FOR UPDATE OF a SKIP LOCKED"
             ),
         };
-        let rows = sqlx::query(select).bind(now).bind(i64::from(limit.max(1))).fetch_all(&mut *tx).await?;
+        let rows = sqlx::query(select).bind(now).bind(i64::from(limit.max(1))).fetch_all(tx.conn()).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut account = from_row(row)?;
@@ -234,7 +185,7 @@ impl Store {
             .bind(now + lease_ms)
             .bind(&account.app_id)
             .bind(&account.user_id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
             account.lease_owner = Some(owner.to_string());
             account.lease_until = Some(now + lease_ms);
@@ -291,23 +242,28 @@ impl Store {
     }
 
     /// Records a failed attempt: the error is kept, the account is due again
-    /// at `retry_at`, and the lease is released. The intent stays.
+    /// at the failure's `retry_at` (never, until an admin retries it, when
+    /// there is none), and the lease is released. The intent stays unless the
+    /// failure settled that nothing happened in the app.
     pub async fn fail_push(
         &self,
         app_id: &str,
         user_id: &str,
         owner: &str,
-        error: &str,
-        retry_at: i64,
+        failure: &Failure,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
         let update = sqlx::query(
-            "UPDATE app_accounts SET attempt = attempt + 1, last_error = $1, next_attempt_at = $2, \
-             lease_owner = NULL, lease_until = NULL, updated_at = $3 \
-             WHERE app_id = $4 AND user_id = $5 AND lease_owner = $6",
+            "UPDATE app_accounts SET attempt = attempt + $1, last_error = $2, next_attempt_at = $3, \
+             intent = CASE WHEN $4 = 1 THEN NULL ELSE intent END, \
+             operation_id = CASE WHEN $4 = 1 THEN NULL ELSE operation_id END, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+             WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8",
         )
-        .bind(error)
-        .bind(retry_at)
+        .bind(i64::from(failure.counts))
+        .bind(failure.error.clone())
+        .bind(failure.retry_at.unwrap_or(NEVER))
+        .bind(i64::from(failure.settled))
         .bind(now);
         self.leased_update(update, app_id, user_id, owner).await
     }
@@ -349,11 +305,231 @@ impl Store {
         Ok(())
     }
 
+    /// An app's accounts in user-id order, after `after` (paging).
+    pub async fn app_accounts(
+        &self,
+        app_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AppAccount>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM app_accounts a WHERE a.app_id = $1 AND ($2 IS NULL OR a.user_id > $2) ORDER BY a.user_id LIMIT $3"
+        ))
+        .bind(app_id)
+        .bind(after.map(str::to_string))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// How many accounts still have changes to push (the work queue's length).
     pub async fn pending_accounts(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM app_accounts WHERE desired_generation > pushed_generation")
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)
+    }
+}
+
+/// `next_attempt_at` of an account that waits for an admin.
+pub const NEVER: i64 = i64::MAX / 2;
+
+/// A failed attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub error: String,
+    /// When to try again; `None`: not until an admin retries.
+    pub retry_at: Option<i64>,
+    /// Whether the attempt counts towards backoff (a rate limit does not).
+    pub counts: bool,
+    /// The app certainly did not act (a refusal, a rate limit): the recorded
+    /// intent is dropped, and the next attempt need not look the account up.
+    pub settled: bool,
+}
+
+/// A provisioning error an admin can see and retry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProvisioningError {
+    pub app_id: String,
+    pub user_id: String,
+    pub error: String,
+    pub attempts: i64,
+    /// When it is tried again; `None` when it waits for an admin.
+    pub next_attempt_at: Option<i64>,
+}
+
+impl Tx {
+    pub async fn account(&mut self, app_id: &str, user_id: &str) -> Result<Option<AppAccount>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM app_accounts a WHERE a.app_id = $1 AND a.user_id = $2"
+        ))
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_optional(self.conn())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Sets what the app should hold for this user. A change bumps the
+    /// generation (and makes the account due now, whatever backoff the old
+    /// desire had); setting what is already desired changes nothing. Returns
+    /// the desired generation.
+    pub async fn set_desired(
+        &mut self,
+        app_id: &str,
+        user_id: &str,
+        state: AccountState,
+        profile: &Map<String, Value>,
+    ) -> Result<i64, StoreError> {
+        let now = self.now;
+        let profile_json = Value::Object(profile.clone()).to_string();
+        let current = sqlx::query(
+            "SELECT desired_state, desired_profile, desired_generation FROM app_accounts WHERE app_id = $1 AND user_id = $2",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_optional(self.conn())
+        .await?;
+        let Some(row) = current else {
+            sqlx::query(
+                "INSERT INTO app_accounts (app_id, user_id, desired_state, desired_profile, desired_generation, \
+                 pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, 'absent', '{}', 0, $5, $5)",
+            )
+            .bind(app_id)
+            .bind(user_id)
+            .bind(state.as_str())
+            .bind(&profile_json)
+            .bind(now)
+            .execute(self.conn())
+            .await?;
+            return Ok(1);
+        };
+        let same_state = row.try_get::<String, _>("desired_state")? == state.as_str();
+        let stored: Value = serde_json::from_str(&row.try_get::<String, _>("desired_profile")?).unwrap_or(Value::Null);
+        let generation: i64 = row.try_get("desired_generation")?;
+        if same_state && stored == Value::Object(profile.clone()) {
+            return Ok(generation);
+        }
+        sqlx::query(
+            "UPDATE app_accounts SET desired_state = $1, desired_profile = $2, \
+             desired_generation = desired_generation + 1, attempt = 0, next_attempt_at = $3, updated_at = $3 \
+             WHERE app_id = $4 AND user_id = $5",
+        )
+        .bind(state.as_str())
+        .bind(&profile_json)
+        .bind(now)
+        .bind(app_id)
+        .bind(user_id)
+        .execute(self.conn())
+        .await?;
+        Ok(generation + 1)
+    }
+
+    /// How many accounts an app holds or is about to (the guard's base).
+    pub async fn account_count(&mut self, app_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM app_accounts WHERE app_id = $1 \
+             AND (pushed_state IN ('active', 'inactive') OR desired_state = 'active')",
+        )
+        .bind(app_id)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+impl Store {
+    /// Releases every lease a worker holds: a node calls it when it starts,
+    /// since a lease under its name belongs to a run that died.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE app_accounts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Accounts whose last attempt failed, app by app.
+    pub async fn provisioning_errors(&self, app_id: Option<&str>) -> Result<Vec<ProvisioningError>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT app_id, user_id, last_error, attempt, next_attempt_at FROM app_accounts \
+             WHERE last_error IS NOT NULL AND desired_generation > pushed_generation \
+               AND ($1 IS NULL OR app_id = $1) ORDER BY app_id, user_id LIMIT 1000",
+        )
+        .bind(app_id.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let next: i64 = r.try_get("next_attempt_at")?;
+                Ok(ProvisioningError {
+                    app_id: r.try_get("app_id")?,
+                    user_id: r.try_get("user_id")?,
+                    error: r.try_get::<Option<String>, _>("last_error")?.unwrap_or_default(),
+                    attempts: r.try_get("attempt")?,
+                    next_attempt_at: (next < NEVER).then_some(next),
+                })
+            })
+            .collect()
+    }
+
+    /// Makes failed accounts due now (one account, or every one in an app);
+    /// returns how many.
+    pub async fn retry_errors(&self, actor: &str, app_id: &str, user_id: Option<&str>) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let now = tx.now;
+        let retried = sqlx::query(
+            "UPDATE app_accounts SET next_attempt_at = $1, attempt = 0 \
+             WHERE app_id = $2 AND ($3 IS NULL OR user_id = $3) AND last_error IS NOT NULL \
+               AND desired_generation > pushed_generation",
+        )
+        .bind(now)
+        .bind(app_id)
+        .bind(user_id.map(str::to_string))
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        let details = serde_json::json!({ "user_id": user_id, "accounts": retried });
+        tx.log(&crate::log::NewLogEvent::success(actor, "app.errors.retry", "app", app_id, details)).await?;
+        tx.commit().await?;
+        Ok(retried)
+    }
+
+    /// Sets an app's status: `active`, or `quarantined` with the reason
+    /// shown to admins. Resuming also lifts a Retry-After pause.
+    pub async fn set_app_status(
+        &self,
+        actor: &str,
+        app_id: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if !matches!(status, "active" | "paused" | "quarantined") {
+            return Err(StoreError::Invalid(format!("unknown app status \"{status}\"")));
+        }
+        let mut tx = self.write().await?;
+        let now = tx.now;
+        let updated = sqlx::query(
+            "UPDATE apps SET status = $1, quarantine_reason = $2, paused_until = NULL, updated_at = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(reason.map(str::to_string))
+        .bind(now)
+        .bind(app_id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::not_found(format!("app {app_id}")));
+        }
+        let details = serde_json::json!({ "status": status, "reason": reason });
+        tx.log(&crate::log::NewLogEvent::success(actor, "app.status", "app", app_id, details)).await?;
+        tx.commit().await
     }
 }

@@ -7,7 +7,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, conflict_on_unique};
-use crate::log::{NewLogEvent, append};
+use crate::log::NewLogEvent;
+use crate::tx::Tx;
 use crate::sealing::Sealer;
 use crate::store::{Store, new_id};
 
@@ -100,12 +101,12 @@ impl Store {
         contract: &str,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         let existing: Option<String> =
             sqlx::query("SELECT digest FROM connector_packages WHERE name = $1 AND version = $2")
                 .bind(name)
                 .bind(version)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(tx.conn())
                 .await?
                 .map(|r| r.try_get("digest"))
                 .transpose()?;
@@ -126,7 +127,7 @@ impl Store {
         .bind(digest)
         .bind(contract)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         let event = NewLogEvent::success(
             actor,
@@ -135,7 +136,7 @@ impl Store {
             &format!("{name}@{version}"),
             json!({ "digest": digest, "contract": contract }),
         );
-        append(&mut tx, now, &event).await?;
+        tx.log(&event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -153,7 +154,7 @@ impl Store {
             Some(sealer.seal(&seal_context(&id), plain.as_bytes())?)
         };
         let connector = format!("{}@{}", new.connector_name, new.connector_version);
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO apps (id, name, name_key, connector_name, connector_version, settings, secrets, grants, \
              mappings, policy, status, created_at, updated_at) \
@@ -170,7 +171,7 @@ impl Store {
         .bind(new.mappings.to_string())
         .bind(new.policy.to_string())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -187,18 +188,13 @@ impl Store {
             &id,
             json!({ "name": new.name, "connector": connector, "secrets": secret_names }),
         );
-        append(&mut tx, now, &event).await?;
+        tx.log(&event).await?;
         tx.commit().await?;
         self.app(&id).await
     }
 
     pub async fn app(&self, id: &str) -> Result<App, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", app_columns!(), " FROM apps WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("app {id}")))?;
-        from_row(&row)
+        fetch_app(&self.pool, id).await
     }
 
     pub async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
@@ -223,33 +219,17 @@ impl Store {
     }
 
     pub async fn assign_user(&self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
-        self.assignment_change(
-            actor,
-            "app.assign.user",
-            app_id,
-            json!({ "user_id": user_id }),
-            sqlx::query(
-                "INSERT INTO app_user_assignments (app_id, user_id, assigned_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (app_id, user_id) DO NOTHING",
-            )
-            .bind(app_id.to_string())
-            .bind(user_id.to_string())
-            .bind(self.now_ms()),
-        )
-        .await
+        let mut tx = self.write().await?;
+        let changed = tx.assign_user(actor, app_id, user_id).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     pub async fn unassign_user(&self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
-        self.assignment_change(
-            actor,
-            "app.unassign.user",
-            app_id,
-            json!({ "user_id": user_id }),
-            sqlx::query("DELETE FROM app_user_assignments WHERE app_id = $1 AND user_id = $2")
-                .bind(app_id.to_string())
-                .bind(user_id.to_string()),
-        )
-        .await
+        let mut tx = self.write().await?;
+        let changed = tx.unassign_user(actor, app_id, user_id).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     pub async fn assign_group(
@@ -259,57 +239,15 @@ impl Store {
         group_id: &str,
         priority: i64,
     ) -> Result<bool, StoreError> {
-        self.assignment_change(
-            actor,
-            "app.assign.group",
-            app_id,
-            json!({ "group_id": group_id, "priority": priority }),
-            sqlx::query(
-                "INSERT INTO app_group_assignments (app_id, group_id, priority, assigned_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (app_id, group_id) DO NOTHING",
-            )
-            .bind(app_id.to_string())
-            .bind(group_id.to_string())
-            .bind(priority)
-            .bind(self.now_ms()),
-        )
-        .await
+        let mut tx = self.write().await?;
+        let changed = tx.assign_group(actor, app_id, group_id, priority).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     pub async fn unassign_group(&self, actor: &str, app_id: &str, group_id: &str) -> Result<bool, StoreError> {
-        self.assignment_change(
-            actor,
-            "app.unassign.group",
-            app_id,
-            json!({ "group_id": group_id }),
-            sqlx::query("DELETE FROM app_group_assignments WHERE app_id = $1 AND group_id = $2")
-                .bind(app_id.to_string())
-                .bind(group_id.to_string()),
-        )
-        .await
-    }
-
-    /// Runs one assignment insert or delete with its log event; true when it
-    /// changed something (a repeated change is a no-op and logs nothing).
-    async fn assignment_change(
-        &self,
-        actor: &str,
-        action: &str,
-        app_id: &str,
-        details: Value,
-        statement: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> Result<bool, StoreError> {
-        let now = self.now_ms();
-        let mut tx = self.begin().await?;
-        let changed = statement
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| missing_reference(e, || format!("no such app, user or group in {details}")))?
-            .rows_affected()
-            == 1;
-        if changed {
-            append(&mut tx, now, &NewLogEvent::success(actor, action, "app", app_id, details)).await?;
-        }
+        let mut tx = self.write().await?;
+        let changed = tx.unassign_group(actor, app_id, group_id).await?;
         tx.commit().await?;
         Ok(changed)
     }
@@ -338,5 +276,207 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("app_id")?)).collect()
+    }
+}
+
+async fn fetch_app<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(e: E, id: &str) -> Result<App, StoreError> {
+    let row = sqlx::query(concat!("SELECT ", app_columns!(), " FROM apps WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(e)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("app {id}")))?;
+    from_row(&row)
+}
+
+impl Tx {
+    pub async fn app(&mut self, id: &str) -> Result<App, StoreError> {
+        fetch_app(self.conn(), id).await
+    }
+
+    pub async fn assign_user(&mut self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let statement = sqlx::query(
+            "INSERT INTO app_user_assignments (app_id, user_id, assigned_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (app_id, user_id) DO NOTHING",
+        )
+        .bind(app_id.to_string())
+        .bind(user_id.to_string())
+        .bind(self.now);
+        self.assignment_change(actor, "app.assign.user", app_id, json!({ "user_id": user_id }), statement).await
+    }
+
+    pub async fn unassign_user(&mut self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let statement = sqlx::query("DELETE FROM app_user_assignments WHERE app_id = $1 AND user_id = $2")
+            .bind(app_id.to_string())
+            .bind(user_id.to_string());
+        self.assignment_change(actor, "app.unassign.user", app_id, json!({ "user_id": user_id }), statement).await
+    }
+
+    pub async fn assign_group(
+        &mut self,
+        actor: &str,
+        app_id: &str,
+        group_id: &str,
+        priority: i64,
+    ) -> Result<bool, StoreError> {
+        let statement = sqlx::query(
+            "INSERT INTO app_group_assignments (app_id, group_id, priority, assigned_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (app_id, group_id) DO NOTHING",
+        )
+        .bind(app_id.to_string())
+        .bind(group_id.to_string())
+        .bind(priority)
+        .bind(self.now);
+        let details = json!({ "group_id": group_id, "priority": priority });
+        self.assignment_change(actor, "app.assign.group", app_id, details, statement).await
+    }
+
+    pub async fn unassign_group(&mut self, actor: &str, app_id: &str, group_id: &str) -> Result<bool, StoreError> {
+        let statement = sqlx::query("DELETE FROM app_group_assignments WHERE app_id = $1 AND group_id = $2")
+            .bind(app_id.to_string())
+            .bind(group_id.to_string());
+        self.assignment_change(actor, "app.unassign.group", app_id, json!({ "group_id": group_id }), statement).await
+    }
+
+    /// Runs one assignment insert or delete with its log event; true when it
+    /// changed something (a repeated change is a no-op and logs nothing).
+    async fn assignment_change(
+        &mut self,
+        actor: &str,
+        action: &str,
+        app_id: &str,
+        details: Value,
+        statement: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<bool, StoreError> {
+        let changed = statement
+            .execute(self.conn())
+            .await
+            .map_err(|e| missing_reference(e, || format!("no such app, user or group in {details}")))?
+            .rows_affected()
+            == 1;
+        if changed {
+            self.log(&NewLogEvent::success(actor, action, "app", app_id, details)).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Whether the app is assigned to the user, directly or through any group.
+    pub async fn is_assigned(&mut self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM app_user_assignments WHERE app_id = $1 AND user_id = $2) \
+               OR EXISTS (SELECT 1 FROM app_group_assignments g JOIN memberships m ON m.group_id = g.group_id \
+                          WHERE g.app_id = $1 AND m.user_id = $2) THEN 1 ELSE 0 END AS BIGINT) AS assigned",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(row.try_get::<i64, _>("assigned")? != 0)
+    }
+
+    /// The apps that concern a user: assigned (directly or through a group)
+    /// or holding an account for them.
+    pub async fn apps_concerning(&mut self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT app_id FROM app_user_assignments WHERE user_id = $1 \
+             UNION SELECT g.app_id FROM app_group_assignments g JOIN memberships m ON m.group_id = g.group_id \
+             WHERE m.user_id = $1 \
+             UNION SELECT app_id FROM app_accounts WHERE user_id = $1 ORDER BY app_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("app_id")?)).collect()
+    }
+
+    /// The users that concern an app: assigned or holding an account.
+    pub async fn users_concerning(&mut self, app_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM app_user_assignments WHERE app_id = $1 \
+             UNION SELECT m.user_id FROM app_group_assignments g JOIN memberships m ON m.group_id = g.group_id \
+             WHERE g.app_id = $1 \
+             UNION SELECT user_id FROM app_accounts WHERE app_id = $1 ORDER BY user_id",
+        )
+        .bind(app_id)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
+    }
+
+    /// The apps a group is assigned to.
+    pub async fn apps_of_group(&mut self, group_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT app_id FROM app_group_assignments WHERE group_id = $1 ORDER BY app_id")
+            .bind(group_id)
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("app_id")?)).collect()
+    }
+
+    /// Replaces an app's attribute mappings (validated by the engine first).
+    pub async fn set_app_mappings(&mut self, actor: &str, app_id: &str, mappings: &Value) -> Result<(), StoreError> {
+        self.set_app_json(actor, "app.mappings", app_id, "mappings", mappings).await
+    }
+
+    /// Replaces an app's provisioning policy (validated by the engine first).
+    pub async fn set_app_policy(&mut self, actor: &str, app_id: &str, policy: &Value) -> Result<(), StoreError> {
+        self.set_app_json(actor, "app.policy", app_id, "policy", policy).await
+    }
+
+    async fn set_app_json(
+        &mut self,
+        actor: &str,
+        action: &str,
+        app_id: &str,
+        column: &str,
+        value: &Value,
+    ) -> Result<(), StoreError> {
+        let statement = match column {
+            "mappings" => "UPDATE apps SET mappings = $1, updated_at = $2 WHERE id = $3",
+            _ => "UPDATE apps SET policy = $1, updated_at = $2 WHERE id = $3",
+        };
+        let now = self.now;
+        let updated =
+            sqlx::query(statement).bind(value.to_string()).bind(now).bind(app_id).execute(self.conn()).await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("app {app_id}")));
+        }
+        self.log(&NewLogEvent::success(actor, action, "app", app_id, json!({ column: value }))).await
+    }
+}
+
+/// A group assigned to an app.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupAssignment {
+    pub group_id: String,
+    pub priority: i64,
+    pub assigned_at: i64,
+}
+
+impl Store {
+    /// Users assigned to the app directly (not through groups).
+    pub async fn direct_assignments(&self, app_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT user_id FROM app_user_assignments WHERE app_id = $1 ORDER BY user_id")
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
+    }
+
+    pub async fn group_assignments(&self, app_id: &str) -> Result<Vec<GroupAssignment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT group_id, priority, assigned_at FROM app_group_assignments WHERE app_id = $1 \
+             ORDER BY priority, group_id",
+        )
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GroupAssignment {
+                    group_id: r.try_get("group_id")?,
+                    priority: r.try_get("priority")?,
+                    assigned_at: r.try_get("assigned_at")?,
+                })
+            })
+            .collect()
     }
 }

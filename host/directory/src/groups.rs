@@ -6,8 +6,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, conflict_on_unique};
-use crate::log::{NewLogEvent, append};
+use crate::log::NewLogEvent;
 use crate::store::{Store, new_id};
+use crate::tx::Tx;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {
@@ -28,14 +29,33 @@ fn from_row(r: &AnyRow) -> Result<Group, StoreError> {
     })
 }
 
-impl Store {
-    pub async fn create_group(&self, actor: &str, name: &str, description: &str) -> Result<Group, StoreError> {
+async fn fetch_group<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(e: E, id: &str) -> Result<Group, StoreError> {
+    let row = sqlx::query("SELECT id, name, description, created_at, updated_at FROM user_groups WHERE id = $1")
+        .bind(id)
+        .fetch_optional(e)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("group {id}")))?;
+    from_row(&row)
+}
+
+async fn fetch_members<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    group_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT user_id FROM memberships WHERE group_id = $1 ORDER BY user_id")
+        .bind(group_id)
+        .fetch_all(e)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
+}
+
+impl Tx {
+    pub async fn create_group(&mut self, actor: &str, name: &str, description: &str) -> Result<Group, StoreError> {
         if name.trim().is_empty() || name.len() > 256 {
             return Err(StoreError::Invalid("a group name must be 1-256 characters".into()));
         }
-        let now = self.now_ms();
+        let now = self.now;
         let id = new_id();
-        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO user_groups (id, name, name_key, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
@@ -45,22 +65,74 @@ impl Store {
         .bind(name.to_lowercase())
         .bind(description)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(self.conn())
         .await
         .map_err(|e| conflict_on_unique(e, || format!("a group named \"{name}\" already exists")))?;
-        append(&mut tx, now, &NewLogEvent::success(actor, "group.create", "group", &id, json!({ "name": name })))
-            .await?;
-        tx.commit().await?;
+        self.log(&NewLogEvent::success(actor, "group.create", "group", &id, json!({ "name": name }))).await?;
         self.group(&id).await
     }
 
-    pub async fn group(&self, id: &str) -> Result<Group, StoreError> {
-        let row = sqlx::query("SELECT id, name, description, created_at, updated_at FROM user_groups WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
+    pub async fn group(&mut self, id: &str) -> Result<Group, StoreError> {
+        fetch_group(self.conn(), id).await
+    }
+
+    pub async fn members(&mut self, group_id: &str) -> Result<Vec<String>, StoreError> {
+        fetch_members(self.conn(), group_id).await
+    }
+
+    /// Adds a member; adding one who is already a member changes nothing and
+    /// returns false.
+    pub async fn add_member(&mut self, actor: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.group(group_id).await?;
+        self.user(user_id).await?;
+        let now = self.now;
+        let added = sqlx::query(
+            "INSERT INTO memberships (group_id, user_id, added_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (group_id, user_id) DO NOTHING",
+        )
+        .bind(group_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(self.conn())
+        .await?
+        .rows_affected()
+            == 1;
+        if added {
+            let event =
+                NewLogEvent::success(actor, "group.member.add", "group", group_id, json!({ "user_id": user_id }));
+            self.log(&event).await?;
+        }
+        Ok(added)
+    }
+
+    /// Removes a member; returns false when they were not one.
+    pub async fn remove_member(&mut self, actor: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let removed = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(self.conn())
             .await?
-            .ok_or_else(|| StoreError::not_found(format!("group {id}")))?;
-        from_row(&row)
+            .rows_affected()
+            == 1;
+        if removed {
+            let event =
+                NewLogEvent::success(actor, "group.member.remove", "group", group_id, json!({ "user_id": user_id }));
+            self.log(&event).await?;
+        }
+        Ok(removed)
+    }
+}
+
+impl Store {
+    pub async fn create_group(&self, actor: &str, name: &str, description: &str) -> Result<Group, StoreError> {
+        let mut tx = self.write().await?;
+        let group = tx.create_group(actor, name, description).await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    pub async fn group(&self, id: &str) -> Result<Group, StoreError> {
+        fetch_group(&self.pool, id).await
     }
 
     pub async fn list_groups(&self, after: Option<&str>, limit: u32) -> Result<Vec<Group>, StoreError> {
@@ -75,60 +147,23 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Adds a member; adding one who is already a member changes nothing and
-    /// returns false.
     pub async fn add_member(&self, actor: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
-        self.group(group_id).await?;
-        self.user(user_id).await?;
-        let now = self.now_ms();
-        let mut tx = self.begin().await?;
-        let added = sqlx::query(
-            "INSERT INTO memberships (group_id, user_id, added_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (group_id, user_id) DO NOTHING",
-        )
-        .bind(group_id)
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if added {
-            let event =
-                NewLogEvent::success(actor, "group.member.add", "group", group_id, json!({ "user_id": user_id }));
-            append(&mut tx, now, &event).await?;
-        }
+        let mut tx = self.write().await?;
+        let added = tx.add_member(actor, group_id, user_id).await?;
         tx.commit().await?;
         Ok(added)
     }
 
-    /// Removes a member; returns false when they were not one.
     pub async fn remove_member(&self, actor: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
-        let now = self.now_ms();
-        let mut tx = self.begin().await?;
-        let removed = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_id = $2")
-            .bind(group_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if removed {
-            let event =
-                NewLogEvent::success(actor, "group.member.remove", "group", group_id, json!({ "user_id": user_id }));
-            append(&mut tx, now, &event).await?;
-        }
+        let mut tx = self.write().await?;
+        let removed = tx.remove_member(actor, group_id, user_id).await?;
         tx.commit().await?;
         Ok(removed)
     }
 
     /// Member user ids, in id order.
     pub async fn members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT user_id FROM memberships WHERE group_id = $1 ORDER BY user_id")
-            .bind(group_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
+        fetch_members(&self.pool, group_id).await
     }
 
     /// The ids of the groups a user is in.

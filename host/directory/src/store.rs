@@ -89,18 +89,6 @@ impl Store {
     }
 }
 
-impl Store {
-    /// A write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
-    /// fails with "database is locked" instead of waiting its turn.
-    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
-    }
-}
-
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

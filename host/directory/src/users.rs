@@ -6,8 +6,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, conflict_on_unique};
-use crate::log::{NewLogEvent, append};
+use crate::log::NewLogEvent;
 use crate::store::{Store, new_id};
+use crate::tx::Tx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -39,7 +40,7 @@ impl UserStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
     pub login: String,
@@ -96,12 +97,20 @@ fn check_login(login: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store {
-    pub async fn create_user(&self, actor: &str, new: NewUser) -> Result<User, StoreError> {
+async fn fetch_user<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(e: E, id: &str) -> Result<User, StoreError> {
+    let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(e)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+    from_row(&row)
+}
+
+impl Tx {
+    pub async fn create_user(&mut self, actor: &str, new: NewUser) -> Result<User, StoreError> {
         check_login(&new.login)?;
-        let now = self.now_ms();
+        let now = self.now;
         let id = new_id();
-        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO users (id, login, login_key, status, profile, version, created_at, updated_at, status_changed_at) \
              VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6)",
@@ -112,7 +121,7 @@ impl Store {
         .bind(new.status.as_str())
         .bind(Value::Object(new.profile.clone()).to_string())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(self.conn())
         .await
         .map_err(|e| conflict_on_unique(e, || format!("a user with login \"{}\" already exists", new.login)))?;
         let event = NewLogEvent::success(
@@ -122,18 +131,87 @@ impl Store {
             &id,
             json!({ "login": new.login, "status": new.status.as_str() }),
         );
-        append(&mut tx, now, &event).await?;
-        tx.commit().await?;
+        self.log(&event).await?;
         self.user(&id).await
     }
 
+    pub async fn user(&mut self, id: &str) -> Result<User, StoreError> {
+        fetch_user(self.conn(), id).await
+    }
+
+    /// Replaces the profile. With `expected_version`, refuses (conflict) when
+    /// someone else changed the user since it was read.
+    pub async fn update_profile(
+        &mut self,
+        actor: &str,
+        id: &str,
+        profile: Map<String, Value>,
+        expected_version: Option<i64>,
+    ) -> Result<User, StoreError> {
+        let now = self.now;
+        let updated = sqlx::query(
+            "UPDATE users SET profile = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3 AND ($4 IS NULL OR version = $4)",
+        )
+        .bind(Value::Object(profile).to_string())
+        .bind(now)
+        .bind(id)
+        .bind(expected_version)
+        .execute(self.conn())
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            self.user(id).await?; // not found?
+            return Err(StoreError::Conflict(format!(
+                "user {id} was changed by someone else since version {}; read it again",
+                expected_version.unwrap_or_default()
+            )));
+        }
+        self.log(&NewLogEvent::success(actor, "user.update_profile", "user", id, json!({}))).await?;
+        self.user(id).await
+    }
+
+    /// Writes a new status (the engine decides which transitions are legal).
+    pub async fn set_status(&mut self, actor: &str, id: &str, status: UserStatus) -> Result<User, StoreError> {
+        let now = self.now;
+        let updated = sqlx::query(
+            "UPDATE users SET status = $1, version = version + 1, updated_at = $2, status_changed_at = $2 WHERE id = $3",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(self.conn())
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::not_found(format!("user {id}")));
+        }
+        self.log(&NewLogEvent::success(actor, "user.status", "user", id, json!({ "status": status.as_str() })))
+            .await?;
+        self.user(id).await
+    }
+
+    /// Removes a user for good (their memberships, assignments and app
+    /// accounts go with them).
+    pub async fn purge_user(&mut self, actor: &str, id: &str) -> Result<(), StoreError> {
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(self.conn()).await?.rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::not_found(format!("user {id}")));
+        }
+        self.log(&NewLogEvent::success(actor, "user.purge", "user", id, json!({}))).await
+    }
+}
+
+impl Store {
+    pub async fn create_user(&self, actor: &str, new: NewUser) -> Result<User, StoreError> {
+        let mut tx = self.write().await?;
+        let user = tx.create_user(actor, new).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
     pub async fn user(&self, id: &str) -> Result<User, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
-        from_row(&row)
+        fetch_user(&self.pool, id).await
     }
 
     pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
@@ -158,8 +236,6 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Replaces the profile. With `expected_version`, refuses (conflict) when
-    /// someone else changed the user since it was read.
     pub async fn update_profile(
         &self,
         actor: &str,
@@ -167,51 +243,16 @@ impl Store {
         profile: Map<String, Value>,
         expected_version: Option<i64>,
     ) -> Result<User, StoreError> {
-        let now = self.now_ms();
-        let mut tx = self.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET profile = $1, version = version + 1, updated_at = $2 \
-             WHERE id = $3 AND ($4 IS NULL OR version = $4)",
-        )
-        .bind(Value::Object(profile).to_string())
-        .bind(now)
-        .bind(id)
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            drop(tx);
-            self.user(id).await?; // not found?
-            return Err(StoreError::Conflict(format!(
-                "user {id} was changed by someone else since version {}; read it again",
-                expected_version.unwrap_or_default()
-            )));
-        }
-        append(&mut tx, now, &NewLogEvent::success(actor, "user.update_profile", "user", id, json!({}))).await?;
+        let mut tx = self.write().await?;
+        let user = tx.update_profile(actor, id, profile, expected_version).await?;
         tx.commit().await?;
-        self.user(id).await
+        Ok(user)
     }
 
-    /// Writes a new status (the engine decides which transitions are legal).
     pub async fn set_status(&self, actor: &str, id: &str, status: UserStatus) -> Result<User, StoreError> {
-        let now = self.now_ms();
-        let mut tx = self.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET status = $1, version = version + 1, updated_at = $2, status_changed_at = $2 WHERE id = $3",
-        )
-        .bind(status.as_str())
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::not_found(format!("user {id}")));
-        }
-        let event = NewLogEvent::success(actor, "user.status", "user", id, json!({ "status": status.as_str() }));
-        append(&mut tx, now, &event).await?;
+        let mut tx = self.write().await?;
+        let user = tx.set_status(actor, id, status).await?;
         tx.commit().await?;
-        self.user(id).await
+        Ok(user)
     }
 }

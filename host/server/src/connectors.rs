@@ -97,7 +97,7 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn install_bundled(runtime: &Runtime) -> anyhow::Result<()> {
+pub async fn install_bundled(runtime: &Runtime) -> anyhow::Result<()> {
     for package in provisio_bundled::ALL {
         let manifest = provisio_runtime::Manifest::parse(package.manifest)?;
         if runtime.connector(&manifest.connector.name, &manifest.connector.version).is_none() {

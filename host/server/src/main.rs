@@ -2,7 +2,10 @@
 //! packages in a data directory and calls a connector against an app; the
 //! server (`provisio serve`) joins it with the directory and engine.
 
+mod api;
 mod connectors;
+mod provisioner;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -23,6 +26,8 @@ enum Command {
     /// Connector packages: list, install, describe, check against an app.
     #[command(subcommand)]
     Connectors(connectors::Command),
+    /// Run Provisio: the directory, the engine and the API.
+    Serve(serve::Args),
 }
 
 #[tokio::main]
@@ -30,13 +35,14 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PROVISIO_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Connectors(cmd) => connectors::run(&cli.data_dir, cmd).await,
+        Command::Serve(args) => serve::run(&cli.data_dir, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

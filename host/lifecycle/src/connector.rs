@@ -1,0 +1,103 @@
+//! How the engine reaches apps: a trait the runtime implements (the engine
+//! knows nothing of WebAssembly), in the engine's terms: an account image in
+//! JSON, and failures classified by what the executor should do next.
+
+use std::future::Future;
+
+use serde_json::{Map, Value};
+
+use provisio_directory::App;
+
+/// Account operations the engine may need an app's connector for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountOp {
+    Create,
+    Update,
+    Deactivate,
+    Reactivate,
+    Delete,
+    Lookup,
+}
+
+/// One intent across its retries: the connector's idempotency key.
+#[derive(Debug, Clone)]
+pub struct CallId {
+    pub operation_id: String,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Create { login: String, active: bool, attributes: Map<String, Value> },
+    /// Only the changed attributes (`None`: remove), with the whole desired
+    /// image for connectors that replace.
+    Update { id: String, changes: Map<String, Value>, removed: Vec<String>, desired: Map<String, Value> },
+    Deactivate { id: String },
+    Reactivate { id: String },
+    Delete { id: String },
+    Lookup { login: String },
+}
+
+impl Call {
+    pub fn op(&self) -> AccountOp {
+        match self {
+            Call::Create { .. } => AccountOp::Create,
+            Call::Update { .. } => AccountOp::Update,
+            Call::Deactivate { .. } => AccountOp::Deactivate,
+            Call::Reactivate { .. } => AccountOp::Reactivate,
+            Call::Delete { .. } => AccountOp::Delete,
+            Call::Lookup { .. } => AccountOp::Lookup,
+        }
+    }
+}
+
+/// An account as the app reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundAccount {
+    pub id: String,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Create, or an update that returns the account.
+    Account(FoundAccount),
+    Done,
+    Found(Option<FoundAccount>),
+}
+
+/// What a failure means for the executor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailureKind {
+    /// The app does not have it (an update or deactivation of a vanished
+    /// account).
+    NotFound,
+    /// The login is taken; `existing` is the account holding it.
+    Conflict { existing: Option<FoundAccount> },
+    /// The app asked to slow down: pause the whole app until then.
+    RateLimited { retry_after_ms: Option<u64> },
+    /// Credentials refused: retried, counts towards quarantine.
+    Unauthorized,
+    /// The app refused the request as it is; retrying will not help.
+    Rejected,
+    /// The connector cannot do this.
+    Unsupported,
+    /// Worth retrying, and the app may or may not have acted (a 5xx, a
+    /// dropped connection, a timeout, a trap).
+    Transient,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct CallFailure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+/// The connectors, as the engine sees them.
+pub trait Connectors: Send + Sync + 'static {
+    /// Whether the app's connector supports an operation.
+    fn supports(&self, app: &App, op: AccountOp) -> bool;
+
+    fn call(&self, app: &App, id: CallId, call: Call) -> impl Future<Output = Result<Reply, CallFailure>> + Send;
+}

@@ -1,0 +1,308 @@
+//! The engine: applies a directory change and, in the same transaction, the
+//! desired state of every app account it affects. A preview runs the same
+//! transaction and rolls it back; a fan-out change over the guard is rolled
+//! back and held as a plan, and applied (recomputed) on approval.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use provisio_directory::{AccountState, App, NewPlan, Plan, Store, Tx};
+
+use crate::change::{Change, Scope, apply};
+use crate::connector::{AccountOp, Connectors};
+use crate::error::EngineError;
+use crate::mapping::{AccountImage, Mappings};
+use crate::policy::{Policy, desired_state};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlannedOp {
+    Create,
+    Update,
+    Deactivate,
+    Reactivate,
+    Delete,
+}
+
+impl PlannedOp {
+    /// Operations the guard counts.
+    fn disruptive(self) -> bool {
+        matches!(self, PlannedOp::Update | PlannedOp::Deactivate | PlannedOp::Delete)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedChange {
+    pub user_id: String,
+    pub op: PlannedOp,
+    /// For an update: the attributes that change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
+}
+
+/// What a change does to one app.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppEffect {
+    pub app_id: String,
+    /// Accounts the app holds (the guard's base).
+    pub accounts: i64,
+    pub counts: BTreeMap<&'static str, u64>,
+    pub changes: Vec<PlannedChange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// What the change made (the user, …); null for a preview or a held plan.
+    pub result: Value,
+    pub effects: Vec<AppEffect>,
+    /// Set when the change was held for approval.
+    pub held: Option<Plan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Preview,
+    /// Applying a plan an admin approved: past the guard.
+    Approved,
+}
+
+pub struct Engine<C> {
+    store: Store,
+    connectors: Arc<C>,
+    /// Woken when new work is committed.
+    work: Arc<Notify>,
+}
+
+/// An app with its mappings and policy parsed once per change.
+struct AppView {
+    app: App,
+    mappings: Mappings,
+    policy: Policy,
+    can_delete: bool,
+}
+
+impl<C: Connectors> Engine<C> {
+    pub fn new(store: Store, connectors: Arc<C>, work: Arc<Notify>) -> Self {
+        Engine { store, connectors, work }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Applies (or previews) a change and the app-account changes it causes,
+    /// all in one transaction.
+    pub async fn submit(&self, actor: &str, change: &Change, mode: Mode) -> Result<Outcome, EngineError> {
+        let mut tx = self.store.write().await?;
+        let (result, scope) = apply(&mut tx, actor, change).await?;
+        let effects = self.reconcile(&mut tx, scope).await?;
+        if mode == Mode::Preview {
+            tx.rollback().await?;
+            return Ok(Outcome { result: Value::Null, effects, held: None });
+        }
+        if mode == Mode::Apply && change.guarded() && self.over_guard(&mut tx, &effects).await? {
+            tx.rollback().await?;
+            let plan = self.hold(actor, change, &effects).await?;
+            return Ok(Outcome { result: Value::Null, effects, held: Some(plan) });
+        }
+        tx.commit().await?;
+        if effects.iter().any(|e| !e.changes.is_empty()) {
+            self.work.notify_one();
+        }
+        Ok(Outcome { result, effects, held: None })
+    }
+
+    async fn over_guard(&self, tx: &mut Tx, effects: &[AppEffect]) -> Result<bool, EngineError> {
+        for effect in effects {
+            let policy = Policy::parse(&tx.app(&effect.app_id).await?.policy).unwrap_or_default();
+            let disruptive = effect.changes.iter().filter(|c| c.op.disruptive()).count() as u64;
+            if disruptive > 0 && disruptive > policy.guard.threshold(effect.accounts) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn hold(&self, actor: &str, change: &Change, effects: &[AppEffect]) -> Result<Plan, EngineError> {
+        let summary: Vec<Value> = effects
+            .iter()
+            .map(|e| json!({ "app_id": e.app_id, "accounts": e.accounts, "counts": e.counts }))
+            .collect();
+        let new = NewPlan {
+            kind: change.kind().into(),
+            summary: Value::Array(summary),
+            operations: serde_json::to_value(effects).unwrap_or(Value::Null),
+            change: serde_json::to_value(change).map_err(|e| EngineError::Invalid(e.to_string()))?,
+        };
+        let mut tx = self.store.write().await?;
+        let plan = tx.hold_plan(actor, &new).await?;
+        tx.commit().await?;
+        Ok(plan)
+    }
+
+    /// Applies a held plan's change as the directory is now, past the guard.
+    pub async fn approve(&self, actor: &str, plan_id: &str) -> Result<Outcome, EngineError> {
+        let plan = self.store.plan(plan_id).await?;
+        if plan.status != "held" {
+            return Err(EngineError::Store(provisio_directory::StoreError::Conflict(format!(
+                "plan {plan_id} was already {}",
+                plan.status
+            ))));
+        }
+        let change: Change = serde_json::from_value(plan.change.clone())
+            .map_err(|e| EngineError::Invalid(format!("plan {plan_id} holds a change this version cannot read: {e}")))?;
+        let mut tx = self.store.write().await?;
+        tx.decide_plan(actor, plan_id, "applied").await?;
+        let (result, scope) = apply(&mut tx, actor, &change).await?;
+        let effects = self.reconcile(&mut tx, scope).await?;
+        tx.commit().await?;
+        self.work.notify_one();
+        Ok(Outcome { result, effects, held: None })
+    }
+
+    pub async fn reject(&self, actor: &str, plan_id: &str) -> Result<(), EngineError> {
+        let mut tx = self.store.write().await?;
+        tx.decide_plan(actor, plan_id, "rejected").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What app `app_id` would receive for user `user_id` under `mappings`
+    /// (the app's own when None).
+    pub async fn preview_mapping(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        mappings: Option<&Value>,
+    ) -> Result<AccountImage, EngineError> {
+        let app = self.store.app(app_id).await?;
+        let user = self.store.user(user_id).await?;
+        let mappings =
+            Mappings::parse(mappings.unwrap_or(&app.mappings)).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        mappings.evaluate(&user).map_err(|e| EngineError::Mapping(e.to_string()))
+    }
+
+    /// Recomputes the desired state of every account in scope; returns the
+    /// operations that will follow, per app.
+    async fn reconcile(&self, tx: &mut Tx, scope: Scope) -> Result<Vec<AppEffect>, EngineError> {
+        let mut pairs: Vec<(String, String)> = scope.pairs;
+        for user_id in scope.users {
+            for app_id in tx.apps_concerning(&user_id).await? {
+                pairs.push((app_id, user_id.clone()));
+            }
+        }
+        for app_id in scope.apps {
+            for user_id in tx.users_concerning(&app_id).await? {
+                pairs.push((app_id.clone(), user_id));
+            }
+        }
+        pairs.sort();
+        pairs.dedup();
+
+        let mut apps: HashMap<String, AppView> = HashMap::new();
+        let mut effects: BTreeMap<String, AppEffect> = BTreeMap::new();
+        for (app_id, user_id) in pairs {
+            if !apps.contains_key(&app_id) {
+                let view = self.app_view(tx.app(&app_id).await?)?;
+                let accounts = tx.account_count(&app_id).await?;
+                effects.insert(
+                    app_id.clone(),
+                    AppEffect { app_id: app_id.clone(), accounts, counts: BTreeMap::new(), changes: Vec::new() },
+                );
+                apps.insert(app_id.clone(), view);
+            }
+            let Some(view) = apps.get(&app_id) else { continue };
+            if let Some(change) = reconcile_one(tx, view, &user_id).await? {
+                if let Some(effect) = effects.get_mut(&app_id) {
+                    *effect.counts.entry(op_name(change.op)).or_default() += 1;
+                    effect.changes.push(change);
+                }
+            }
+        }
+        Ok(effects.into_values().filter(|e| !e.changes.is_empty()).collect())
+    }
+
+    fn app_view(&self, app: App) -> Result<AppView, EngineError> {
+        let mappings = Mappings::parse(&app.mappings)
+            .map_err(|e| EngineError::Mapping(format!("app {} has mappings that no longer compile: {e}", app.name)))?;
+        let policy = Policy::parse(&app.policy).map_err(EngineError::Invalid)?;
+        let can_delete = self.connectors.supports(&app, AccountOp::Delete);
+        Ok(AppView { app, mappings, policy, can_delete })
+    }
+}
+
+fn op_name(op: PlannedOp) -> &'static str {
+    match op {
+        PlannedOp::Create => "create",
+        PlannedOp::Update => "update",
+        PlannedOp::Deactivate => "deactivate",
+        PlannedOp::Reactivate => "reactivate",
+        PlannedOp::Delete => "delete",
+    }
+}
+
+/// Sets one account's desired state; returns the operation it will cause
+/// relative to what was desired before, if any.
+async fn reconcile_one(tx: &mut Tx, view: &AppView, user_id: &str) -> Result<Option<PlannedChange>, EngineError> {
+    let app_id = view.app.id.as_str();
+    let user = tx.user(user_id).await?;
+    let assigned = tx.is_assigned(app_id, user_id).await?;
+    let account = tx.account(app_id, user_id).await?;
+    let exists = account
+        .as_ref()
+        .is_some_and(|a| a.pushed_state != AccountState::Absent || a.desired_state == AccountState::Active);
+    let state = desired_state(user.status, assigned, &view.policy, view.can_delete, exists);
+    let before_state = account.as_ref().map_or(AccountState::Absent, |a| a.desired_state);
+    let before = account.as_ref().map(|a| AccountImage::from_map(&a.desired_profile)).unwrap_or_default();
+    if account.is_none() && state == AccountState::Absent {
+        return Ok(None);
+    }
+    // Only an active account follows the profile; an inactive one keeps the
+    // image it was left with.
+    let image = if state == AccountState::Active {
+        view.mappings.evaluate(&user).map_err(|e| {
+            EngineError::Mapping(format!("app {}: user {}: {e}", view.app.name, user.login))
+        })?
+    } else {
+        before.clone()
+    };
+    tx.set_desired(app_id, user_id, state, &image.to_map()).await?;
+    let op = match (before_state, state) {
+        (AccountState::Active, AccountState::Active) => {
+            let changed = changed_attributes(&before, &image);
+            if changed.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(PlannedChange { user_id: user_id.into(), op: PlannedOp::Update, attributes: changed }));
+        }
+        (AccountState::Absent, AccountState::Active) => PlannedOp::Create,
+        (_, AccountState::Active) => PlannedOp::Reactivate,
+        (AccountState::Active, AccountState::Inactive | AccountState::Absent) => PlannedOp::Deactivate,
+        (s, AccountState::Deleted) if s != AccountState::Deleted => PlannedOp::Delete,
+        _ => return Ok(None),
+    };
+    Ok(Some(PlannedChange { user_id: user_id.into(), op, attributes: Vec::new() }))
+}
+
+/// Attribute names whose values differ (added, changed or removed), and a
+/// changed login.
+pub(crate) fn changed_attributes(before: &AccountImage, after: &AccountImage) -> Vec<String> {
+    let mut changed: Vec<String> = after
+        .attributes
+        .iter()
+        .filter(|(k, v)| before.attributes.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .chain(before.attributes.keys().filter(|k| !after.attributes.contains_key(*k)).cloned())
+        .collect();
+    if before.login != after.login && !before.login.is_empty() {
+        changed.push("(login)".into());
+    }
+    changed.sort();
+    changed
+}
+

@@ -1,0 +1,21 @@
+//! The lifecycle engine: user transitions, the desired state of every app
+//! account (from assignments, status, policy and CEL mappings), plans and the
+//! mass-change guard, and the executor that converges apps through
+//! connectors. It knows neither HTTP nor WebAssembly: it reaches apps through
+//! [`Connectors`], which the runtime implements. See docs/lifecycle.md.
+
+mod change;
+mod connector;
+mod engine;
+mod error;
+mod executor;
+mod mapping;
+mod policy;
+
+pub use change::{Change, Transition};
+pub use connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
+pub use engine::{AppEffect, Engine, Mode, Outcome, PlannedChange, PlannedOp};
+pub use error::EngineError;
+pub use executor::{Executor, ExecutorConfig};
+pub use mapping::{AccountImage, MappingError, MappingSpec, Mappings};
+pub use policy::{Deprovision, Guard, OnSuspend, Policy, desired_state};

@@ -1,0 +1,157 @@
+//! An app's provisioning policy, and the desired state of an account that
+//! follows from the directory. What apps receive for each user status is
+//! documented in docs/lifecycle.md; this is where it is decided.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use provisio_directory::{AccountState, UserStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Deprovision {
+    /// Keep the account, inactive (the default: restorable).
+    #[default]
+    Deactivate,
+    /// Delete it, where the connector can.
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSuspend {
+    /// Deactivate the app accounts of a suspended user until unsuspended
+    /// (the default: a suspended user signs in nowhere).
+    #[default]
+    Deactivate,
+    /// Leave them as they are.
+    Keep,
+}
+
+/// The mass-change guard: a fan-out change that would deactivate, delete or
+/// change more than min(`percent`% of an app's accounts, `max`) is held.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    #[serde(default = "default_percent")]
+    pub percent: f64,
+    #[serde(default = "default_max")]
+    pub max: u32,
+}
+
+fn default_percent() -> f64 {
+    20.0
+}
+fn default_max() -> u32 {
+    50
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard { percent: default_percent(), max: default_max() }
+    }
+}
+
+impl Guard {
+    /// The most disruptive operations a change may cause in an app holding
+    /// `accounts` accounts without being held.
+    pub fn threshold(&self, accounts: i64) -> u64 {
+        let share = (accounts.max(0) as f64 * self.percent / 100.0).floor() as u64;
+        share.min(u64::from(self.max))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub deprovision: Deprovision,
+    #[serde(default)]
+    pub on_suspend: OnSuspend,
+    /// Days a deactivated account stays restorable before it is deleted
+    /// (where the connector can and `deprovision` says delete). None: kept.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    #[serde(default)]
+    pub guard: Guard,
+}
+
+impl Policy {
+    pub fn parse(value: &Value) -> Result<Policy, String> {
+        let policy: Policy = match value {
+            Value::Null => Policy::default(),
+            other => serde_json::from_value(other.clone()).map_err(|e| format!("policy: {e}"))?,
+        };
+        if !(0.0..=100.0).contains(&policy.guard.percent) {
+            return Err("policy: guard.percent must be between 0 and 100".into());
+        }
+        Ok(policy)
+    }
+}
+
+/// What the app should hold for a user. `exists` says whether the app
+/// holds (or may hold) an account already: one that never existed is not
+/// created just to be deactivated.
+pub fn desired_state(
+    status: UserStatus,
+    assigned: bool,
+    policy: &Policy,
+    can_delete: bool,
+    exists: bool,
+) -> AccountState {
+    let gone = || match (policy.deprovision, can_delete) {
+        (Deprovision::Delete, true) => AccountState::Deleted,
+        _ => AccountState::Inactive,
+    };
+    let wanted = match status {
+        _ if !assigned => gone(),
+        UserStatus::Active => AccountState::Active,
+        // Staged users are not provisioned until activated.
+        UserStatus::Staged => AccountState::Absent,
+        UserStatus::Suspended => match policy.on_suspend {
+            OnSuspend::Deactivate => AccountState::Inactive,
+            OnSuspend::Keep => AccountState::Active,
+        },
+        UserStatus::Deprovisioned => gone(),
+    };
+    match wanted {
+        AccountState::Inactive | AccountState::Deleted | AccountState::Absent if !exists => AccountState::Absent,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unassigned_or_deprovisioned_user_is_deactivated_unless_policy_and_connector_say_delete() {
+        let keep = Policy::default();
+        let delete = Policy { deprovision: Deprovision::Delete, ..Policy::default() };
+        assert_eq!(desired_state(UserStatus::Active, false, &keep, true, true), AccountState::Inactive);
+        assert_eq!(desired_state(UserStatus::Deprovisioned, true, &keep, true, true), AccountState::Inactive);
+        assert_eq!(desired_state(UserStatus::Deprovisioned, true, &delete, true, true), AccountState::Deleted);
+        assert_eq!(desired_state(UserStatus::Deprovisioned, true, &delete, false, true), AccountState::Inactive);
+        assert_eq!(desired_state(UserStatus::Active, true, &keep, true, false), AccountState::Active);
+        assert_eq!(desired_state(UserStatus::Active, false, &keep, true, false), AccountState::Absent);
+    }
+
+    #[test]
+    fn staged_users_get_nothing_and_suspended_ones_follow_the_policy() {
+        let p = Policy::default();
+        assert_eq!(desired_state(UserStatus::Staged, true, &p, true, false), AccountState::Absent);
+        assert_eq!(desired_state(UserStatus::Suspended, true, &p, true, true), AccountState::Inactive);
+        let keep = Policy { on_suspend: OnSuspend::Keep, ..Policy::default() };
+        assert_eq!(desired_state(UserStatus::Suspended, true, &keep, true, true), AccountState::Active);
+    }
+
+    #[test]
+    fn the_guard_takes_the_smaller_of_the_share_and_the_cap() {
+        let g = Guard::default();
+        assert_eq!(g.threshold(1000), 50);
+        assert_eq!(g.threshold(100), 20);
+        assert_eq!(g.threshold(3), 0);
+        assert!(Policy::parse(&serde_json::json!({"guard": {"percent": 150}})).is_err());
+        assert!(Policy::parse(&serde_json::json!({"deprovison": "delete"})).is_err(), "typo refused");
+    }
+}

@@ -1,0 +1,227 @@
+//! The lifecycle engine's [`Connectors`], implemented by the WebAssembly
+//! runtime: an app's configuration and sealed credentials become a runtime
+//! `App` (built once per app version and cached), engine calls become
+//! connector calls, and connector errors become the engine's failure kinds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value as Json};
+
+use provisio_directory::{App, Sealer, Store};
+use provisio_lifecycle::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
+use provisio_runtime::model::{self, Operation, Scalar};
+use provisio_runtime::{AppConfig, CallContext, CallError, CredentialSecret, Runtime};
+
+pub struct RuntimeConnectors {
+    runtime: Runtime,
+    store: Store,
+    sealer: Arc<Sealer>,
+    /// Operations per installed connector (`name@version`), from describe().
+    operations: RwLock<HashMap<String, Vec<Operation>>>,
+    /// Configured apps, rebuilt when the app's row changes.
+    apps: RwLock<HashMap<String, (i64, Arc<provisio_runtime::App>)>>,
+}
+
+impl RuntimeConnectors {
+    pub fn new(runtime: Runtime, store: Store, sealer: Arc<Sealer>) -> Self {
+        RuntimeConnectors {
+            runtime,
+            store,
+            sealer,
+            operations: RwLock::new(HashMap::new()),
+            apps: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Learns what every installed connector supports.
+    pub async fn describe_installed(&self) -> anyhow::Result<()> {
+        for connector in self.runtime.connectors() {
+            let descriptor = self.runtime.describe(&connector).await?;
+            self.operations
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(connector.package.label(), descriptor.operations);
+        }
+        Ok(())
+    }
+
+    /// The runtime app for a directory app, built from its configuration.
+    pub async fn configured(&self, app: &App) -> Result<Arc<provisio_runtime::App>, String> {
+        if let Some((version, built)) = self.apps.read().unwrap_or_else(|p| p.into_inner()).get(&app.id) {
+            if *version == app.updated_at {
+                return Ok(built.clone());
+            }
+        }
+        let connector = self.runtime.connector(&app.connector_name, &app.connector_version).ok_or_else(|| {
+            format!("connector {}@{} is not installed on this node", app.connector_name, app.connector_version)
+        })?;
+        let secrets = self.store.app_secrets(&app.id, &self.sealer).await.map_err(|e| e.to_string())?;
+        let config = app_config(&app.id, &app.settings, &app.grants, secrets)?;
+        let built = Arc::new(self.runtime.app(connector, config).map_err(|e| e.0)?);
+        self.apps.write().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), (app.updated_at, built.clone()));
+        Ok(built)
+    }
+
+    /// Tests the app's connection (the connector's `check`).
+    pub async fn check(&self, app: &App) -> Result<(), String> {
+        let built = self.configured(app).await?;
+        built.check(&CallContext::new(format!("check-{}", uuid::Uuid::now_v7()))).await.result.map_err(|e| e.to_string())
+    }
+}
+
+/// Validates an app's configuration against its connector's schema without
+/// keeping anything.
+pub fn validate_config(
+    runtime: &Runtime,
+    connector: (&str, &str),
+    settings: &Json,
+    grants: &[String],
+    secrets: &Map<String, Json>,
+) -> Result<(), String> {
+    let (name, version) = connector;
+    let installed: Vec<String> = runtime.connectors().iter().map(|c| c.package.label()).collect();
+    let c = runtime
+        .connector(name, version)
+        .ok_or_else(|| format!("connector {name}@{version} is not installed (installed: {})", installed.join(", ")))?;
+    runtime.app(c, app_config("validation", settings, grants, secrets.clone())?).map(|_| ()).map_err(|e| e.0)
+}
+
+fn app_config(app_id: &str, settings: &Json, grants: &[String], secrets: Map<String, Json>) -> Result<AppConfig, String> {
+    let settings: BTreeMap<String, Json> = match settings {
+        Json::Object(o) => o.clone().into_iter().collect(),
+        Json::Null => BTreeMap::new(),
+        _ => return Err("settings must be an object".into()),
+    };
+    let mut credentials = BTreeMap::new();
+    for (name, value) in secrets {
+        let secret: CredentialSecret = serde_json::from_value(value).map_err(|e| {
+            format!("credential \"{name}\": {e} (give a scheme: bearer, basic or oauth2-client-credentials)")
+        })?;
+        credentials.insert(name, secret);
+    }
+    Ok(AppConfig { app_id: app_id.into(), settings, credentials, grants: grants.to_vec(), limits: None })
+}
+
+fn operation(op: AccountOp) -> Operation {
+    match op {
+        AccountOp::Create => Operation::CreateUser,
+        AccountOp::Update => Operation::UpdateUser,
+        AccountOp::Deactivate => Operation::DeactivateUser,
+        AccountOp::Reactivate => Operation::ReactivateUser,
+        AccountOp::Delete => Operation::DeleteUser,
+        AccountOp::Lookup => Operation::GetUser,
+    }
+}
+
+impl Connectors for RuntimeConnectors {
+    fn supports(&self, app: &App, op: AccountOp) -> bool {
+        let label = format!("{}@{}", app.connector_name, app.connector_version);
+        self.operations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&label)
+            .is_some_and(|ops| ops.contains(&operation(op)))
+    }
+
+    async fn call(&self, app: &App, id: CallId, call: Call) -> Result<Reply, CallFailure> {
+        let built = self.configured(app).await.map_err(|message| CallFailure { kind: FailureKind::Transient, message })?;
+        let ctx = CallContext { operation_id: id.operation_id, attempt: id.attempt };
+        match call {
+            Call::Create { login, active, attributes } => {
+                let user = model::NewAccount { login, active, profile: profile_of(&attributes)? };
+                let account = built.create_user(&ctx, &user).await.result.map_err(failure)?;
+                Ok(Reply::Account(found(&account)))
+            }
+            Call::Update { id, changes, removed, desired } => {
+                let mut typed: model::Changes = BTreeMap::new();
+                for (name, value) in &changes {
+                    typed.insert(name.clone(), Some(value_of(name, value)?));
+                }
+                for name in removed {
+                    typed.insert(name, None);
+                }
+                let account = built.update_user(&ctx, &id, &typed, &profile_of(&desired)?).await.result.map_err(failure)?;
+                Ok(Reply::Account(found(&account)))
+            }
+            Call::Deactivate { id } => built.deactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure),
+            Call::Reactivate { id } => built.reactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure),
+            Call::Delete { id } => built.delete_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure),
+            Call::Lookup { login } => {
+                let account = built.get_user(&ctx, &model::AccountKey::Login(login)).await.result.map_err(failure)?;
+                Ok(Reply::Found(account.as_ref().map(found)))
+            }
+        }
+    }
+}
+
+fn found(account: &model::Account) -> FoundAccount {
+    FoundAccount { id: account.id.clone(), active: account.active }
+}
+
+fn failure(e: CallError) -> CallFailure {
+    use model::ConnectorError as E;
+    let message = e.to_string();
+    let kind = match e {
+        CallError::Connector { error, .. } => match error {
+            E::NotFound { .. } => FailureKind::NotFound,
+            E::Conflict { existing, .. } => FailureKind::Conflict { existing: existing.as_ref().map(found) },
+            E::RateLimited { retry_after_ms, .. } => FailureKind::RateLimited { retry_after_ms },
+            E::Unauthorized { .. } => FailureKind::Unauthorized,
+            E::InvalidInput { .. } | E::Permanent { .. } => FailureKind::Rejected,
+            E::Unsupported { .. } => FailureKind::Unsupported,
+            E::Transient { .. } => FailureKind::Transient,
+        },
+        // A limit, a trap or a host fault: the app may have acted.
+        CallError::Limit { .. } | CallError::Trap { .. } | CallError::Host { .. } => FailureKind::Transient,
+    };
+    CallFailure { kind, message }
+}
+
+fn rejected(message: String) -> CallFailure {
+    CallFailure { kind: FailureKind::Rejected, message }
+}
+
+fn profile_of(attributes: &Map<String, Json>) -> Result<model::Profile, CallFailure> {
+    attributes.iter().map(|(name, value)| Ok((name.clone(), value_of(name, value)?))).collect()
+}
+
+/// A mapped JSON value as the contract's typed value: a scalar, a list of
+/// scalars, an object of scalars, or a list of such objects.
+fn value_of(name: &str, value: &Json) -> Result<model::Value, CallFailure> {
+    let shape = || rejected(format!("attribute \"{name}\": {value} nests deeper than the contract carries (two levels)"));
+    Ok(match value {
+        Json::Array(items) if items.iter().all(Json::is_object) && !items.is_empty() => model::Value::MultiComplex(
+            items
+                .iter()
+                .map(|item| complex(item).ok_or_else(shape))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Json::Array(items) => {
+            model::Value::Multi(items.iter().map(|i| scalar(i).ok_or_else(shape)).collect::<Result<Vec<_>, _>>()?)
+        }
+        Json::Object(_) => model::Value::Complex(complex(value).ok_or_else(shape)?),
+        other => model::Value::Single(scalar(other).ok_or_else(shape)?),
+    })
+}
+
+fn complex(value: &Json) -> Option<BTreeMap<String, Scalar>> {
+    let Json::Object(fields) = value else { return None };
+    fields.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| Some((k.clone(), scalar(v)?))).collect()
+}
+
+fn scalar(value: &Json) -> Option<Scalar> {
+    Some(match value {
+        Json::Bool(b) => Scalar::Boolean(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Scalar::Integer(i),
+            None => Scalar::Number(n.as_f64()?),
+        },
+        Json::String(s) => Scalar::Text(s.clone()),
+        _ => return None,
+    })
+}

@@ -1,0 +1,216 @@
+//! `provisio serve`: the directory, the engine, the executor and the API in
+//! one process, on SQLite in the data directory by default or on PostgreSQL.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use provisio_directory::{Sealer, Store};
+use provisio_lifecycle::{Engine, Executor, ExecutorConfig};
+use provisio_runtime::{Runtime, RuntimeConfig};
+
+use crate::api::{self, AppState};
+use crate::provisioner::RuntimeConnectors;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "PROVISIO_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// postgres://… to share one PostgreSQL between nodes; default: SQLite in the data directory.
+    #[arg(long, env = "PROVISIO_DATABASE_URL")]
+    database_url: Option<String>,
+    /// A TOML configuration file (command-line flags and environment win).
+    #[arg(long, env = "PROVISIO_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    #[serde(default)]
+    executor: ExecutorFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecutorFile {
+    concurrency: Option<usize>,
+    lease_secs: Option<u64>,
+    retry_base_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
+    rate_limit_pause_ms: Option<u64>,
+    quarantine_after: Option<u32>,
+    poll_ms: Option<u64>,
+}
+
+pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let database_url = args
+        .database_url
+        .or(file.database_url)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("provisio.db").display()));
+
+    let sealer = Arc::new(Sealer::new(&secret_key(data_dir)?));
+    let token = bootstrap_token(data_dir)?;
+    let node = node_id(data_dir)?;
+
+    let runtime = Runtime::new(RuntimeConfig::new(data_dir))?;
+    runtime.load_installed()?;
+    crate::connectors::install_bundled(&runtime).await?;
+    let store = Store::open(&database_url).await.context("opening the directory")?;
+    for c in runtime.connectors() {
+        store
+            .register_package("system", c.package.name(), c.package.version(), &c.package.digest, &c.contract_version.to_string())
+            .await
+            .with_context(|| format!("registering {}", c.package.label()))?;
+    }
+    let connectors = Arc::new(RuntimeConnectors::new(runtime, store.clone(), sealer.clone()));
+    connectors.describe_installed().await?;
+
+    let work = Arc::new(Notify::new());
+    let engine = Arc::new(Engine::new(store.clone(), connectors.clone(), work.clone()));
+    let e = &file.executor;
+    let defaults = ExecutorConfig::default();
+    let config = ExecutorConfig {
+        owner: node,
+        concurrency: e.concurrency.unwrap_or(defaults.concurrency),
+        lease: e.lease_secs.map(Duration::from_secs).unwrap_or(defaults.lease),
+        base_backoff: e.retry_base_ms.map(Duration::from_millis).unwrap_or(defaults.base_backoff),
+        max_backoff: e.retry_max_ms.map(Duration::from_millis).unwrap_or(defaults.max_backoff),
+        default_rate_limit_pause: e.rate_limit_pause_ms.map(Duration::from_millis).unwrap_or(defaults.default_rate_limit_pause),
+        quarantine_after: e.quarantine_after.unwrap_or(defaults.quarantine_after),
+        poll: e.poll_ms.map(Duration::from_millis).unwrap_or(defaults.poll),
+    };
+    let executor = Executor::new(store.clone(), connectors.clone(), config, work.clone());
+    let shutdown = Arc::new(Notify::new());
+    let worker = tokio::spawn(executor.run(shutdown.clone()));
+
+    let state = AppState { store: store.clone(), engine, connectors, sealer, token: Arc::new(token.0) };
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let bound = listener.local_addr()?;
+    match token.1 {
+        Some(path) => eprintln!("provisio: the admin API token is in {} (readable only by you)", path.display()),
+        None => eprintln!("provisio: the admin API token is the one in PROVISIO_BOOTSTRAP_TOKEN"),
+    }
+    eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(stop_signal())
+        .await?;
+    shutdown.notify_one();
+    let _ = worker.await;
+    store.close().await;
+    Ok(())
+}
+
+/// A database URL with any password removed, for printing.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Writes a new file only its owner can read; fails if it exists.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; N];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// The key that seals app secrets: `PROVISIO_SECRET_KEY` (base64 of 32
+/// bytes), else `secret.key` in the data directory, generated once.
+fn secret_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let text = match std::env::var("PROVISIO_SECRET_KEY") {
+        Ok(v) => zeroize::Zeroizing::new(v),
+        Err(_) => {
+            let path = data_dir.join("secret.key");
+            if !path.exists() {
+                write_private(&path, b64.encode(random_bytes::<32>()).as_bytes())?;
+            }
+            zeroize::Zeroizing::new(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
+        }
+    };
+    let bytes = zeroize::Zeroizing::new(b64.decode(text.trim()).context("the secret key is not base64")?);
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("the secret key must be 32 bytes (base64)"))
+}
+
+/// The super-admin token: `PROVISIO_BOOTSTRAP_TOKEN`, else `bootstrap-token`
+/// in the data directory, generated once. Returns the file it is in.
+fn bootstrap_token(data_dir: &Path) -> anyhow::Result<(String, Option<PathBuf>)> {
+    if let Ok(token) = std::env::var("PROVISIO_BOOTSTRAP_TOKEN") {
+        anyhow::ensure!(token.len() >= 16, "PROVISIO_BOOTSTRAP_TOKEN must be at least 16 characters");
+        return Ok((token, None));
+    }
+    let path = data_dir.join("bootstrap-token");
+    if !path.exists() {
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+        write_private(&path, token.as_bytes())?;
+    }
+    let token = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok((token.trim().to_string(), Some(path)))
+}
+
+/// This node's name in work leases, kept in the data directory so a
+/// restarted node releases what its previous run held.
+fn node_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if !path.exists() {
+        write_private(&path, format!("node-{}", uuid::Uuid::now_v7()).as_bytes())?;
+    }
+    Ok(std::fs::read_to_string(&path)?.trim().to_string())
+}
+
+/// Ctrl-C or SIGTERM: stop taking requests, finish what is in flight.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
