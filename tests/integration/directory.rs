@@ -6,37 +6,16 @@ use std::sync::Arc;
 
 use provisio_directory::{FixedClock, LogQuery, NewUser, Store, UserStatus};
 use serde_json::{Map, Value, json};
-use sqlx::Connection;
 
-fn admin_url() -> String {
-    std::env::var("PROVISIO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh PostgreSQL database; dropped by `drop_postgres`.
+/// A fresh PostgreSQL store; dropped by `drop_postgres`.
 async fn postgres_store(clock: Arc<FixedClock>) -> (Store, String) {
-    let name = format!("provisio_test_{}", uuid_simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url())
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed for the store tests: {e}", admin_url()));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create db");
-    let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).expect("url");
+    let (url, name) = crate::databases::create_postgres().await;
     (Store::open_with_clock(&url, clock).await.expect("open postgres"), name)
 }
 
 async fn drop_postgres(store: Store, name: &str) {
     store.close().await;
-    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.expect("admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await
-        .expect("drop db");
-}
-
-fn uuid_simple() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    crate::databases::drop_postgres(name).await;
 }
 
 /// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL one.

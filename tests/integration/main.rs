@@ -1,10 +1,13 @@
 //! Provisio's integration tests: one binary (link time matters), real parts
 //! throughout: real components in wasmtime, a real scim2-server.
 
+mod databases;
 mod directory;
 mod docs;
 mod hostile;
 mod install;
+mod lifecycle;
 mod oauth;
 mod scim;
+mod server;
 mod support;

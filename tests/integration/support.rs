@@ -136,6 +136,25 @@ impl Scim2Server {
         r.json().await.expect("json")
     }
 
+    /// Every user the server holds, by userName (all pages).
+    pub async fn users_by_name(&self) -> std::collections::BTreeMap<String, Json> {
+        let mut all = std::collections::BTreeMap::new();
+        let mut start = 1;
+        loop {
+            let (status, page) = self.get(&format!("/Users?startIndex={start}&count=500")).await;
+            assert_eq!(status, 200, "listing users: {page}");
+            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+            if resources.is_empty() {
+                return all;
+            }
+            start += resources.len();
+            for r in resources {
+                let name = r["userName"].as_str().unwrap_or_default().to_string();
+                assert!(all.insert(name.clone(), r).is_none(), "two accounts for {name}");
+            }
+        }
+    }
+
     pub async fn total_users(&self) -> u64 {
         self.get("/Users?count=0").await.1["totalResults"].as_u64().unwrap_or(0)
     }
@@ -148,21 +167,49 @@ impl Drop for Scim2Server {
     }
 }
 
+/// What the proxy does with one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    Pass,
+    /// Answer with this status without forwarding.
+    Status(u16),
+    /// Answer 429 with `Retry-After: secs` without forwarding.
+    RateLimit(u64),
+    /// Close the connection without forwarding.
+    DropBefore,
+    /// Forward (the app acts), then close the connection unanswered.
+    DropAfter,
+    /// Forward (the app acts), then never answer.
+    HoldAfter,
+}
+
+/// Decides each request's fate from its method and path.
+pub type FaultRule = Box<dyn FnMut(&str, &str) -> Fault + Send>;
+
 /// One request that passed through the proxy.
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub method: String,
     pub path: String,
     pub body: Json,
+    /// The status the client got (0: none, the connection was dropped or held).
     pub status: u16,
+    /// The upstream's answer body, when it was forwarded.
+    pub response: Json,
+    pub fault: Fault,
+    pub received: Instant,
+    pub answered: Option<Instant>,
 }
 
-/// A recording reverse proxy in front of an upstream (scim2-server): what
-/// Provisio sent is asserted on the proxy's record, what the app holds on the
-/// upstream itself.
+type Record = std::sync::Arc<std::sync::Mutex<Vec<Exchange>>>;
+
+/// A recording, fault-injecting reverse proxy in front of an upstream
+/// (scim2-server): what Provisio sent is asserted on the proxy's record,
+/// what the app holds on the upstream itself.
 pub struct RecordingProxy {
     pub addr: std::net::SocketAddr,
-    record: std::sync::Arc<std::sync::Mutex<Vec<Exchange>>>,
+    record: Record,
+    rule: std::sync::Arc<std::sync::Mutex<FaultRule>>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -170,14 +217,56 @@ impl RecordingProxy {
     pub async fn start(upstream_origin: &str) -> RecordingProxy {
         use axum::body::Bytes;
         use axum::http::{HeaderMap, Method, Uri};
-        let record: std::sync::Arc<std::sync::Mutex<Vec<Exchange>>> = Default::default();
+        let record: Record = Default::default();
+        let rule: std::sync::Arc<std::sync::Mutex<FaultRule>> =
+            std::sync::Arc::new(std::sync::Mutex::new(Box::new(|_: &str, _: &str| Fault::Pass)));
         let client = reqwest::Client::new();
         let upstream = upstream_origin.to_string();
-        let log = record.clone();
+        let (log, rules) = (record.clone(), rule.clone());
         let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (client, upstream, log) = (client.clone(), upstream.clone(), log.clone());
+            let (client, upstream, log, rules) = (client.clone(), upstream.clone(), log.clone(), rules.clone());
             async move {
                 let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let fault = rules.lock().map(|mut r| r(method.as_str(), &path)).unwrap_or(Fault::Pass);
+                let index = {
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.push(Exchange {
+                        method: method.to_string(),
+                        path: path.clone(),
+                        body: serde_json::from_slice(&body).unwrap_or(Json::Null),
+                        status: 0,
+                        response: Json::Null,
+                        fault: fault.clone(),
+                        received: Instant::now(),
+                        answered: None,
+                    });
+                    log.len() - 1
+                };
+                let answer = |status: u16, response: Json| {
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log[index].status = status;
+                    log[index].response = response;
+                    log[index].answered = Some(Instant::now());
+                };
+                match fault {
+                    Fault::Status(status) => {
+                        answer(status, Json::Null);
+                        let mut out = axum::response::Response::new(axum::body::Body::from("injected fault"));
+                        *out.status_mut() = axum::http::StatusCode::from_u16(status).expect("status");
+                        return out;
+                    }
+                    Fault::RateLimit(secs) => {
+                        answer(429, Json::Null);
+                        let mut out = axum::response::Response::new(axum::body::Body::from("slow down"));
+                        *out.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+                        out.headers_mut().insert("retry-after", secs.to_string().parse().expect("header"));
+                        return out;
+                    }
+                    // A panic ends the connection's task: the client sees
+                    // the connection close with no answer.
+                    Fault::DropBefore => std::panic::resume_unwind(Box::new("injected: connection dropped")),
+                    _ => {}
+                }
                 let mut req = client.request(method.clone(), format!("{upstream}{path}")).body(body.to_vec());
                 for (k, v) in headers.iter() {
                     if k != axum::http::header::HOST && k != axum::http::header::CONTENT_LENGTH {
@@ -188,14 +277,12 @@ impl RecordingProxy {
                 let status = resp.status().as_u16();
                 let resp_headers = resp.headers().clone();
                 let resp_body = resp.bytes().await.unwrap_or_default();
-                if let Ok(mut log) = log.lock() {
-                    log.push(Exchange {
-                        method: method.to_string(),
-                        path,
-                        body: serde_json::from_slice(&body).unwrap_or(Json::Null),
-                        status,
-                    });
+                match fault {
+                    Fault::DropAfter => std::panic::resume_unwind(Box::new("injected: dropped after forwarding")),
+                    Fault::HoldAfter => std::future::pending::<()>().await,
+                    _ => {}
                 }
+                answer(status, serde_json::from_slice(&resp_body).unwrap_or(Json::Null));
                 let mut out = axum::response::Response::new(axum::body::Body::from(resp_body));
                 *out.status_mut() = axum::http::StatusCode::from_u16(status).expect("status");
                 for (k, v) in resp_headers.iter() {
@@ -217,7 +304,14 @@ impl RecordingProxy {
                 })
                 .await;
         });
-        RecordingProxy { addr, record, _shutdown: tx }
+        RecordingProxy { addr, record, rule, _shutdown: tx }
+    }
+
+    /// Replaces the fault rule (the default passes everything).
+    pub fn set_faults(&self, rule: impl FnMut(&str, &str) -> Fault + Send + 'static) {
+        if let Ok(mut r) = self.rule.lock() {
+            *r = Box::new(rule);
+        }
     }
 
     pub fn origin(&self) -> String {

@@ -1,0 +1,9 @@
+//! The `provisio` binary's parts: the command line, `provisio serve` (the
+//! API over the directory and the engine), and the runtime's implementation
+//! of the engine's connectors. A library so that tests run the same server.
+
+pub mod api;
+pub mod cli;
+pub mod connectors;
+pub mod provisioner;
+pub mod serve;
