@@ -189,3 +189,134 @@ async fn removing_a_large_group_from_an_app_waits_for_approval() {
         w.end().await;
     }
 }
+
+/// No POST for a userName was sent after one for it had reached the app.
+fn assert_no_second_create(sent: &[crate::support::Exchange]) {
+    let mut created = std::collections::BTreeSet::new();
+    for e in sent.iter().filter(|e| e.method == "POST" && e.path.ends_with("/Users")) {
+        let name = e.body["userName"].as_str().unwrap_or_default().to_string();
+        assert!(!created.contains(&name), "a second POST for {name} after one had succeeded");
+        if e.upstream_status == 201 {
+            created.insert(name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn downstream_faults_converge_and_a_retry_after_is_honoured() {
+    use crate::support::Fault;
+    let retry_after = Duration::from_secs(2);
+    for backend in BACKENDS {
+        let w = world(backend, TEST_CONFIG).await;
+        let p = &w.provisio;
+        let app = p.create_scim_app("Flaky", &w.proxy.origin(), &w.scim.token).await;
+        let (group, users) = group_of(p, "Everyone", 80, 0).await;
+        let mut n = 0u32;
+        w.proxy.set_faults(move |method, _path| {
+            n += 1;
+            match n {
+                25 => Fault::RateLimit(2),
+                _ if method == "POST" && n % 5 == 1 => Fault::Status(500),
+                _ if method == "POST" && n % 7 == 3 => Fault::DropBefore,
+                _ if method == "POST" && n % 9 == 4 => Fault::DropAfter,
+                _ if method == "PATCH" && n % 4 == 0 => Fault::Status(503),
+                _ => Fault::Pass,
+            }
+        });
+        p.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
+        p.wait_idle(Duration::from_secs(120)).await;
+        // Then updates through the same faults.
+        for user in users.iter().take(20) {
+            p.ok("POST", &format!("/users/{user}"), Some(json!({ "profile": { "title": "Manager" } }))).await;
+        }
+        p.wait_idle(Duration::from_secs(120)).await;
+
+        assert_linked(p, &w.scim, &app, 80).await;
+        let held = w.scim.users_by_name().await;
+        assert!((0..20).all(|i| held[&login(i)]["title"] == "Manager"), "{backend:?}: updates arrived");
+        let sent = w.proxy.exchanges();
+        for fault in [Fault::Status(500), Fault::DropBefore, Fault::DropAfter, Fault::RateLimit(2)] {
+            assert!(sent.iter().any(|e| e.fault == fault), "{backend:?}: {fault:?} was injected");
+        }
+        assert_no_second_create(&sent);
+        let limited = sent.iter().find(|e| e.status == 429).and_then(|e| e.answered).expect("a 429");
+        // Calls already on their way when the 429 came back may land just
+        // after it; none may start later within the Retry-After.
+        let grace = Duration::from_millis(150);
+        let early: Vec<_> = sent
+            .iter()
+            .filter(|e| e.received > limited + grace && e.received < limited + retry_after)
+            .map(|e| format!("{} {} at +{:?}", e.method, e.path, e.received - limited))
+            .collect();
+        assert!(early.is_empty(), "{backend:?}: requests inside the Retry-After: {early:?}");
+        w.end().await;
+    }
+}
+
+#[tokio::test]
+async fn provisioning_survives_being_killed_three_times() {
+    use crate::support::Fault;
+    const USERS: usize = 2_000;
+    for backend in BACKENDS {
+        let mut w = world(backend, TEST_CONFIG).await;
+        let app = w.provisio.create_scim_app("Everything", &w.proxy.origin(), &w.scim.token).await;
+        let (group, _) = group_of(&w.provisio, "All staff", USERS, 0).await;
+        // The 300th create reaches the app, and its answer never comes back.
+        let mut posts = 0;
+        w.proxy.set_faults(move |method, _| {
+            if method == "POST" {
+                posts += 1;
+                if posts == 300 {
+                    return Fault::HoldAfter;
+                }
+            }
+            Fault::Pass
+        });
+        w.provisio.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
+
+        let held_post = || w.proxy.exchanges().iter().any(|e| e.fault == Fault::HoldAfter && e.upstream_status == 201);
+        wait_for(|| async { held_post() }, "the held create to reach the app").await;
+        w.provisio.kill();
+        w.provisio.restart().await;
+        let held_name = w
+            .proxy
+            .exchanges()
+            .iter()
+            .find(|e| e.fault == Fault::HoldAfter)
+            .and_then(|e| e.body["userName"].as_str().map(str::to_string))
+            .expect("held userName");
+        for at_least in [900, 1_500] {
+            let scim = &w.scim;
+            wait_for(|| async { scim.total_users().await >= at_least }, "provisioning to go on").await;
+            w.provisio.kill();
+            let at_kill = w.scim.total_users().await;
+            assert!(at_kill < USERS as u64, "{backend:?}: killed while provisioning ({at_kill} of {USERS} done)");
+            w.provisio.restart().await;
+        }
+        w.provisio.wait_idle(Duration::from_secs(300)).await;
+
+        assert_eq!(w.scim.total_users().await, USERS as u64, "{backend:?}: exactly one account per user");
+        assert_linked(&w.provisio, &w.scim, &app, USERS).await;
+        let sent = w.proxy.exchanges();
+        assert_no_second_create(&sent);
+        // The create whose answer was lost was looked up, not repeated.
+        let looked_up = sent
+            .iter()
+            .any(|e| e.method == "GET" && e.path.contains("filter") && e.path.contains(&held_name.replace('@', "%40")));
+        assert!(looked_up, "{backend:?}: {held_name} was looked up after the crash");
+        assert_eq!(w.provisio.pending().await, 0, "the work queue is empty");
+        w.end().await;
+    }
+}
+
+async fn wait_for<F, Fut>(mut condition: F, what: &str)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

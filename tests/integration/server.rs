@@ -92,7 +92,10 @@ impl Provisio {
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}/api/v1{path}", self.base)).header("Authorization", format!("SSWS {TOKEN}"));
+        let mut req = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .header("Authorization", format!("SSWS {TOKEN}"));
         if let Some(body) = body {
             req = req.json(&body);
         }

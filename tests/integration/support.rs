@@ -196,6 +196,8 @@ pub struct Exchange {
     pub status: u16,
     /// The upstream's answer body, when it was forwarded.
     pub response: Json,
+    /// The upstream's status, when it was forwarded (whatever the client got).
+    pub upstream_status: u16,
     pub fault: Fault,
     pub received: Instant,
     pub answered: Option<Instant>,
@@ -236,6 +238,7 @@ impl RecordingProxy {
                         body: serde_json::from_slice(&body).unwrap_or(Json::Null),
                         status: 0,
                         response: Json::Null,
+                        upstream_status: 0,
                         fault: fault.clone(),
                         received: Instant::now(),
                         answered: None,
@@ -277,6 +280,10 @@ impl RecordingProxy {
                 let status = resp.status().as_u16();
                 let resp_headers = resp.headers().clone();
                 let resp_body = resp.bytes().await.unwrap_or_default();
+                if let Ok(mut log) = log.lock() {
+                    log[index].upstream_status = status;
+                    log[index].response = serde_json::from_slice(&resp_body).unwrap_or(Json::Null);
+                }
                 match fault {
                     Fault::DropAfter => std::panic::resume_unwind(Box::new("injected: dropped after forwarding")),
                     Fault::HoldAfter => std::future::pending::<()>().await,

@@ -268,6 +268,27 @@ impl Store {
         self.leased_update(update, app_id, user_id, owner).await
     }
 
+    /// Gives a leased account back untouched, due again at `until` (its app
+    /// is paused): no attempt is counted and the intent stays.
+    pub async fn defer(&self, app_id: &str, user_id: &str, owner: &str, until: i64) -> Result<(), StoreError> {
+        let update = sqlx::query(
+            "UPDATE app_accounts SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE app_id = $2 AND user_id = $3 AND lease_owner = $4",
+        )
+        .bind(until);
+        let updated = update
+            .bind(app_id.to_string())
+            .bind(user_id.to_string())
+            .bind(owner.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(lease_lost(app_id, user_id, owner));
+        }
+        Ok(())
+    }
+
     /// Runs an update whose last three parameters are the app, the user and
     /// the lease owner; it must touch the row, or the owner lost its lease.
     async fn leased_update(

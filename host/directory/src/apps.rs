@@ -8,9 +8,9 @@ use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, conflict_on_unique};
 use crate::log::NewLogEvent;
-use crate::tx::Tx;
 use crate::sealing::Sealer;
 use crate::store::{Store, new_id};
+use crate::tx::Tx;
 
 #[derive(Debug, Clone)]
 pub struct NewApp {

@@ -88,8 +88,14 @@ impl Tx {
         .bind(now)
         .execute(self.conn())
         .await?;
-        self.log(&NewLogEvent::success(actor, "plan.hold", "plan", &id, json!({ "kind": new.kind, "summary": new.summary })))
-            .await?;
+        self.log(&NewLogEvent::success(
+            actor,
+            "plan.hold",
+            "plan",
+            &id,
+            json!({ "kind": new.kind, "summary": new.summary }),
+        ))
+        .await?;
         fetch_plan(self.conn(), &id).await
     }
 

@@ -186,15 +186,15 @@ impl Tx {
         if updated == 0 {
             return Err(StoreError::not_found(format!("user {id}")));
         }
-        self.log(&NewLogEvent::success(actor, "user.status", "user", id, json!({ "status": status.as_str() })))
-            .await?;
+        self.log(&NewLogEvent::success(actor, "user.status", "user", id, json!({ "status": status.as_str() }))).await?;
         self.user(id).await
     }
 
     /// Removes a user for good (their memberships, assignments and app
     /// accounts go with them).
     pub async fn purge_user(&mut self, actor: &str, id: &str) -> Result<(), StoreError> {
-        let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(self.conn()).await?.rows_affected();
+        let deleted =
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(self.conn()).await?.rows_affected();
         if deleted == 0 {
             return Err(StoreError::not_found(format!("user {id}")));
         }

@@ -57,21 +57,62 @@ impl Transition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
-    CreateUser { login: String, profile: Map<String, Value>, activate: bool },
-    UpdateProfile { user_id: String, profile: Map<String, Value>, expected_version: Option<i64> },
-    Lifecycle { user_id: String, transition: Transition },
+    CreateUser {
+        login: String,
+        profile: Map<String, Value>,
+        activate: bool,
+    },
+    UpdateProfile {
+        user_id: String,
+        profile: Map<String, Value>,
+        expected_version: Option<i64>,
+    },
+    Lifecycle {
+        user_id: String,
+        transition: Transition,
+    },
     /// Many users at once (a bulk deactivation): guarded.
-    BulkLifecycle { user_ids: Vec<String>, transition: Transition },
+    BulkLifecycle {
+        user_ids: Vec<String>,
+        transition: Transition,
+    },
     /// Removes a deprovisioned user for good.
-    DeleteUser { user_id: String },
-    AddMember { group_id: String, user_id: String },
-    RemoveMember { group_id: String, user_id: String },
-    AssignUser { app_id: String, user_id: String },
-    UnassignUser { app_id: String, user_id: String },
-    AssignGroup { app_id: String, group_id: String, priority: i64 },
-    UnassignGroup { app_id: String, group_id: String },
-    SetMappings { app_id: String, mappings: Value },
-    SetPolicy { app_id: String, policy: Value },
+    DeleteUser {
+        user_id: String,
+    },
+    AddMember {
+        group_id: String,
+        user_id: String,
+    },
+    RemoveMember {
+        group_id: String,
+        user_id: String,
+    },
+    AssignUser {
+        app_id: String,
+        user_id: String,
+    },
+    UnassignUser {
+        app_id: String,
+        user_id: String,
+    },
+    AssignGroup {
+        app_id: String,
+        group_id: String,
+        priority: i64,
+    },
+    UnassignGroup {
+        app_id: String,
+        group_id: String,
+    },
+    SetMappings {
+        app_id: String,
+        mappings: Value,
+    },
+    SetPolicy {
+        app_id: String,
+        policy: Value,
+    },
 }
 
 impl Change {
@@ -123,7 +164,8 @@ pub(crate) async fn apply(tx: &mut Tx, actor: &str, change: &Change) -> Result<(
     let result = match change {
         Change::CreateUser { login, profile, activate } => {
             let status = if *activate { UserStatus::Active } else { UserStatus::Staged };
-            let user = tx.create_user(actor, NewUser { login: login.clone(), profile: profile.clone(), status }).await?;
+            let user =
+                tx.create_user(actor, NewUser { login: login.clone(), profile: profile.clone(), status }).await?;
             scope.users.push(user.id.clone());
             json!(user)
         }

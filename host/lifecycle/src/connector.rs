@@ -28,14 +28,31 @@ pub struct CallId {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Create { login: String, active: bool, attributes: Map<String, Value> },
+    Create {
+        login: String,
+        active: bool,
+        attributes: Map<String, Value>,
+    },
     /// Only the changed attributes (`None`: remove), with the whole desired
     /// image for connectors that replace.
-    Update { id: String, changes: Map<String, Value>, removed: Vec<String>, desired: Map<String, Value> },
-    Deactivate { id: String },
-    Reactivate { id: String },
-    Delete { id: String },
-    Lookup { login: String },
+    Update {
+        id: String,
+        changes: Map<String, Value>,
+        removed: Vec<String>,
+        desired: Map<String, Value>,
+    },
+    Deactivate {
+        id: String,
+    },
+    Reactivate {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+    Lookup {
+        login: String,
+    },
 }
 
 impl Call {

@@ -129,10 +129,8 @@ impl<C: Connectors> Engine<C> {
     }
 
     async fn hold(&self, actor: &str, change: &Change, effects: &[AppEffect]) -> Result<Plan, EngineError> {
-        let summary: Vec<Value> = effects
-            .iter()
-            .map(|e| json!({ "app_id": e.app_id, "accounts": e.accounts, "counts": e.counts }))
-            .collect();
+        let summary: Vec<Value> =
+            effects.iter().map(|e| json!({ "app_id": e.app_id, "accounts": e.accounts, "counts": e.counts })).collect();
         let new = NewPlan {
             kind: change.kind().into(),
             summary: Value::Array(summary),
@@ -154,8 +152,9 @@ impl<C: Connectors> Engine<C> {
                 plan.status
             ))));
         }
-        let change: Change = serde_json::from_value(plan.change.clone())
-            .map_err(|e| EngineError::Invalid(format!("plan {plan_id} holds a change this version cannot read: {e}")))?;
+        let change: Change = serde_json::from_value(plan.change.clone()).map_err(|e| {
+            EngineError::Invalid(format!("plan {plan_id} holds a change this version cannot read: {e}"))
+        })?;
         let mut tx = self.store.write().await?;
         tx.decide_plan(actor, plan_id, "applied").await?;
         let (result, scope) = apply(&mut tx, actor, &change).await?;
@@ -265,9 +264,9 @@ async fn reconcile_one(tx: &mut Tx, view: &AppView, user_id: &str) -> Result<Opt
     // Only an active account follows the profile; an inactive one keeps the
     // image it was left with.
     let image = if state == AccountState::Active {
-        view.mappings.evaluate(&user).map_err(|e| {
-            EngineError::Mapping(format!("app {}: user {}: {e}", view.app.name, user.login))
-        })?
+        view.mappings
+            .evaluate(&user)
+            .map_err(|e| EngineError::Mapping(format!("app {}: user {}: {e}", view.app.name, user.login)))?
     } else {
         before.clone()
     };
@@ -305,4 +304,3 @@ pub(crate) fn changed_attributes(before: &AccountImage, after: &AccountImage) ->
     changed.sort();
     changed
 }
-

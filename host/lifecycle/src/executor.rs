@@ -122,8 +122,19 @@ impl<C: Connectors> Executor<C> {
                 return;
             }
         };
-        let attempt = self.attempt(&app, &account).await;
         let owner = &self.config.owner;
+        // Paused (a Retry-After) or quarantined since this account was
+        // claimed: give it back without calling the app.
+        let now = self.store.now_ms();
+        let paused_until = app.paused_until.filter(|until| *until > now);
+        if app.status != "active" || paused_until.is_some() {
+            let until = paused_until.unwrap_or(now + self.config.poll.as_millis() as i64);
+            if let Err(e) = self.store.defer(&app.id, &account.user_id, owner, until).await {
+                tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "deferring failed");
+            }
+            return;
+        }
+        let attempt = self.attempt(&app, &account).await;
         let recorded = match attempt {
             Ok(Attempt::Pushed(pushed)) => {
                 self.failures_reset(&app.id);
@@ -313,8 +324,7 @@ impl<C: Connectors> Executor<C> {
         if changes.is_empty() && removed.is_empty() {
             return Ok(());
         }
-        let call =
-            Call::Update { id: external_id.into(), changes, removed, desired: desired.attributes.clone() };
+        let call = Call::Update { id: external_id.into(), changes, removed, desired: desired.attributes.clone() };
         self.call(app, id, call).await.map(|_| ())
     }
 

@@ -2,11 +2,10 @@
 //! packages in a data directory and calls a connector against an app; the
 //! server (`provisio serve`) joins it with the directory and engine.
 
-
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
 use crate::{connectors, serve};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "provisio", version, about = "Keeps user accounts in many applications in step with one directory.")]

@@ -70,7 +70,11 @@ impl RuntimeConnectors {
     /// Tests the app's connection (the connector's `check`).
     pub async fn check(&self, app: &App) -> Result<(), String> {
         let built = self.configured(app).await?;
-        built.check(&CallContext::new(format!("check-{}", uuid::Uuid::now_v7()))).await.result.map_err(|e| e.to_string())
+        built
+            .check(&CallContext::new(format!("check-{}", uuid::Uuid::now_v7())))
+            .await
+            .result
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -91,7 +95,12 @@ pub fn validate_config(
     runtime.app(c, app_config("validation", settings, grants, secrets.clone())?).map(|_| ()).map_err(|e| e.0)
 }
 
-fn app_config(app_id: &str, settings: &Json, grants: &[String], secrets: Map<String, Json>) -> Result<AppConfig, String> {
+fn app_config(
+    app_id: &str,
+    settings: &Json,
+    grants: &[String],
+    secrets: Map<String, Json>,
+) -> Result<AppConfig, String> {
     let settings: BTreeMap<String, Json> = match settings {
         Json::Object(o) => o.clone().into_iter().collect(),
         Json::Null => BTreeMap::new(),
@@ -129,7 +138,8 @@ impl Connectors for RuntimeConnectors {
     }
 
     async fn call(&self, app: &App, id: CallId, call: Call) -> Result<Reply, CallFailure> {
-        let built = self.configured(app).await.map_err(|message| CallFailure { kind: FailureKind::Transient, message })?;
+        let built =
+            self.configured(app).await.map_err(|message| CallFailure { kind: FailureKind::Transient, message })?;
         let ctx = CallContext { operation_id: id.operation_id, attempt: id.attempt };
         match call {
             Call::Create { login, active, attributes } => {
@@ -145,11 +155,16 @@ impl Connectors for RuntimeConnectors {
                 for name in removed {
                     typed.insert(name, None);
                 }
-                let account = built.update_user(&ctx, &id, &typed, &profile_of(&desired)?).await.result.map_err(failure)?;
+                let account =
+                    built.update_user(&ctx, &id, &typed, &profile_of(&desired)?).await.result.map_err(failure)?;
                 Ok(Reply::Account(found(&account)))
             }
-            Call::Deactivate { id } => built.deactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure),
-            Call::Reactivate { id } => built.reactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure),
+            Call::Deactivate { id } => {
+                built.deactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure)
+            }
+            Call::Reactivate { id } => {
+                built.reactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure)
+            }
             Call::Delete { id } => built.delete_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure),
             Call::Lookup { login } => {
                 let account = built.get_user(&ctx, &model::AccountKey::Login(login)).await.result.map_err(failure)?;
@@ -193,13 +208,11 @@ fn profile_of(attributes: &Map<String, Json>) -> Result<model::Profile, CallFail
 /// A mapped JSON value as the contract's typed value: a scalar, a list of
 /// scalars, an object of scalars, or a list of such objects.
 fn value_of(name: &str, value: &Json) -> Result<model::Value, CallFailure> {
-    let shape = || rejected(format!("attribute \"{name}\": {value} nests deeper than the contract carries (two levels)"));
+    let shape =
+        || rejected(format!("attribute \"{name}\": {value} nests deeper than the contract carries (two levels)"));
     Ok(match value {
         Json::Array(items) if items.iter().all(Json::is_object) && !items.is_empty() => model::Value::MultiComplex(
-            items
-                .iter()
-                .map(|item| complex(item).ok_or_else(shape))
-                .collect::<Result<Vec<_>, _>>()?,
+            items.iter().map(|item| complex(item).ok_or_else(shape)).collect::<Result<Vec<_>, _>>()?,
         ),
         Json::Array(items) => {
             model::Value::Multi(items.iter().map(|i| scalar(i).ok_or_else(shape)).collect::<Result<Vec<_>, _>>()?)

@@ -78,7 +78,13 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     let store = Store::open(&database_url).await.context("opening the directory")?;
     for c in runtime.connectors() {
         store
-            .register_package("system", c.package.name(), c.package.version(), &c.package.digest, &c.contract_version.to_string())
+            .register_package(
+                "system",
+                c.package.name(),
+                c.package.version(),
+                &c.package.digest,
+                &c.contract_version.to_string(),
+            )
             .await
             .with_context(|| format!("registering {}", c.package.label()))?;
     }
@@ -95,7 +101,10 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         lease: e.lease_secs.map(Duration::from_secs).unwrap_or(defaults.lease),
         base_backoff: e.retry_base_ms.map(Duration::from_millis).unwrap_or(defaults.base_backoff),
         max_backoff: e.retry_max_ms.map(Duration::from_millis).unwrap_or(defaults.max_backoff),
-        default_rate_limit_pause: e.rate_limit_pause_ms.map(Duration::from_millis).unwrap_or(defaults.default_rate_limit_pause),
+        default_rate_limit_pause: e
+            .rate_limit_pause_ms
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.default_rate_limit_pause),
         quarantine_after: e.quarantine_after.unwrap_or(defaults.quarantine_after),
         poll: e.poll_ms.map(Duration::from_millis).unwrap_or(defaults.poll),
     };
@@ -111,9 +120,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         None => eprintln!("provisio: the admin API token is the one in PROVISIO_BOOTSTRAP_TOKEN"),
     }
     eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(stop_signal())
-        .await?;
+    axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
     shutdown.notify_one();
     let _ = worker.await;
     store.close().await;
@@ -159,7 +166,9 @@ fn secret_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
             if !path.exists() {
                 write_private(&path, b64.encode(random_bytes::<32>()).as_bytes())?;
             }
-            zeroize::Zeroizing::new(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
+            zeroize::Zeroizing::new(
+                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+            )
         }
     };
     let bytes = zeroize::Zeroizing::new(b64.decode(text.trim()).context("the secret key is not base64")?);

@@ -75,7 +75,11 @@ struct NewAppBody {
     policy: Option<Value>,
 }
 
-async fn create(State(state): State<AppState>, actor: Actor, Body(body): Body<NewAppBody>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    actor: Actor,
+    Body(body): Body<NewAppBody>,
+) -> Result<Response, ApiError> {
     let (name, version) = body
         .connector
         .split_once('@')
@@ -187,10 +191,8 @@ async fn users(State(state): State<AppState>, _: Actor, Path(id): Path<String>) 
     state.store.app(&id).await?;
     let direct = state.store.direct_assignments(&id).await?;
     let all = state.store.app_users(&id).await?;
-    let rows: Vec<Value> = all
-        .iter()
-        .map(|u| json!({ "id": u, "scope": if direct.contains(u) { "USER" } else { "GROUP" } }))
-        .collect();
+    let rows: Vec<Value> =
+        all.iter().map(|u| json!({ "id": u, "scope": if direct.contains(u) { "USER" } else { "GROUP" } })).collect();
     Ok(Json(Value::Array(rows)))
 }
 
@@ -301,7 +303,11 @@ async fn errors(State(state): State<AppState>, _: Actor, Path(id): Path<String>)
     Ok(Json(json!(state.store.provisioning_errors(Some(&id)).await?)))
 }
 
-async fn retry_all(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn retry_all(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state.store.app(&id).await?;
     let retried = state.store.retry_errors(&actor.0, &id, None).await?;
     Ok(Json(json!({ "retried": retried })))

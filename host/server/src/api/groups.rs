@@ -44,7 +44,11 @@ struct GroupProfile {
     description: String,
 }
 
-async fn create(State(state): State<AppState>, actor: Actor, Body(body): Body<GroupBody>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    actor: Actor,
+    Body(body): Body<GroupBody>,
+) -> Result<Response, ApiError> {
     let group = state.store.create_group(&actor.0, &body.profile.name, &body.profile.description).await?;
     Ok((StatusCode::CREATED, Json(group_json(&group))).into_response())
 }
