@@ -219,7 +219,7 @@ async fn downstream_faults_converge_and_a_retry_after_is_honoured() {
                 _ if method == "POST" && n % 5 == 1 => Fault::Status(500),
                 _ if method == "POST" && n % 7 == 3 => Fault::DropBefore,
                 _ if method == "POST" && n % 9 == 4 => Fault::DropAfter,
-                _ if method == "PATCH" && n % 4 == 0 => Fault::Status(503),
+                _ if method == "PATCH" && n.is_multiple_of(4) => Fault::Status(503),
                 _ => Fault::Pass,
             }
         });

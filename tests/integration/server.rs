@@ -64,10 +64,10 @@ impl Provisio {
         self.base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!("provisio exited with {status}; see {}", self.data_dir.join("provisio.log").display());

@@ -216,11 +216,11 @@ impl<C: Connectors> Engine<C> {
                 apps.insert(app_id.clone(), view);
             }
             let Some(view) = apps.get(&app_id) else { continue };
-            if let Some(change) = reconcile_one(tx, view, &user_id).await? {
-                if let Some(effect) = effects.get_mut(&app_id) {
-                    *effect.counts.entry(op_name(change.op)).or_default() += 1;
-                    effect.changes.push(change);
-                }
+            if let Some(change) = reconcile_one(tx, view, &user_id).await?
+                && let Some(effect) = effects.get_mut(&app_id)
+            {
+                *effect.counts.entry(op_name(change.op)).or_default() += 1;
+                effect.changes.push(change);
             }
         }
         Ok(effects.into_values().filter(|e| !e.changes.is_empty()).collect())

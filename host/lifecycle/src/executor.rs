@@ -244,10 +244,10 @@ impl<C: Connectors> Executor<C> {
                 }
             }
             (AccountState::Active, true, Some(ext)) => {
-                if account.pushed_state == AccountState::Inactive {
-                    if let Err(failure) = self.call(app, &id, Call::Reactivate { id: ext.clone() }).await {
-                        return Ok(Attempt::Failed(failure));
-                    }
+                if account.pushed_state == AccountState::Inactive
+                    && let Err(failure) = self.call(app, &id, Call::Reactivate { id: ext.clone() }).await
+                {
+                    return Ok(Attempt::Failed(failure));
                 }
                 match self.update(app, &id, &ext, &pushed, &desired).await {
                     Ok(()) => Ok(done(AccountState::Active, &desired, None)),
@@ -288,10 +288,10 @@ impl<C: Connectors> Executor<C> {
     ) -> Result<Attempt, StoreError> {
         tracing::info!(app = %app.id, user = %account.user_id, external_id = %found.id, "linking the existing account");
         let unknown = AccountImage { login: desired.login.clone(), attributes: Map::new() };
-        if found.active == Some(false) {
-            if let Err(failure) = self.call(app, id, Call::Reactivate { id: found.id.clone() }).await {
-                return Ok(Attempt::Failed(failure));
-            }
+        if found.active == Some(false)
+            && let Err(failure) = self.call(app, id, Call::Reactivate { id: found.id.clone() }).await
+        {
+            return Ok(Attempt::Failed(failure));
         }
         match self.update(app, id, &found.id, &unknown, desired).await {
             Ok(()) => Ok(Attempt::Pushed(Pushed {

@@ -52,10 +52,10 @@ impl RuntimeConnectors {
 
     /// The runtime app for a directory app, built from its configuration.
     pub async fn configured(&self, app: &App) -> Result<Arc<provisio_runtime::App>, String> {
-        if let Some((version, built)) = self.apps.read().unwrap_or_else(|p| p.into_inner()).get(&app.id) {
-            if *version == app.updated_at {
-                return Ok(built.clone());
-            }
+        if let Some((version, built)) = self.apps.read().unwrap_or_else(|p| p.into_inner()).get(&app.id)
+            && *version == app.updated_at
+        {
+            return Ok(built.clone());
         }
         let connector = self.runtime.connector(&app.connector_name, &app.connector_version).ok_or_else(|| {
             format!("connector {}@{} is not installed on this node", app.connector_name, app.connector_version)

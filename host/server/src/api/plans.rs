@@ -30,10 +30,10 @@ fn hundred() -> u32 {
 }
 
 async fn list(State(state): State<AppState>, _: Actor, Params(q): Params<PlanQuery>) -> Result<Json<Value>, ApiError> {
-    if let Some(s) = &q.status {
-        if !matches!(s.as_str(), "held" | "applied" | "rejected") {
-            return Err(ApiError::invalid(format!("status \"{s}\": use held, applied or rejected")));
-        }
+    if let Some(s) = &q.status
+        && !matches!(s.as_str(), "held" | "applied" | "rejected")
+    {
+        return Err(ApiError::invalid(format!("status \"{s}\": use held, applied or rejected")));
     }
     Ok(Json(json!(state.store.list_plans(q.status.as_deref(), q.limit).await?)))
 }

@@ -68,10 +68,10 @@ fn split_login(mut profile: Map<String, Value>) -> Result<(String, Map<String, V
         None => return Err(ApiError::invalid("profile.login is required")),
     };
     for key in ["email", "firstName", "lastName", "displayName", "employeeNumber", "department", "title", "manager"] {
-        if let Some(v) = profile.get(key) {
-            if !(v.is_string() || v.is_null()) {
-                return Err(ApiError::invalid(format!("profile.{key} must be a string, not {v}")));
-            }
+        if let Some(v) = profile.get(key)
+            && !(v.is_string() || v.is_null())
+        {
+            return Err(ApiError::invalid(format!("profile.{key} must be a string, not {v}")));
         }
     }
     Ok((login, profile))
