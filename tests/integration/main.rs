@@ -8,6 +8,7 @@ mod hostile;
 mod install;
 mod lifecycle;
 mod oauth;
+mod retention;
 mod scim;
 mod server;
 mod support;

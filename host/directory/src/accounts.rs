@@ -230,7 +230,7 @@ impl Store {
             "UPDATE app_accounts SET pushed_state = $1, pushed_profile = $2, pushed_generation = $3, \
              external_id = COALESCE($4, external_id), intent = NULL, operation_id = NULL, attempt = 0, \
              last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5, \
-             deactivated_at = CASE WHEN $1 = 'inactive' THEN $5 ELSE NULL END \
+             deactivated_at = CASE WHEN $1 = 'inactive' THEN COALESCE(deactivated_at, $5) ELSE NULL END \
              WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8",
         )
         .bind(pushed.state.as_str())
@@ -346,6 +346,22 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Accounts of an app deactivated (and settled) before `before`: the
+    /// retention sweeper's candidates for deletion.
+    pub async fn deactivated_before(&self, app_id: &str, before: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM app_accounts WHERE app_id = $1 AND pushed_state = 'inactive' \
+             AND desired_state = 'inactive' AND desired_generation = pushed_generation \
+             AND deactivated_at IS NOT NULL AND deactivated_at < $2 ORDER BY user_id LIMIT $3",
+        )
+        .bind(app_id)
+        .bind(before)
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
+    }
+
     /// How many accounts still have changes to push (the work queue's length).
     pub async fn pending_accounts(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM app_accounts WHERE desired_generation > pushed_generation")
@@ -383,6 +399,23 @@ pub struct ProvisioningError {
 }
 
 impl Tx {
+    /// Marks an inactive account for deletion (its retention ended).
+    pub async fn expire_account(&mut self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let profile: Option<String> = sqlx::query(
+            "SELECT desired_profile FROM app_accounts WHERE app_id = $1 AND user_id = $2 AND desired_state = 'inactive'",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_optional(self.conn())
+        .await?
+        .map(|r| r.try_get("desired_profile"))
+        .transpose()?;
+        let Some(profile) = profile else { return Ok(false) };
+        let profile: Map<String, Value> = serde_json::from_str(&profile).unwrap_or_default();
+        self.set_desired(app_id, user_id, AccountState::Deleted, &profile).await?;
+        Ok(true)
+    }
+
     pub async fn account(&mut self, app_id: &str, user_id: &str) -> Result<Option<AppAccount>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",

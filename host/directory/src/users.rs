@@ -236,6 +236,22 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Users deprovisioned before `before` whose app accounts are all
+    /// settled: the directory retention's candidates for purging.
+    pub async fn deprovisioned_before(&self, before: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.id FROM users u WHERE u.status = 'deprovisioned' AND u.status_changed_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM app_accounts a WHERE a.user_id = u.id \
+                             AND a.desired_generation > a.pushed_generation) \
+             ORDER BY u.id LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
     pub async fn update_profile(
         &self,
         actor: &str,

@@ -113,6 +113,11 @@ pub enum Change {
         app_id: String,
         policy: Value,
     },
+    /// Deletes deactivated accounts whose retention has ended.
+    ExpireAccounts {
+        app_id: String,
+        user_ids: Vec<String>,
+    },
 }
 
 impl Change {
@@ -142,6 +147,7 @@ impl Change {
             Change::UnassignGroup { .. } => "app.unassign.group",
             Change::SetMappings { .. } => "app.mappings",
             Change::SetPolicy { .. } => "app.policy",
+            Change::ExpireAccounts { .. } => "app.accounts.expire",
         }
     }
 }
@@ -250,6 +256,17 @@ pub(crate) async fn apply(tx: &mut Tx, actor: &str, change: &Change) -> Result<(
             tx.set_app_policy(actor, app_id, policy).await?;
             scope.apps.push(app_id.clone());
             json!({ "policy": policy })
+        }
+        Change::ExpireAccounts { app_id, user_ids } => {
+            let mut expired = 0;
+            for user_id in user_ids {
+                expired += usize::from(tx.expire_account(app_id, user_id).await?);
+            }
+            let details = json!({ "accounts": expired });
+            tx.log(&provisio_directory::NewLogEvent::success(actor, "app.accounts.expire", "app", app_id, details))
+                .await?;
+            // Not reconciled: the policy alone would keep them inactive.
+            json!({ "expired": expired })
         }
     };
     Ok((result, scope))

@@ -16,7 +16,7 @@ use crate::change::{Change, Scope, apply};
 use crate::connector::{AccountOp, Connectors};
 use crate::error::EngineError;
 use crate::mapping::{AccountImage, Mappings};
-use crate::policy::{Policy, desired_state};
+use crate::policy::{Deprovision, Policy, desired_state};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +61,13 @@ pub struct Outcome {
     pub effects: Vec<AppEffect>,
     /// Set when the change was held for approval.
     pub held: Option<Plan>,
+}
+
+/// What a retention sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SweepReport {
+    pub accounts: usize,
+    pub users: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +178,39 @@ impl<C: Connectors> Engine<C> {
         Ok(())
     }
 
+    /// Retention: deletes app accounts deactivated longer than their app's
+    /// retention (where the policy says delete and the connector can), and
+    /// purges users deprovisioned longer than `directory_retention_days`.
+    pub async fn sweep(&self, directory_retention_days: Option<u32>) -> Result<SweepReport, EngineError> {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let now = self.store.now_ms();
+        let mut report = SweepReport::default();
+        for app in self.store.list_apps().await? {
+            let Ok(policy) = Policy::parse(&app.policy) else { continue };
+            let (Deprovision::Delete, Some(days)) = (policy.deprovision, policy.retention_days) else { continue };
+            if !self.connectors.supports(&app, AccountOp::Delete) {
+                continue;
+            }
+            let expired = self.store.deactivated_before(&app.id, now - i64::from(days) * DAY_MS, 10_000).await?;
+            if expired.is_empty() {
+                continue;
+            }
+            report.accounts += expired.len();
+            let change = Change::ExpireAccounts { app_id: app.id.clone(), user_ids: expired };
+            self.submit("retention", &change, Mode::Apply).await?;
+        }
+        if let Some(days) = directory_retention_days {
+            for user_id in self.store.deprovisioned_before(now - i64::from(days) * DAY_MS, 10_000).await? {
+                self.submit("retention", &Change::DeleteUser { user_id }, Mode::Apply).await?;
+                report.users += 1;
+            }
+        }
+        if report.accounts > 0 {
+            self.work.notify_one();
+        }
+        Ok(report)
+    }
+
     /// What app `app_id` would receive for user `user_id` under `mappings`
     /// (the app's own when None).
     pub async fn preview_mapping(
@@ -255,7 +295,11 @@ async fn reconcile_one(tx: &mut Tx, view: &AppView, user_id: &str) -> Result<Opt
     let exists = account
         .as_ref()
         .is_some_and(|a| a.pushed_state != AccountState::Absent || a.desired_state == AccountState::Active);
-    let state = desired_state(user.status, assigned, &view.policy, view.can_delete, exists);
+    let mut state = desired_state(user.status, assigned, &view.policy, view.can_delete, exists);
+    // A deletion (retention ended) is final unless the user is wanted again.
+    if state == AccountState::Inactive && account.as_ref().is_some_and(|a| a.desired_state == AccountState::Deleted) {
+        state = AccountState::Deleted;
+    }
     let before_state = account.as_ref().map_or(AccountState::Absent, |a| a.desired_state);
     let before = account.as_ref().map(|a| AccountImage::from_map(&a.desired_profile)).unwrap_or_default();
     if account.is_none() && state == AccountState::Absent {
@@ -279,7 +323,7 @@ async fn reconcile_one(tx: &mut Tx, view: &AppView, user_id: &str) -> Result<Opt
             }
             return Ok(Some(PlannedChange { user_id: user_id.into(), op: PlannedOp::Update, attributes: changed }));
         }
-        (AccountState::Absent, AccountState::Active) => PlannedOp::Create,
+        (AccountState::Absent | AccountState::Deleted, AccountState::Active) => PlannedOp::Create,
         (_, AccountState::Active) => PlannedOp::Reactivate,
         (AccountState::Active, AccountState::Inactive | AccountState::Absent) => PlannedOp::Deactivate,
         (s, AccountState::Deleted) if s != AccountState::Deleted => PlannedOp::Delete,

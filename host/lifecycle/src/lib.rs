@@ -14,7 +14,7 @@ mod policy;
 
 pub use change::{Change, Transition};
 pub use connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
-pub use engine::{AppEffect, Engine, Mode, Outcome, PlannedChange, PlannedOp};
+pub use engine::{AppEffect, Engine, Mode, Outcome, PlannedChange, PlannedOp, SweepReport};
 pub use error::EngineError;
 pub use executor::{Executor, ExecutorConfig};
 pub use mapping::{AccountImage, MappingError, MappingSpec, Mappings};

@@ -68,8 +68,9 @@ pub struct Policy {
     pub deprovision: Deprovision,
     #[serde(default)]
     pub on_suspend: OnSuspend,
-    /// Days a deactivated account stays restorable before it is deleted
-    /// (where the connector can and `deprovision` says delete). None: kept.
+    /// With `deprovision = "delete"`: days a deactivated account stays
+    /// restorable before it is deleted (where the connector can). None:
+    /// deleted at once.
     #[serde(default)]
     pub retention_days: Option<u32>,
     #[serde(default)]
@@ -99,8 +100,10 @@ pub fn desired_state(
     can_delete: bool,
     exists: bool,
 ) -> AccountState {
-    let gone = || match (policy.deprovision, can_delete) {
-        (Deprovision::Delete, true) => AccountState::Deleted,
+    // With a retention period, an account is deactivated first and deleted
+    // when the period ends (the sweeper); without one, deleted at once.
+    let gone = || match (policy.deprovision, can_delete, policy.retention_days) {
+        (Deprovision::Delete, true, None) => AccountState::Deleted,
         _ => AccountState::Inactive,
     };
     let wanted = match status {
@@ -132,6 +135,8 @@ mod tests {
         assert_eq!(desired_state(UserStatus::Deprovisioned, true, &keep, true, true), AccountState::Inactive);
         assert_eq!(desired_state(UserStatus::Deprovisioned, true, &delete, true, true), AccountState::Deleted);
         assert_eq!(desired_state(UserStatus::Deprovisioned, true, &delete, false, true), AccountState::Inactive);
+        let retained = Policy { retention_days: Some(30), ..delete };
+        assert_eq!(desired_state(UserStatus::Deprovisioned, true, &retained, true, true), AccountState::Inactive);
         assert_eq!(desired_state(UserStatus::Active, true, &keep, true, false), AccountState::Active);
         assert_eq!(desired_state(UserStatus::Active, false, &keep, true, false), AccountState::Absent);
     }

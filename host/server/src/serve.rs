@@ -39,6 +39,18 @@ struct FileConfig {
     database_url: Option<String>,
     #[serde(default)]
     executor: ExecutorFile,
+    #[serde(default)]
+    retention: RetentionFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    /// Days a deprovisioned user stays restorable before being purged
+    /// (default: kept).
+    directory_days: Option<u32>,
+    /// How often to look for what retention ended (default: hourly).
+    sweep_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +123,25 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     let executor = Executor::new(store.clone(), connectors.clone(), config, work.clone());
     let shutdown = Arc::new(Notify::new());
     let worker = tokio::spawn(executor.run(shutdown.clone()));
+    let sweeper = {
+        let (engine, every, days) = (
+            engine.clone(),
+            Duration::from_secs(file.retention.sweep_secs.unwrap_or(3600).max(1)),
+            file.retention.directory_days,
+        );
+        tokio::spawn(async move {
+            loop {
+                match engine.sweep(days).await {
+                    Ok(r) if r.accounts + r.users > 0 => {
+                        tracing::info!(accounts = r.accounts, users = r.users, "retention ended for some")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the retention sweep failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
 
     let state = AppState { store: store.clone(), engine, connectors, sealer, token: Arc::new(token.0) };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
@@ -121,6 +152,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     }
     eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
     axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
+    sweeper.abort();
     shutdown.notify_one();
     let _ = worker.await;
     store.close().await;
