@@ -85,6 +85,10 @@ impl Provisio {
         }
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub async fn restart(&mut self) {
         self.kill();
         self.spawn().await;
