@@ -32,7 +32,7 @@ use serde_json::{Value as Json, json};
 use databases::{Backend, TestDatabase};
 use server::Provisio;
 
-const CONCURRENCY: usize = 16;
+const CONCURRENCY: usize = 64;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -176,6 +176,9 @@ async fn futures_join<F: std::future::Future<Output = ()>>(futures: impl Iterato
 async fn provision(p: &Provisio, app: &str, group: &str) -> Duration {
     let started = Instant::now();
     p.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        println!("  (assigning the group took {:.0} ms)", started.elapsed().as_secs_f64() * 1e3);
+    }
     while p.pending().await > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -330,7 +333,8 @@ async fn memory(users: usize) {
         for &i in chunk {
             let Json::Object(mut profile) = user_body(i)["profile"].clone() else { unreachable!() };
             let login = profile.remove("login").and_then(|l| l.as_str().map(str::to_string)).expect("login");
-            let user = tx.create_user("bench", NewUser { login, profile, status: UserStatus::Active }).await.expect("user");
+            let user =
+                tx.create_user("bench", NewUser { login, profile, status: UserStatus::Active }).await.expect("user");
             tx.add_member("bench", &group_ids[i % groups], &user.id).await.expect("member");
         }
         tx.commit().await.expect("commit");

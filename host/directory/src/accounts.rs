@@ -83,12 +83,41 @@ macro_rules! account_columns {
     };
 }
 
+pub(crate) const ACCOUNT_COLUMNS: &str = account_columns!();
+
+/// An account whose claim means a create (the SQL twin of the check in
+/// `claim_due`).
+const CREATES: &str =
+    "desired_state = 'active' AND (external_id IS NULL OR pushed_state NOT IN ('active', 'inactive'))";
+
+/// What a successful push sets ($1 state, $2 profile, $3 generation, $4
+/// external id, $5 now).
+macro_rules! complete_columns {
+    () => {
+        "pushed_state = $1, pushed_profile = $2, pushed_generation = $3, \
+         external_id = COALESCE($4, external_id), intent = NULL, operation_id = NULL, attempt = 0, \
+         last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5, \
+         deactivated_at = CASE WHEN $1 = 'inactive' THEN COALESCE(deactivated_at, $5) ELSE NULL END"
+    };
+}
+
+/// What a failed attempt sets ($1 counts, $2 error, $3 retry at, $4
+/// settled, $5 now).
+macro_rules! fail_columns {
+    () => {
+        "attempt = attempt + $1, last_error = $2, next_attempt_at = $3, \
+         intent = CASE WHEN $4 = 1 THEN NULL ELSE intent END, \
+         operation_id = CASE WHEN $4 = 1 THEN NULL ELSE operation_id END, \
+         lease_owner = NULL, lease_until = NULL, updated_at = $5"
+    };
+}
+
 fn profile_column(r: &AnyRow, name: &str) -> Result<Map<String, Value>, StoreError> {
     let text: String = r.try_get(name)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Invalid(format!("stored {name} is not a JSON object: {e}")))
 }
 
-fn from_row(r: &AnyRow) -> Result<AppAccount, StoreError> {
+pub(crate) fn from_row(r: &AnyRow) -> Result<AppAccount, StoreError> {
     let desired: String = r.try_get("desired_state")?;
     let pushed: String = r.try_get("pushed_state")?;
     Ok(AppAccount {
@@ -145,7 +174,8 @@ impl Store {
         Ok(generation)
     }
 
-    /// Leases up to `limit` due accounts to `owner` for `lease_ms`: accounts
+    /// Leases up to `limit` due accounts to `owner` for `lease_ms` (and
+    /// records the intent of those about to be created): accounts
     /// with unpushed changes, due, not leased by a live worker, whose app is
     /// active and not paused. Several workers (several nodes on PostgreSQL)
     /// never get the same account.
@@ -178,18 +208,39 @@ impl Store {
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut account = from_row(row)?;
-            sqlx::query(
-                "UPDATE app_accounts SET lease_owner = $1, lease_until = $2 WHERE app_id = $3 AND user_id = $4",
-            )
-            .bind(owner)
-            .bind(now + lease_ms)
-            .bind(&account.app_id)
-            .bind(&account.user_id)
-            .execute(tx.conn())
-            .await?;
+            // A create's intent is committed with the claim, before any call
+            // is made; `account.intent` keeps what an earlier attempt left,
+            // which tells the worker to look the account up first. The
+            // operation id (the idempotency key) is stable across retries of
+            // one create: it changes only when a push completes.
+            let creates = account.desired_state == AccountState::Active
+                && (account.external_id.is_none()
+                    || !matches!(account.pushed_state, AccountState::Active | AccountState::Inactive));
+            if creates && account.operation_id.is_none() {
+                account.operation_id =
+                    Some(format!("{}:{}:{}", account.app_id, account.user_id, account.pushed_generation));
+            }
             account.lease_owner = Some(owner.to_string());
             account.lease_until = Some(now + lease_ms);
             claimed.push(account);
+        }
+        if !claimed.is_empty() {
+            // One statement for the batch; only generated placeholders are
+            // formatted into the SQL.
+            let keys: Vec<String> = (0..claimed.len()).map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
+            let sql = format!(
+                "UPDATE app_accounts SET lease_owner = $1, lease_until = $2, \
+                 intent = CASE WHEN {CREATES} THEN 'create' ELSE intent END, \
+                 operation_id = CASE WHEN {CREATES} AND operation_id IS NULL \
+                   THEN app_id || ':' || user_id || ':' || CAST(pushed_generation AS TEXT) ELSE operation_id END \
+                 WHERE (app_id, user_id) IN ({})",
+                keys.join(", ")
+            );
+            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner.to_string()).bind(now + lease_ms);
+            for a in &claimed {
+                update = update.bind(a.app_id.clone()).bind(a.user_id.clone());
+            }
+            update.execute(tx.conn()).await?;
         }
         tx.commit().await?;
         Ok(claimed)
@@ -216,6 +267,48 @@ impl Store {
         self.leased_update(update, app_id, user_id, owner).await
     }
 
+    /// Records many outcomes in one transaction (the batching writer: one
+    /// commit for many pushes). Returns, per outcome in order, whether the
+    /// worker still held the lease (false: another took it; nothing written).
+    pub async fn record_outcomes(&self, owner: &str, outcomes: &[PushOutcome]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.write().await?;
+        let now = tx.now;
+        let mut held = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let statement = match outcome {
+                PushOutcome::Pushed { app_id, user_id, pushed } => sqlx::query(concat!(
+                    "UPDATE app_accounts SET ",
+                    complete_columns!(),
+                    " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
+                ))
+                .bind(pushed.state.as_str())
+                .bind(Value::Object(pushed.profile.clone()).to_string())
+                .bind(pushed.generation)
+                .bind(pushed.external_id.clone())
+                .bind(now)
+                .bind(app_id.clone())
+                .bind(user_id.clone())
+                .bind(owner.to_string()),
+                PushOutcome::Failed { app_id, user_id, failure } => sqlx::query(concat!(
+                    "UPDATE app_accounts SET ",
+                    fail_columns!(),
+                    " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
+                ))
+                .bind(i64::from(failure.counts))
+                .bind(failure.error.clone())
+                .bind(failure.retry_at.unwrap_or(NEVER))
+                .bind(i64::from(failure.settled))
+                .bind(now)
+                .bind(app_id.clone())
+                .bind(user_id.clone())
+                .bind(owner.to_string()),
+            };
+            held.push(statement.execute(tx.conn()).await?.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(held)
+    }
+
     /// Records a successful push and releases the lease. If the desired state
     /// moved on meanwhile, the account stays due for the newer generation.
     pub async fn complete_push(
@@ -226,13 +319,11 @@ impl Store {
         pushed: &Pushed,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
-        let update = sqlx::query(
-            "UPDATE app_accounts SET pushed_state = $1, pushed_profile = $2, pushed_generation = $3, \
-             external_id = COALESCE($4, external_id), intent = NULL, operation_id = NULL, attempt = 0, \
-             last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5, \
-             deactivated_at = CASE WHEN $1 = 'inactive' THEN COALESCE(deactivated_at, $5) ELSE NULL END \
-             WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8",
-        )
+        let update = sqlx::query(concat!(
+            "UPDATE app_accounts SET ",
+            complete_columns!(),
+            " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
+        ))
         .bind(pushed.state.as_str())
         .bind(Value::Object(pushed.profile.clone()).to_string())
         .bind(pushed.generation)
@@ -253,13 +344,11 @@ impl Store {
         failure: &Failure,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
-        let update = sqlx::query(
-            "UPDATE app_accounts SET attempt = attempt + $1, last_error = $2, next_attempt_at = $3, \
-             intent = CASE WHEN $4 = 1 THEN NULL ELSE intent END, \
-             operation_id = CASE WHEN $4 = 1 THEN NULL ELSE operation_id END, \
-             lease_owner = NULL, lease_until = NULL, updated_at = $5 \
-             WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8",
-        )
+        let update = sqlx::query(concat!(
+            "UPDATE app_accounts SET ",
+            fail_columns!(),
+            " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
+        ))
         .bind(i64::from(failure.counts))
         .bind(failure.error.clone())
         .bind(failure.retry_at.unwrap_or(NEVER))
@@ -385,6 +474,13 @@ pub struct Failure {
     /// The app certainly did not act (a refusal, a rate limit): the recorded
     /// intent is dropped, and the next attempt need not look the account up.
     pub settled: bool,
+}
+
+/// One attempt's outcome, for [`Store::record_outcomes`].
+#[derive(Debug, Clone)]
+pub enum PushOutcome {
+    Pushed { app_id: String, user_id: String, pushed: Pushed },
+    Failed { app_id: String, user_id: String, failure: Failure },
 }
 
 /// A provisioning error an admin can see and retry.

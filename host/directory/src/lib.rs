@@ -5,6 +5,7 @@
 
 mod accounts;
 mod apps;
+mod bulk;
 mod clock;
 mod error;
 mod groups;
@@ -15,7 +16,7 @@ mod store;
 mod tx;
 mod users;
 
-pub use accounts::{AccountState, AppAccount, Failure, NEVER, ProvisioningError, Pushed};
+pub use accounts::{AccountState, AppAccount, Failure, NEVER, ProvisioningError, PushOutcome, Pushed};
 pub use apps::{App, GroupAssignment, NewApp};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::StoreError;

@@ -66,7 +66,9 @@ macro_rules! user_columns {
     };
 }
 
-fn from_row(r: &AnyRow) -> Result<User, StoreError> {
+pub(crate) const USER_COLUMNS: &str = user_columns!();
+
+pub(crate) fn from_row(r: &AnyRow) -> Result<User, StoreError> {
     let profile: String = r.try_get("profile")?;
     let status: String = r.try_get("status")?;
     Ok(User {

@@ -3,14 +3,14 @@
 //! transaction and rolls it back; a fan-out change over the guard is rolled
 //! back and held as a plan, and applied (recomputed) on approval.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use provisio_directory::{AccountState, App, NewPlan, Plan, Store, Tx};
+use provisio_directory::{AccountState, App, AppAccount, NewPlan, Plan, Store, Tx, User};
 
 use crate::change::{Change, Scope, apply};
 use crate::connector::{AccountOp, Connectors};
@@ -243,27 +243,46 @@ impl<C: Connectors> Engine<C> {
         pairs.sort();
         pairs.dedup();
 
-        let mut apps: HashMap<String, AppView> = HashMap::new();
-        let mut effects: BTreeMap<String, AppEffect> = BTreeMap::new();
-        for (app_id, user_id) in pairs {
-            if !apps.contains_key(&app_id) {
-                let view = self.app_view(tx.app(&app_id).await?)?;
-                let accounts = tx.account_count(&app_id).await?;
-                effects.insert(
-                    app_id.clone(),
-                    AppEffect { app_id: app_id.clone(), accounts, counts: BTreeMap::new(), changes: Vec::new() },
-                );
-                apps.insert(app_id.clone(), view);
+        // Per app, read the users, their accounts and their assignments in
+        // bulk, then write only the desires that change.
+        let mut effects = Vec::new();
+        let mut start = 0;
+        while start < pairs.len() {
+            let app_id = pairs[start].0.clone();
+            let end = start + pairs[start..].iter().take_while(|(a, _)| *a == app_id).count();
+            let user_ids: Vec<String> = pairs[start..end].iter().map(|(_, u)| u.clone()).collect();
+            start = end;
+            let view = self.app_view(tx.app(&app_id).await?)?;
+            let accounts_held = tx.account_count(&app_id).await?;
+            let users = tx.users_by_id(&user_ids).await?;
+            let accounts = tx.accounts_of(&app_id, &user_ids).await?;
+            let assigned = tx.assigned_among(&app_id, &user_ids).await?;
+            let mut effect = AppEffect {
+                app_id: app_id.clone(),
+                accounts: accounts_held,
+                counts: BTreeMap::new(),
+                changes: Vec::new(),
+            };
+            let mut new_accounts = Vec::new();
+            for user_id in &user_ids {
+                let Some(user) = users.get(user_id) else { continue };
+                let facts = Facts { user, assigned: assigned.contains(user_id), account: accounts.get(user_id) };
+                let Some((desire, change)) = reconcile_one(&view, facts)? else { continue };
+                match accounts.get(user_id) {
+                    None => new_accounts.push((user_id.clone(), desire.0, desire.1)),
+                    current => tx.write_desired(current, &app_id, user_id, desire.0, &desire.1).await?,
+                }
+                if let Some(change) = change {
+                    *effect.counts.entry(op_name(change.op)).or_default() += 1;
+                    effect.changes.push(change);
+                }
             }
-            let Some(view) = apps.get(&app_id) else { continue };
-            if let Some(change) = reconcile_one(tx, view, &user_id).await?
-                && let Some(effect) = effects.get_mut(&app_id)
-            {
-                *effect.counts.entry(op_name(change.op)).or_default() += 1;
-                effect.changes.push(change);
+            tx.insert_desired(&app_id, &new_accounts).await?;
+            if !effect.changes.is_empty() {
+                effects.push(effect);
             }
         }
-        Ok(effects.into_values().filter(|e| !e.changes.is_empty()).collect())
+        Ok(effects)
     }
 
     fn app_view(&self, app: App) -> Result<AppView, EngineError> {
@@ -285,23 +304,29 @@ fn op_name(op: PlannedOp) -> &'static str {
     }
 }
 
-/// Sets one account's desired state; returns the operation it will cause
-/// relative to what was desired before, if any.
-async fn reconcile_one(tx: &mut Tx, view: &AppView, user_id: &str) -> Result<Option<PlannedChange>, EngineError> {
-    let app_id = view.app.id.as_str();
-    let user = tx.user(user_id).await?;
-    let assigned = tx.is_assigned(app_id, user_id).await?;
-    let account = tx.account(app_id, user_id).await?;
-    let exists = account
-        .as_ref()
-        .is_some_and(|a| a.pushed_state != AccountState::Absent || a.desired_state == AccountState::Active);
+/// What the directory says about one user and one app.
+struct Facts<'a> {
+    user: &'a User,
+    assigned: bool,
+    account: Option<&'a AppAccount>,
+}
+
+/// One account's new desired state (when it differs from the stored one)
+/// and the operation it will cause relative to what was desired before.
+type Reconciled = ((AccountState, serde_json::Map<String, Value>), Option<PlannedChange>);
+
+fn reconcile_one(view: &AppView, facts: Facts<'_>) -> Result<Option<Reconciled>, EngineError> {
+    let Facts { user, assigned, account } = facts;
+    let user_id = user.id.as_str();
+    let exists =
+        account.is_some_and(|a| a.pushed_state != AccountState::Absent || a.desired_state == AccountState::Active);
     let mut state = desired_state(user.status, assigned, &view.policy, view.can_delete, exists);
     // A deletion (retention ended) is final unless the user is wanted again.
-    if state == AccountState::Inactive && account.as_ref().is_some_and(|a| a.desired_state == AccountState::Deleted) {
+    if state == AccountState::Inactive && account.is_some_and(|a| a.desired_state == AccountState::Deleted) {
         state = AccountState::Deleted;
     }
-    let before_state = account.as_ref().map_or(AccountState::Absent, |a| a.desired_state);
-    let before = account.as_ref().map(|a| AccountImage::from_map(&a.desired_profile)).unwrap_or_default();
+    let before_state = account.map_or(AccountState::Absent, |a| a.desired_state);
+    let before = account.map(|a| AccountImage::from_map(&a.desired_profile)).unwrap_or_default();
     if account.is_none() && state == AccountState::Absent {
         return Ok(None);
     }
@@ -309,27 +334,33 @@ async fn reconcile_one(tx: &mut Tx, view: &AppView, user_id: &str) -> Result<Opt
     // image it was left with.
     let image = if state == AccountState::Active {
         view.mappings
-            .evaluate(&user)
+            .evaluate(user)
             .map_err(|e| EngineError::Mapping(format!("app {}: user {}: {e}", view.app.name, user.login)))?
     } else {
         before.clone()
     };
-    tx.set_desired(app_id, user_id, state, &image.to_map()).await?;
+    let profile = image.to_map();
+    if account.is_some_and(|a| a.desired_state == state && a.desired_profile == profile) {
+        return Ok(None);
+    }
     let op = match (before_state, state) {
         (AccountState::Active, AccountState::Active) => {
             let changed = changed_attributes(&before, &image);
-            if changed.is_empty() {
-                return Ok(None);
-            }
-            return Ok(Some(PlannedChange { user_id: user_id.into(), op: PlannedOp::Update, attributes: changed }));
+            let change = (!changed.is_empty()).then(|| PlannedChange {
+                user_id: user_id.into(),
+                op: PlannedOp::Update,
+                attributes: changed,
+            });
+            return Ok(Some(((state, profile), change)));
         }
-        (AccountState::Absent | AccountState::Deleted, AccountState::Active) => PlannedOp::Create,
-        (_, AccountState::Active) => PlannedOp::Reactivate,
-        (AccountState::Active, AccountState::Inactive | AccountState::Absent) => PlannedOp::Deactivate,
-        (s, AccountState::Deleted) if s != AccountState::Deleted => PlannedOp::Delete,
-        _ => return Ok(None),
+        (AccountState::Absent | AccountState::Deleted, AccountState::Active) => Some(PlannedOp::Create),
+        (_, AccountState::Active) => Some(PlannedOp::Reactivate),
+        (AccountState::Active, AccountState::Inactive | AccountState::Absent) => Some(PlannedOp::Deactivate),
+        (s, AccountState::Deleted) if s != AccountState::Deleted => Some(PlannedOp::Delete),
+        _ => None,
     };
-    Ok(Some(PlannedChange { user_id: user_id.into(), op, attributes: Vec::new() }))
+    let change = op.map(|op| PlannedChange { user_id: user_id.into(), op, attributes: Vec::new() });
+    Ok(Some(((state, profile), change)))
 }
 
 /// Attribute names whose values differ (added, changed or removed), and a

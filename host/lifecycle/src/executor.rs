@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use provisio_directory::{AccountState, App, AppAccount, Failure, Pushed, Store, StoreError};
+use provisio_directory::{AccountState, App, AppAccount, Failure, PushOutcome, Pushed, Store, StoreError};
 
 use crate::connector::{Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 use crate::mapping::AccountImage;
@@ -57,7 +57,15 @@ pub struct Executor<C> {
     work: Arc<Notify>,
     /// Consecutive failures per app, reset by any success.
     failures: Mutex<HashMap<String, u32>>,
+    /// Apps as last read, for a moment: work on one app reads it once.
+    apps: Mutex<HashMap<String, (Instant, App)>>,
+    /// Outcomes for the batching writer.
+    outcomes: mpsc::UnboundedSender<PushOutcome>,
+    outcomes_rx: Mutex<Option<mpsc::UnboundedReceiver<PushOutcome>>>,
 }
+
+/// How long an app read stays good for the executor.
+const APP_TTL: Duration = Duration::from_millis(500);
 
 /// What one attempt ended in.
 enum Attempt {
@@ -67,7 +75,17 @@ enum Attempt {
 
 impl<C: Connectors> Executor<C> {
     pub fn new(store: Store, connectors: Arc<C>, config: ExecutorConfig, work: Arc<Notify>) -> Arc<Self> {
-        Arc::new(Executor { store, connectors, config, work, failures: Mutex::new(HashMap::new()) })
+        let (outcomes, rx) = mpsc::unbounded_channel();
+        Arc::new(Executor {
+            store,
+            connectors,
+            config,
+            work,
+            failures: Mutex::new(HashMap::new()),
+            apps: Mutex::new(HashMap::new()),
+            outcomes,
+            outcomes_rx: Mutex::new(Some(rx)),
+        })
     }
 
     /// Works until `shutdown` is notified.
@@ -76,12 +94,17 @@ impl<C: Connectors> Executor<C> {
         if released > 0 {
             tracing::info!(released, "released the leases of this node's previous run");
         }
-        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let receiver = self.outcomes_rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let writer = receiver.map(|rx| tokio::spawn(self.clone().write_outcomes(rx)));
+        let concurrency = self.config.concurrency.max(1);
+        let slots = Arc::new(Semaphore::new(concurrency));
         let mut running = JoinSet::new();
         loop {
             let free = slots.available_permits();
             let mut claimed = 0;
-            if free > 0 {
+            // Claim in batches (a quarter of the slots at least) unless idle:
+            // fewer, larger claim transactions.
+            if free > 0 && (free >= concurrency.div_ceil(4) || running.is_empty()) {
                 let lease_ms = self.config.lease.as_millis() as i64;
                 match self.store.claim_due(&self.config.owner, lease_ms, free as u32).await {
                     Ok(accounts) => {
@@ -109,13 +132,56 @@ impl<C: Connectors> Executor<C> {
             }
         }
         running.shutdown().await;
+        if let Some(writer) = writer {
+            writer.abort();
+        }
         Ok(())
+    }
+
+    /// The batching writer: every outcome waiting is recorded in one
+    /// transaction. If a batch cannot be written, its leases expire and the
+    /// accounts are tried again (creates look up first: nothing doubles).
+    async fn write_outcomes(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PushOutcome>) {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 512).await > 0 {
+            match self.store.record_outcomes(&self.config.owner, &batch).await {
+                Ok(held) => {
+                    for (outcome, held) in batch.iter().zip(held) {
+                        if !held {
+                            let (PushOutcome::Pushed { app_id, user_id, .. }
+                            | PushOutcome::Failed { app_id, user_id, .. }) = outcome;
+                            tracing::warn!(app = %app_id, user = %user_id, "the lease was lost before the outcome was recorded");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, outcomes = batch.len(), "recording outcomes failed; they will be retried")
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    /// The app, read at most every `APP_TTL`.
+    async fn app(&self, app_id: &str) -> Result<App, StoreError> {
+        if let Some((at, app)) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(app_id) {
+            if at.elapsed() < APP_TTL {
+                return Ok(app.clone());
+            }
+        }
+        let app = self.store.app(app_id).await?;
+        self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app_id.to_string(), (Instant::now(), app.clone()));
+        Ok(app)
+    }
+
+    fn forget_app(&self, app_id: &str) {
+        self.apps.lock().unwrap_or_else(|p| p.into_inner()).remove(app_id);
     }
 
     /// One account: push, then record the outcome. A store error here leaves
     /// the lease to expire and the account to be tried again.
     async fn process(&self, account: AppAccount) {
-        let app = match self.store.app(&account.app_id).await {
+        let app = match self.app(&account.app_id).await {
             Ok(app) => app,
             Err(e) => {
                 tracing::warn!(app = %account.app_id, error = %e, "cannot read the app");
@@ -135,22 +201,32 @@ impl<C: Connectors> Executor<C> {
             return;
         }
         let attempt = self.attempt(&app, &account).await;
-        let recorded = match attempt {
+        let (app_id, user_id) = (app.id.clone(), account.user_id.clone());
+        let outcome = match attempt {
             Ok(Attempt::Pushed(pushed)) => {
                 self.failures_reset(&app.id);
-                self.store.complete_push(&app.id, &account.user_id, owner, &pushed).await
+                PushOutcome::Pushed { app_id, user_id, pushed }
             }
-            Ok(Attempt::Failed(failure)) => self.record_failure(&app, &account, failure).await,
-            Err(e) => Err(e),
+            Ok(Attempt::Failed(failure)) => match self.classify(&app, &account, failure).await {
+                Ok(failure) => PushOutcome::Failed { app_id, user_id, failure },
+                Err(e) => {
+                    tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "recording a failure failed");
+                    return;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "an attempt failed in the store");
+                return;
+            }
         };
-        if let Err(e) = recorded {
-            tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "recording an outcome failed");
-        }
+        // The writer outlives every worker; a closed channel means shutdown.
+        let _ = self.outcomes.send(outcome);
     }
 
-    async fn record_failure(&self, app: &App, account: &AppAccount, failure: CallFailure) -> Result<(), StoreError> {
+    /// What a failed call means: when to retry, whether it counts, whether
+    /// to pause or quarantine the app.
+    async fn classify(&self, app: &App, account: &AppAccount, failure: CallFailure) -> Result<Failure, StoreError> {
         let now = self.store.now_ms();
-        let owner = &self.config.owner;
         let message = failure.message.clone();
         let recorded = match failure.kind {
             FailureKind::RateLimited { retry_after_ms } => {
@@ -158,6 +234,7 @@ impl<C: Connectors> Executor<C> {
                 let until = now + pause as i64;
                 tracing::info!(app = %app.id, pause_ms = pause, "the app asked to slow down; pausing it");
                 self.store.pause_app(&app.id, until).await?;
+                self.forget_app(&app.id);
                 Failure { error: message, retry_at: Some(until), counts: false, settled: true }
             }
             FailureKind::Rejected | FailureKind::Unsupported | FailureKind::Conflict { .. } | FailureKind::NotFound => {
@@ -172,6 +249,7 @@ impl<C: Connectors> Executor<C> {
                     );
                     tracing::warn!(app = %app.id, %reason, "quarantining the app");
                     self.store.set_app_status("executor", &app.id, "quarantined", Some(&reason)).await?;
+                    self.forget_app(&app.id);
                     self.failures_reset(&app.id);
                 }
                 let retry_at = now + self.backoff(account.attempt).as_millis() as i64;
@@ -179,7 +257,7 @@ impl<C: Connectors> Executor<C> {
                 Failure { error: message, retry_at: Some(retry_at), counts: true, settled }
             }
         };
-        self.store.fail_push(&app.id, &account.user_id, owner, &recorded).await
+        Ok(recorded)
     }
 
     fn backoff(&self, attempt: i64) -> Duration {
@@ -205,7 +283,6 @@ impl<C: Connectors> Executor<C> {
     async fn attempt(&self, app: &App, account: &AppAccount) -> Result<Attempt, StoreError> {
         let desired = AccountImage::from_map(&account.desired_profile);
         let pushed = AccountImage::from_map(&account.pushed_profile);
-        let owner = &self.config.owner;
         let generation = account.desired_generation;
         let done = |state: AccountState, profile: &AccountImage, external_id: Option<String>| {
             Attempt::Pushed(Pushed { generation, state, profile: profile.to_map(), external_id })
@@ -222,15 +299,15 @@ impl<C: Connectors> Executor<C> {
                 Ok(done(account.pushed_state, &pushed, None))
             }
             (AccountState::Active, false, _) | (AccountState::Active, true, None) => {
-                // A previous create may have reached the app: look first.
+                // The claim committed this create's intent. An intent an
+                // earlier attempt left means that attempt's create may have
+                // reached the app: look first.
                 if account.intent.as_deref() == Some("create") {
                     match self.call(app, &id, Call::Lookup { login: desired.login.clone() }).await {
                         Ok(Reply::Found(Some(found))) => return self.adopt(app, account, &id, &desired, found).await,
                         Ok(_) => {}
                         Err(failure) => return Ok(Attempt::Failed(failure)),
                     }
-                } else {
-                    self.store.record_intent(&app.id, &account.user_id, owner, "create", &operation_id).await?;
                 }
                 let create =
                     Call::Create { login: desired.login.clone(), active: true, attributes: desired.attributes.clone() };

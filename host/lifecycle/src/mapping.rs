@@ -77,6 +77,12 @@ pub struct Mappings {
 
 const LOGIN: &str = "(login)";
 
+thread_local! {
+    /// The standard library, built once per thread: building it per
+    /// evaluation cost more than the evaluation.
+    static STDLIB: Context<'static, 'static> = Context::default();
+}
+
 fn compile(attribute: &str, source: &str) -> Result<Program, MappingError> {
     let program = Program::compile(source)
         .map_err(|e| MappingError { attribute: attribute.into(), message: format!("does not compile: {e}") })?;
@@ -125,7 +131,15 @@ impl Mappings {
         subject.insert("id".into(), json!(user.id));
         subject.insert("login".into(), json!(user.login));
         subject.insert("status".into(), json!(user.status));
-        let mut context = Context::default();
+        STDLIB.with(|root| self.evaluate_in(root.new_inner_scope(), user, subject))
+    }
+
+    fn evaluate_in(
+        &self,
+        mut context: Context<'_, '_>,
+        user: &User,
+        subject: Map<String, Value>,
+    ) -> Result<AccountImage, MappingError> {
         context
             .add_variable("user", Value::Object(subject))
             .map_err(|e| MappingError { attribute: "(user)".into(), message: e.to_string() })?;
