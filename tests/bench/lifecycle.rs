@@ -172,8 +172,23 @@ async fn futures_join<F: std::future::Future<Output = ()>>(futures: impl Iterato
     futures::future::join_all(futures).await;
 }
 
-/// Assigns the group to the app and times until every account is pushed.
+/// CPU seconds a process has used (user + system).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 (index 11 and 12 after the name).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Assigns the group to the app and times until every account is pushed;
+/// says how much CPU the server used per account.
 async fn provision(p: &Provisio, app: &str, group: &str) -> Duration {
+    let pid = p.pid().expect("pid");
+    let cpu_before = cpu_secs(pid);
+    let accounts_before = p.accounts(app).await.len();
     let started = Instant::now();
     p.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
     if std::env::var_os("BENCH_VERBOSE").is_some() {
@@ -182,7 +197,13 @@ async fn provision(p: &Provisio, app: &str, group: &str) -> Duration {
     while p.pending().await > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    started.elapsed()
+    let took = started.elapsed();
+    let accounts = p.accounts(app).await.len() - accounts_before;
+    println!(
+        "  (provisio used {:.0} µs of CPU per account)",
+        (cpu_secs(pid) - cpu_before) * 1e6 / accounts.max(1) as f64
+    );
+    took
 }
 
 async fn throughput(users: usize) {
@@ -356,9 +377,13 @@ async fn memory(users: usize) {
         p.ok("PUT", &format!("/apps/{app}/groups/{g}"), None).await;
         peak = peak.max(rss_mib(pid));
     }
+    let assigned = started.elapsed();
     while p.pending().await > 0 {
         peak = peak.max(rss_mib(pid));
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        println!("  (the {groups} assignments took {:.1}s)", assigned.as_secs_f64());
     }
     let after = rss_mib(pid);
     println!(

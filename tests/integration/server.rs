@@ -85,6 +85,8 @@ impl Provisio {
         }
     }
 
+    /// The server's process id (the benchmark reads its CPU and memory).
+    #[allow(dead_code)]
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

@@ -273,37 +273,81 @@ impl Store {
     pub async fn record_outcomes(&self, owner: &str, outcomes: &[PushOutcome]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.write().await?;
         let now = tx.now;
-        let mut held = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            let statement = match outcome {
-                PushOutcome::Pushed { app_id, user_id, pushed } => sqlx::query(concat!(
-                    "UPDATE app_accounts SET ",
-                    complete_columns!(),
-                    " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
-                ))
-                .bind(pushed.state.as_str())
-                .bind(Value::Object(pushed.profile.clone()).to_string())
-                .bind(pushed.generation)
-                .bind(pushed.external_id.clone())
-                .bind(now)
-                .bind(app_id.clone())
-                .bind(user_id.clone())
-                .bind(owner.to_string()),
-                PushOutcome::Failed { app_id, user_id, failure } => sqlx::query(concat!(
-                    "UPDATE app_accounts SET ",
-                    fail_columns!(),
-                    " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
-                ))
-                .bind(i64::from(failure.counts))
-                .bind(failure.error.clone())
-                .bind(failure.retry_at.unwrap_or(NEVER))
-                .bind(i64::from(failure.settled))
-                .bind(now)
-                .bind(app_id.clone())
-                .bind(user_id.clone())
-                .bind(owner.to_string()),
-            };
-            held.push(statement.execute(tx.conn()).await?.rows_affected() == 1);
+        let mut held = vec![false; outcomes.len()];
+        let mut pushed_rows = Vec::new();
+        for (i, outcome) in outcomes.iter().enumerate() {
+            match outcome {
+                PushOutcome::Pushed { app_id, user_id, pushed } => pushed_rows.push((i, app_id, user_id, pushed)),
+                PushOutcome::Failed { app_id, user_id, failure } => {
+                    let update = sqlx::query(concat!(
+                        "UPDATE app_accounts SET ",
+                        fail_columns!(),
+                        " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
+                    ))
+                    .bind(i64::from(failure.counts))
+                    .bind(failure.error.clone())
+                    .bind(failure.retry_at.unwrap_or(NEVER))
+                    .bind(i64::from(failure.settled))
+                    .bind(now)
+                    .bind(app_id.clone())
+                    .bind(user_id.clone())
+                    .bind(owner.to_string());
+                    held[i] = update.execute(tx.conn()).await?.rows_affected() == 1;
+                }
+            }
+        }
+        // Successes, the bulk of the work, go in one UPDATE … FROM per 100.
+        for chunk in pushed_rows.chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = 3 + i * 6;
+                    format!(
+                        "SELECT ${p} AS app_id, ${} AS user_id, ${} AS state, ${} AS profile, \
+                         CAST(${} AS BIGINT) AS generation, ${} AS external_id",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5
+                    )
+                })
+                .collect();
+            // Only generated placeholders are formatted into the SQL.
+            let sql = format!(
+                "UPDATE app_accounts AS a SET pushed_state = v.state, pushed_profile = v.profile, \
+                 pushed_generation = v.generation, external_id = COALESCE(v.external_id, a.external_id), \
+                 intent = NULL, operation_id = NULL, attempt = 0, last_error = NULL, lease_owner = NULL, \
+                 lease_until = NULL, updated_at = $2, \
+                 deactivated_at = CASE WHEN v.state = 'inactive' THEN COALESCE(a.deactivated_at, $2) ELSE NULL END \
+                 FROM ({}) AS v WHERE a.app_id = v.app_id AND a.user_id = v.user_id AND a.lease_owner = $1 \
+                 RETURNING {}",
+                rows.join(" UNION ALL "),
+                // SQLite's RETURNING names the target's columns bare;
+                // PostgreSQL needs them qualified (v has the same names).
+                match tx.backend() {
+                    Backend::Sqlite => "app_id, user_id",
+                    Backend::Postgres => "a.app_id, a.user_id",
+                }
+            );
+            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner.to_string()).bind(now);
+            for (_, app_id, user_id, pushed) in chunk {
+                update = update
+                    .bind((*app_id).clone())
+                    .bind((*user_id).clone())
+                    .bind(pushed.state.as_str())
+                    .bind(Value::Object(pushed.profile.clone()).to_string())
+                    .bind(pushed.generation)
+                    .bind(pushed.external_id.clone());
+            }
+            let updated: std::collections::HashSet<(String, String)> = update
+                .fetch_all(tx.conn())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("app_id")?, r.try_get("user_id")?)))
+                .collect::<Result<_, StoreError>>()?;
+            for (i, app_id, user_id, _) in chunk {
+                held[*i] = updated.contains(&((*app_id).clone(), (*user_id).clone()));
+            }
         }
         tx.commit().await?;
         Ok(held)

@@ -75,9 +75,11 @@ impl Tx {
         for chunk in user_ids.chunks(CHUNK) {
             let list = placeholders(2, chunk.len());
             let sql = format!(
+                // Driven from the users' memberships (few) rather than the
+                // app's group assignments (possibly thousands).
                 "SELECT user_id FROM app_user_assignments WHERE app_id = $1 AND user_id IN ({list}) \
-                 UNION SELECT m.user_id FROM app_group_assignments g JOIN memberships m ON m.group_id = g.group_id \
-                 WHERE g.app_id = $1 AND m.user_id IN ({list})"
+                 UNION SELECT m.user_id FROM memberships m WHERE m.user_id IN ({list}) \
+                 AND EXISTS (SELECT 1 FROM app_group_assignments g WHERE g.app_id = $1 AND g.group_id = m.group_id)"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app_id.to_string());
             for id in chunk {

@@ -21,6 +21,8 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
+    /// SQLite's single writer, in this process (see `Store::write`).
+    pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -73,7 +75,7 @@ impl Store {
             Backend::Sqlite => SQLITE.run(&pool).await?,
             Backend::Postgres => POSTGRES.run(&pool).await?,
         }
-        Ok(Store { pool, backend, clock })
+        Ok(Store { pool, backend, clock, writer: Arc::new(tokio::sync::Mutex::new(())) })
     }
 
     pub fn backend(&self) -> Backend {

@@ -11,6 +11,9 @@ use crate::store::{Backend, Store};
 
 pub struct Tx {
     pub(crate) inner: sqlx::Transaction<'static, Any>,
+    /// SQLite: this process's one writer slot, held until commit or
+    /// rollback (see `Store::write`).
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// One clock reading for the whole change.
     pub(crate) now: i64,
     pub(crate) backend: Backend,
@@ -48,11 +51,20 @@ impl Store {
     /// A write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
     /// fails with "database is locked" instead of waiting its turn.
+    ///
+    /// On SQLite the process's writers also queue here, in order, before
+    /// taking a connection: waiting on the database's own lock would go
+    /// through SQLite's busy handler, which sleeps for up to 100 ms at a
+    /// time, and writers holding pooled connections while they wait would
+    /// starve the readers.
     pub async fn write(&self) -> Result<Tx, StoreError> {
-        let inner = match self.backend() {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        let (inner, writer) = match self.backend() {
+            Backend::Sqlite => {
+                let writer = self.writer.clone().lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(writer))
+            }
+            Backend::Postgres => (self.pool.begin().await?, None),
         };
-        Ok(Tx { inner, now: self.now_ms(), backend: self.backend() })
+        Ok(Tx { inner, _writer: writer, now: self.now_ms(), backend: self.backend() })
     }
 }

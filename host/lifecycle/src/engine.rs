@@ -48,7 +48,8 @@ pub struct PlannedChange {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AppEffect {
     pub app_id: String,
-    /// Accounts the app holds (the guard's base).
+    /// Accounts the app holds (the guard's base); -1 when not counted (a
+    /// change the guard does not look at).
     pub accounts: i64,
     pub counts: BTreeMap<&'static str, u64>,
     pub changes: Vec<PlannedChange>,
@@ -107,7 +108,10 @@ impl<C: Connectors> Engine<C> {
     pub async fn submit(&self, actor: &str, change: &Change, mode: Mode) -> Result<Outcome, EngineError> {
         let mut tx = self.store.write().await?;
         let (result, scope) = apply(&mut tx, actor, change).await?;
-        let effects = self.reconcile(&mut tx, scope).await?;
+        // The guard and previews need each app's account count; counting is
+        // a scan of the app's accounts, so other changes skip it.
+        let count = mode == Mode::Preview || change.guarded();
+        let effects = self.reconcile(&mut tx, scope, count).await?;
         if mode == Mode::Preview {
             tx.rollback().await?;
             return Ok(Outcome { result: Value::Null, effects, held: None });
@@ -165,7 +169,7 @@ impl<C: Connectors> Engine<C> {
         let mut tx = self.store.write().await?;
         tx.decide_plan(actor, plan_id, "applied").await?;
         let (result, scope) = apply(&mut tx, actor, &change).await?;
-        let effects = self.reconcile(&mut tx, scope).await?;
+        let effects = self.reconcile(&mut tx, scope, true).await?;
         tx.commit().await?;
         self.work.notify_one();
         Ok(Outcome { result, effects, held: None })
@@ -228,7 +232,7 @@ impl<C: Connectors> Engine<C> {
 
     /// Recomputes the desired state of every account in scope; returns the
     /// operations that will follow, per app.
-    async fn reconcile(&self, tx: &mut Tx, scope: Scope) -> Result<Vec<AppEffect>, EngineError> {
+    async fn reconcile(&self, tx: &mut Tx, scope: Scope, count: bool) -> Result<Vec<AppEffect>, EngineError> {
         let mut pairs: Vec<(String, String)> = scope.pairs;
         for user_id in scope.users {
             for app_id in tx.apps_concerning(&user_id).await? {
@@ -253,7 +257,7 @@ impl<C: Connectors> Engine<C> {
             let user_ids: Vec<String> = pairs[start..end].iter().map(|(_, u)| u.clone()).collect();
             start = end;
             let view = self.app_view(tx.app(&app_id).await?)?;
-            let accounts_held = tx.account_count(&app_id).await?;
+            let accounts_held = if count { tx.account_count(&app_id).await? } else { -1 };
             let users = tx.users_by_id(&user_ids).await?;
             let accounts = tx.accounts_of(&app_id, &user_ids).await?;
             let assigned = tx.assigned_among(&app_id, &user_ids).await?;
