@@ -66,11 +66,12 @@ impl Uvicorn {
             .stdout(Stdio::null())
             .spawn()
             .expect("uvicorn (run .ci/run or pip install -r tests/requirements.txt into .venv)");
-        let origin = format!("http://127.0.0.1:{port}");
+        // Owned at once, so that it is killed and waited for whatever happens.
+        let server = Uvicorn { child, origin: format!("http://127.0.0.1:{port}") };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if client.get(format!("{origin}/v2/ServiceProviderConfig")).send().await.is_ok() {
-                return Uvicorn { child, origin };
+            if client.get(format!("{}/v2/ServiceProviderConfig", server.origin)).send().await.is_ok() {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

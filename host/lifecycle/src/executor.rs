@@ -164,10 +164,10 @@ impl<C: Connectors> Executor<C> {
 
     /// The app, read at most every `APP_TTL`.
     async fn app(&self, app_id: &str) -> Result<App, StoreError> {
-        if let Some((at, app)) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(app_id) {
-            if at.elapsed() < APP_TTL {
-                return Ok(app.clone());
-            }
+        if let Some((at, app)) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(app_id)
+            && at.elapsed() < APP_TTL
+        {
+            return Ok(app.clone());
         }
         let app = self.store.app(app_id).await?;
         self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app_id.to_string(), (Instant::now(), app.clone()));
