@@ -1,0 +1,158 @@
+//! The management API's contract: authentication, coded errors for bad
+//! input with nothing changed, previews, connection checks, mapping
+//! previews, provisioning errors and their retry, quarantine and resume.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::databases::{Backend, TestDatabase};
+use crate::server::{Provisio, TEST_CONFIG};
+use crate::support::{Fault, RecordingProxy, Scim2Server};
+
+#[tokio::test]
+async fn every_endpoint_needs_the_token_and_bad_input_gets_a_coded_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
+    let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+
+    // No token, a wrong token: 401, coded.
+    let client = reqwest::Client::new();
+    let r = client.get(format!("{}/api/v1/users", p.base)).send().await.expect("answer");
+    assert_eq!(r.status().as_u16(), 401);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["errorCode"], "unauthenticated");
+    let r = client
+        .get(format!("{}/api/v1/users", p.base))
+        .header("Authorization", "SSWS not-the-token")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status().as_u16(), 401);
+    let health = client.get(format!("{}/healthz", p.base)).send().await.expect("answer");
+    assert_eq!(health.status().as_u16(), 200, "health needs no token");
+
+    // Unknown fields, wrong types, missing login: 400 invalid, nothing written.
+    for bad in [
+        json!({ "profile": { "login": "a@example.com" }, "extra": true }),
+        json!({ "profile": { "login": 42 } }),
+        json!({ "profile": { "email": "a@example.com" } }),
+        json!({ "profile": { "login": "a@example.com", "firstName": ["Ada"] } }),
+        json!({ "profile": { "login": " padded@example.com" } }),
+    ] {
+        let (status, answer) = p.call("POST", "/users", Some(bad.clone())).await;
+        assert_eq!((status, answer["errorCode"].as_str()), (400, Some("invalid")), "{bad} → {answer}");
+        assert!(answer["errorSummary"].as_str().is_some_and(|s| !s.is_empty()));
+    }
+    assert_eq!(p.ok("GET", "/users", None).await.as_array().map(Vec::len), Some(0), "nothing was written");
+
+    // A preview of a create writes nothing either.
+    let preview = p.ok("POST", "/users?preview=true", Some(json!({ "profile": { "login": "p@example.com" } }))).await;
+    assert_eq!(preview["preview"], true);
+    assert_eq!(p.ok("GET", "/users", None).await.as_array().map(Vec::len), Some(0));
+
+    // Illegal transitions; a duplicate login; unknown ids and endpoints.
+    let staged = p.ok("POST", "/users?activate=false", Some(json!({ "profile": { "login": "s@example.com" } }))).await;
+    assert_eq!(staged["status"], "STAGED");
+    let id = staged["id"].as_str().expect("id");
+    let (status, answer) = p.call("POST", &format!("/users/{id}/lifecycle/suspend"), None).await;
+    assert_eq!((status, answer["errorCode"].as_str()), (400, Some("illegal-transition")), "{answer}");
+    let (status, answer) = p.call("DELETE", &format!("/users/{id}"), None).await;
+    assert_eq!((status, answer["errorCode"].as_str()), (400, Some("illegal-transition")), "{answer}");
+    let (status, answer) = p.call("POST", "/users", Some(json!({ "profile": { "login": "S@example.com" } }))).await;
+    assert_eq!((status, answer["errorCode"].as_str()), (409, Some("conflict")), "{answer}");
+    let (status, _) = p.call("GET", "/users/no-such-user", None).await;
+    assert_eq!(status, 404);
+    let (status, answer) = p.call("GET", "/nothing-here", None).await;
+    assert_eq!((status, answer["errorCode"].as_str()), (404, Some("not-found")));
+
+    // Apps: a connector that is not installed, settings that do not fit,
+    // mappings that do not compile.
+    let app = |connector: &str, settings: serde_json::Value, mappings: serde_json::Value| json!({ "name": "X", "connector": connector, "settings": settings, "mappings": mappings });
+    for (bad, needle) in [
+        (app("nope@1.0.0", json!({}), json!({})), "not installed"),
+        (app("scim@0.1.0", json!({}), json!({})), "base_url"),
+        (
+            app(
+                "scim@0.1.0",
+                json!({ "base_url": "https://x.example/v2" }),
+                json!({ "attributes": { "title": "user.title +" } }),
+            ),
+            "title",
+        ),
+    ] {
+        let (status, answer) = p.call("POST", "/apps", Some(bad)).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["errorSummary"].as_str().unwrap_or_default().contains(needle), "{answer}");
+    }
+    assert_eq!(p.ok("GET", "/apps", None).await.as_array().map(Vec::len), Some(0));
+    drop(p);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantined() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
+    let config = format!("{TEST_CONFIG}quarantine_after = 5\n");
+    let p = Provisio::start(dir.path(), &db.url, &config).await;
+    let scim = Scim2Server::start().await;
+    let proxy = RecordingProxy::start(&scim.origin()).await;
+    let app = p.create_scim_app("Picky", &proxy.origin(), &scim.token).await;
+    assert_eq!(p.ok("POST", &format!("/apps/{app}/check"), None).await["ok"], true, "the connection works");
+    let user = p.create_user("ada@example.com", "Ada", "Lovelace").await;
+    let image = p.ok("POST", &format!("/apps/{app}/mappings/preview"), Some(json!({ "userId": user }))).await;
+    assert_eq!(image["attributes"]["displayName"], "Ada Lovelace", "{image}");
+
+    // The app refuses the create (400): a provisioning error, not retried.
+    proxy.set_faults(|method, _| if method == "POST" { Fault::Status(400) } else { Fault::Pass });
+    p.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
+    let mut errors = serde_json::Value::Null;
+    for _ in 0..100 {
+        errors = p.ok("GET", &format!("/apps/{app}/errors"), None).await;
+        if errors.as_array().is_some_and(|e| !e.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(errors[0]["user_id"], user.as_str(), "{errors}");
+    assert!(errors[0]["next_attempt_at"].is_null(), "waits for an admin: {errors}");
+    let account = p.ok("GET", &format!("/apps/{app}/accounts/{user}"), None).await;
+    assert_eq!(account["syncState"], "ERROR", "{account}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let posts = proxy.exchanges().iter().filter(|e| e.method == "POST").count();
+    assert_eq!(posts, 1, "a refusal is not retried by itself");
+
+    // Fixed on the app's side; the admin retries: it goes through.
+    proxy.set_faults(|_, _| Fault::Pass);
+    assert_eq!(p.ok("POST", &format!("/apps/{app}/errors/{user}/retry"), None).await["retried"], 1);
+    p.wait_idle(Duration::from_secs(30)).await;
+    assert_eq!(scim.total_users().await, 1);
+
+    // An app that keeps failing (500s) is quarantined with the reason
+    // shown, and nothing more is sent until an admin resumes it.
+    proxy.set_faults(|_, _| Fault::Status(500));
+    for i in 0..3 {
+        let other = p.create_user(&format!("u{i}@example.com"), "U", &format!("{i}")).await;
+        p.ok("PUT", &format!("/apps/{app}/users/{other}"), None).await;
+    }
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..200 {
+        shown = p.ok("GET", &format!("/apps/{app}"), None).await;
+        if shown["status"] == "quarantined" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(shown["status"], "quarantined", "{shown}");
+    assert!(shown["quarantineReason"].as_str().is_some_and(|r| r.contains("500")), "{shown}");
+    let sent = proxy.exchanges().len();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(proxy.exchanges().len(), sent, "a quarantined app gets no calls");
+    proxy.set_faults(|_, _| Fault::Pass);
+    p.ok("POST", &format!("/apps/{app}/lifecycle/activate"), None).await;
+    p.wait_idle(Duration::from_secs(60)).await;
+    assert_eq!(scim.total_users().await, 4, "resumed: everything converged");
+    drop(p);
+    db.drop().await;
+}
