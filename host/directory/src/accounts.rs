@@ -409,17 +409,7 @@ impl Store {
              WHERE app_id = $2 AND user_id = $3 AND lease_owner = $4",
         )
         .bind(until);
-        let updated = update
-            .bind(app_id.to_string())
-            .bind(user_id.to_string())
-            .bind(owner.to_string())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(lease_lost(app_id, user_id, owner));
-        }
-        Ok(())
+        self.leased_update(update, app_id, user_id, owner).await
     }
 
     /// Runs an update whose last three parameters are the app, the user and
@@ -580,49 +570,13 @@ impl Tx {
         state: AccountState,
         profile: &Map<String, Value>,
     ) -> Result<i64, StoreError> {
-        let now = self.now;
-        let profile_json = Value::Object(profile.clone()).to_string();
-        let current = sqlx::query(
-            "SELECT desired_state, desired_profile, desired_generation FROM app_accounts WHERE app_id = $1 AND user_id = $2",
-        )
-        .bind(app_id)
-        .bind(user_id)
-        .fetch_optional(self.conn())
-        .await?;
-        let Some(row) = current else {
-            sqlx::query(
-                "INSERT INTO app_accounts (app_id, user_id, desired_state, desired_profile, desired_generation, \
-                 pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 1, 'absent', '{}', 0, $5, $5)",
-            )
-            .bind(app_id)
-            .bind(user_id)
-            .bind(state.as_str())
-            .bind(&profile_json)
-            .bind(now)
-            .execute(self.conn())
-            .await?;
-            return Ok(1);
-        };
-        let same_state = row.try_get::<String, _>("desired_state")? == state.as_str();
-        let stored: Value = serde_json::from_str(&row.try_get::<String, _>("desired_profile")?).unwrap_or(Value::Null);
-        let generation: i64 = row.try_get("desired_generation")?;
-        if same_state && stored == Value::Object(profile.clone()) {
-            return Ok(generation);
-        }
-        sqlx::query(
-            "UPDATE app_accounts SET desired_state = $1, desired_profile = $2, \
-             desired_generation = desired_generation + 1, attempt = 0, next_attempt_at = $3, updated_at = $3 \
-             WHERE app_id = $4 AND user_id = $5",
-        )
-        .bind(state.as_str())
-        .bind(&profile_json)
-        .bind(now)
-        .bind(app_id)
-        .bind(user_id)
-        .execute(self.conn())
-        .await?;
-        Ok(generation + 1)
+        let current = self.account(app_id, user_id).await?;
+        self.write_desired(current.as_ref(), app_id, user_id, state, profile).await?;
+        Ok(match current {
+            None => 1,
+            Some(a) if a.desired_state == state && &a.desired_profile == profile => a.desired_generation,
+            Some(a) => a.desired_generation + 1,
+        })
     }
 
     /// How many accounts an app holds or is about to (the guard's base).

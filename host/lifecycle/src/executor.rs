@@ -4,7 +4,7 @@
 //! create's intent is committed before the call, and an attempt whose
 //! outcome was lost looks the account up before creating again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -99,30 +99,31 @@ impl<C: Connectors> Executor<C> {
         let concurrency = self.config.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut running = JoinSet::new();
+        // Claimed work waiting for a free slot: claims come in batches of
+        // `concurrency`, so one claim transaction (one commit, one fsync on
+        // PostgreSQL) serves many operations.
+        let mut queue: VecDeque<AppAccount> = VecDeque::new();
+        let lease_ms = self.config.lease.as_millis() as i64;
         loop {
-            let free = slots.available_permits();
-            let mut claimed = 0;
-            // Claim in batches (a quarter of the slots at least) unless idle:
-            // fewer, larger claim transactions.
-            if free > 0 && (free >= concurrency.div_ceil(4) || running.is_empty()) {
-                let lease_ms = self.config.lease.as_millis() as i64;
-                match self.store.claim_due(&self.config.owner, lease_ms, free as u32).await {
-                    Ok(accounts) => {
-                        claimed = accounts.len();
-                        for account in accounts {
-                            let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                            let this = self.clone();
-                            running.spawn(async move {
-                                this.process(account).await;
-                                drop(permit);
-                            });
-                        }
+            while !queue.is_empty() {
+                let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+                let Some(account) = queue.pop_front() else { break };
+                let this = self.clone();
+                running.spawn(async move {
+                    this.process(account).await;
+                    drop(permit);
+                });
+            }
+            if queue.len() < concurrency.div_ceil(2) {
+                let limit = (concurrency * 2 - queue.len()) as u32;
+                match self.store.claim_due(&self.config.owner, lease_ms, limit).await {
+                    Ok(accounts) if !accounts.is_empty() => {
+                        queue.extend(accounts);
+                        continue;
                     }
+                    Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "claiming work failed; trying again"),
                 }
-            }
-            if claimed > 0 && slots.available_permits() > 0 {
-                continue; // more may be due
             }
             tokio::select! {
                 _ = shutdown.notified() => break,

@@ -1,7 +1,7 @@
 //! `/api/v1/users`: create, read, list, update profiles, lifecycle.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,7 +16,7 @@ use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit,
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/users", post(create).get(list))
-        .route("/users/{id}", get(read).post(update_partial).put(update_replace).delete(delete))
+        .route("/users/{id}", get(read).post(update_profile).put(update_profile).delete(delete))
         .route("/users/{id}/lifecycle/{action}", post(lifecycle))
         .route("/bulk/users/lifecycle/{action}", post(bulk_lifecycle))
 }
@@ -139,24 +139,17 @@ async fn update(
     .await
 }
 
-async fn update_partial(
+/// POST merges into the profile (null removes an attribute), PUT replaces
+/// it, as in Okta's API.
+async fn update_profile(
     State(state): State<AppState>,
     actor: Actor,
+    method: Method,
     Path(id): Path<String>,
     Params(p): Params<PreviewParam>,
     Body(body): Body<UserBody>,
 ) -> Result<Response, ApiError> {
-    update(state, actor, id, body.profile, true, p.preview).await
-}
-
-async fn update_replace(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(id): Path<String>,
-    Params(p): Params<PreviewParam>,
-    Body(body): Body<UserBody>,
-) -> Result<Response, ApiError> {
-    update(state, actor, id, body.profile, false, p.preview).await
+    update(state, actor, id, body.profile, method == Method::POST, p.preview).await
 }
 
 fn transition(action: &str) -> Result<Transition, ApiError> {
