@@ -149,10 +149,19 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     let sent = proxy.exchanges().len();
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(proxy.exchanges().len(), sent, "a quarantined app gets no calls");
+
+    // A user cannot be purged while their deactivation is still to be sent.
+    p.ok("POST", &format!("/users/{user}/lifecycle/deactivate"), None).await;
+    let (status, answer) = p.call("DELETE", &format!("/users/{user}"), None).await;
+    assert_eq!((status, answer["errorCode"].as_str()), (409, Some("conflict")), "{answer}");
+
     proxy.set_faults(|_, _| Fault::Pass);
     p.ok("POST", &format!("/apps/{app}/lifecycle/activate"), None).await;
     p.wait_idle(Duration::from_secs(60)).await;
     assert_eq!(scim.total_users().await, 4, "resumed: everything converged");
+    assert_eq!(scim.users_by_name().await["ada@example.com"]["active"], false);
+    let (status, answer) = p.call("DELETE", &format!("/users/{user}"), None).await;
+    assert_eq!(status, 204, "deprovisioned everywhere: purged: {answer}");
     drop(p);
     db.drop().await;
 }

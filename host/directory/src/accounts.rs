@@ -579,6 +579,17 @@ impl Tx {
         })
     }
 
+    /// How many of a user's app accounts still have changes to push.
+    pub async fn pending_pushes_of(&mut self, user_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM app_accounts WHERE user_id = $1 AND desired_generation > pushed_generation",
+        )
+        .bind(user_id)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// How many accounts an app holds or is about to (the guard's base).
     pub async fn account_count(&mut self, app_id: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(

@@ -204,6 +204,15 @@ pub(crate) async fn apply(tx: &mut Tx, actor: &str, change: &Change) -> Result<(
                     user.status.as_str()
                 )));
             }
+            // Their deactivations must reach the apps first: purging drops
+            // the accounts' rows, and with them any push still to come.
+            let pending = tx.pending_pushes_of(user_id).await?;
+            if pending > 0 {
+                return Err(EngineError::Store(provisio_directory::StoreError::Conflict(format!(
+                    "user {} still has {pending} app account change(s) to push; delete them once those are done",
+                    user.login
+                ))));
+            }
             tx.purge_user(actor, user_id).await?;
             json!({ "deleted": user_id })
         }
