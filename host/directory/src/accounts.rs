@@ -90,17 +90,6 @@ pub(crate) const ACCOUNT_COLUMNS: &str = account_columns!();
 const CREATES: &str =
     "desired_state = 'active' AND (external_id IS NULL OR pushed_state NOT IN ('active', 'inactive'))";
 
-/// What a successful push sets ($1 state, $2 profile, $3 generation, $4
-/// external id, $5 now).
-macro_rules! complete_columns {
-    () => {
-        "pushed_state = $1, pushed_profile = $2, pushed_generation = $3, \
-         external_id = COALESCE($4, external_id), intent = NULL, operation_id = NULL, attempt = 0, \
-         last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5, \
-         deactivated_at = CASE WHEN $1 = 'inactive' THEN COALESCE(deactivated_at, $5) ELSE NULL END"
-    };
-}
-
 /// What a failed attempt sets ($1 counts, $2 error, $3 retry at, $4
 /// settled, $5 now).
 macro_rules! fail_columns {
@@ -362,18 +351,8 @@ impl Store {
         owner: &str,
         pushed: &Pushed,
     ) -> Result<(), StoreError> {
-        let now = self.now_ms();
-        let update = sqlx::query(concat!(
-            "UPDATE app_accounts SET ",
-            complete_columns!(),
-            " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
-        ))
-        .bind(pushed.state.as_str())
-        .bind(Value::Object(pushed.profile.clone()).to_string())
-        .bind(pushed.generation)
-        .bind(pushed.external_id.clone())
-        .bind(now);
-        self.leased_update(update, app_id, user_id, owner).await
+        let outcome = PushOutcome::Pushed { app_id: app_id.into(), user_id: user_id.into(), pushed: pushed.clone() };
+        self.record_one(owner, outcome).await
     }
 
     /// Records a failed attempt: the error is kept, the account is due again
@@ -387,18 +366,18 @@ impl Store {
         owner: &str,
         failure: &Failure,
     ) -> Result<(), StoreError> {
-        let now = self.now_ms();
-        let update = sqlx::query(concat!(
-            "UPDATE app_accounts SET ",
-            fail_columns!(),
-            " WHERE app_id = $6 AND user_id = $7 AND lease_owner = $8"
-        ))
-        .bind(i64::from(failure.counts))
-        .bind(failure.error.clone())
-        .bind(failure.retry_at.unwrap_or(NEVER))
-        .bind(i64::from(failure.settled))
-        .bind(now);
-        self.leased_update(update, app_id, user_id, owner).await
+        let outcome = PushOutcome::Failed { app_id: app_id.into(), user_id: user_id.into(), failure: failure.clone() };
+        self.record_one(owner, outcome).await
+    }
+
+    /// One outcome through the batch path; a lost lease is an error.
+    async fn record_one(&self, owner: &str, outcome: PushOutcome) -> Result<(), StoreError> {
+        let held = self.record_outcomes(owner, std::slice::from_ref(&outcome)).await?;
+        if held.first() == Some(&true) {
+            return Ok(());
+        }
+        let (PushOutcome::Pushed { app_id, user_id, .. } | PushOutcome::Failed { app_id, user_id, .. }) = &outcome;
+        Err(lease_lost(app_id, user_id, owner))
     }
 
     /// Gives a leased account back untouched, due again at `until` (its app
