@@ -135,18 +135,26 @@ fn lease_lost(app_id: &str, user_id: &str, owner: &str) -> StoreError {
     ))
 }
 
+async fn fetch_account<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    app_id: &str,
+    user_id: &str,
+) -> Result<Option<AppAccount>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM app_accounts a WHERE a.app_id = $1 AND a.user_id = $2"
+    ))
+    .bind(app_id)
+    .bind(user_id)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 impl Store {
     pub async fn account(&self, app_id: &str, user_id: &str) -> Result<Option<AppAccount>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM app_accounts a WHERE a.app_id = $1 AND a.user_id = $2"
-        ))
-        .bind(app_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(from_row).transpose()
+        fetch_account(&self.pool, app_id, user_id).await
     }
 
     /// Sets what the app should hold for this user (see [`Tx::set_desired`]).
@@ -526,16 +534,7 @@ impl Tx {
     }
 
     pub async fn account(&mut self, app_id: &str, user_id: &str) -> Result<Option<AppAccount>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM app_accounts a WHERE a.app_id = $1 AND a.user_id = $2"
-        ))
-        .bind(app_id)
-        .bind(user_id)
-        .fetch_optional(self.conn())
-        .await?;
-        row.as_ref().map(from_row).transpose()
+        fetch_account(self.conn(), app_id, user_id).await
     }
 
     /// Sets what the app should hold for this user. A change bumps the
