@@ -4,6 +4,7 @@
 //! The design is in docs/design/directory.md.
 
 mod accounts;
+mod admins;
 mod apps;
 mod bulk;
 mod clock;
@@ -17,6 +18,7 @@ mod tx;
 mod users;
 
 pub use accounts::{AccountState, AppAccount, Failure, NEVER, ProvisioningError, PushOutcome, Pushed};
+pub use admins::{Admin, ApiToken, Authenticated, IssuedToken, Role, token_hash};
 pub use apps::{App, GroupAssignment, NewApp};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::StoreError;

@@ -143,7 +143,14 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         })
     };
 
-    let state = AppState { store: store.clone(), engine, connectors, sealer, token: Arc::new(token.0) };
+    let state = AppState {
+        store: store.clone(),
+        engine,
+        connectors,
+        sealer,
+        token: Arc::new(token.0),
+        permissions: Default::default(),
+    };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let bound = listener.local_addr()?;
     match token.1 {

@@ -2,13 +2,13 @@
 //! credentials), connection checks, mappings with preview, policy,
 //! assignments, app accounts and their sync state, provisioning errors.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::{App, AppAccount, NEVER, NewApp};
 use provisio_lifecycle::{AccountImage, Change, Mappings, Policy};
@@ -16,24 +16,24 @@ use provisio_lifecycle::{AccountImage, Change, Mappings, Policy};
 use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit, timestamp};
 use crate::provisioner::validate_config;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/apps", post(create).get(list))
-        .route("/apps/{id}", get(read))
-        .route("/apps/{id}/check", post(check))
-        .route("/apps/{id}/lifecycle/{action}", post(lifecycle))
-        .route("/apps/{id}/mappings", put(set_mappings).get(mappings))
-        .route("/apps/{id}/mappings/preview", post(preview_mapping))
-        .route("/apps/{id}/policy", put(set_policy))
-        .route("/apps/{id}/users", get(users))
-        .route("/apps/{id}/users/{user_id}", put(assign_user).delete(unassign_user))
-        .route("/apps/{id}/groups", get(groups))
-        .route("/apps/{id}/groups/{group_id}", put(assign_group).delete(unassign_group))
-        .route("/apps/{id}/accounts", get(accounts))
-        .route("/apps/{id}/accounts/{user_id}", get(account))
-        .route("/apps/{id}/errors", get(errors))
-        .route("/apps/{id}/errors/retry", post(retry_all))
-        .route("/apps/{id}/errors/{user_id}/retry", post(retry_one))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read))
+        .routes(routes!(check))
+        .routes(routes!(lifecycle))
+        .routes(routes!(mappings, set_mappings))
+        .routes(routes!(preview_mapping))
+        .routes(routes!(set_policy))
+        .routes(routes!(users))
+        .routes(routes!(assign_user, unassign_user))
+        .routes(routes!(groups))
+        .routes(routes!(assign_group, unassign_group))
+        .routes(routes!(accounts))
+        .routes(routes!(account))
+        .routes(routes!(errors))
+        .routes(routes!(retry_all))
+        .routes(routes!(retry_one))
 }
 
 /// An app as the API shows it; credentials are never shown, only whether
@@ -56,16 +56,18 @@ fn app_json(app: &App) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewAppBody {
     name: String,
     /// `name@version` of an installed connector.
     connector: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     settings: Map<String, Value>,
     /// Credential name → `{ "scheme": "bearer", "token": … }` and the like.
     #[serde(default)]
+    #[schema(value_type = Object)]
     credentials: Map<String, Value>,
     #[serde(default)]
     grants: Vec<String>,
@@ -75,6 +77,16 @@ struct NewAppBody {
     policy: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/apps",
+    operation_id = "createApp",
+    tag = "apps",
+    summary = "Create an app on an installed connector, with sealed credentials",
+    request_body = NewAppBody,
+    responses((status = 201, description = "The app (credentials never shown)")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn create(
     State(state): State<AppState>,
     actor: Actor,
@@ -101,18 +113,47 @@ async fn create(
         mappings,
         policy,
     };
-    let app = state.store.create_app(&actor.0, new, &state.sealer).await?;
+    let app = state.store.create_app(&actor.name, new, &state.sealer).await?;
     Ok((StatusCode::CREATED, Json(app_json(&app))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps",
+    operation_id = "listApps",
+    tag = "apps",
+    summary = "List apps",
+    responses((status = 200, description = "Apps")),
+    security(("apiToken" = ["apps:read"]))
+)]
 async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, ApiError> {
     Ok(Json(Value::Array(state.store.list_apps().await?.iter().map(app_json).collect())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{id}",
+    operation_id = "getApp",
+    tag = "apps",
+    summary = "An app",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "The app")),
+    security(("apiToken" = ["apps:read"]))
+)]
 async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(app_json(&state.store.app(&id).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/apps/{id}/check",
+    operation_id = "checkApp",
+    tag = "apps",
+    summary = "Test the connection to the app",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "`ok`, or the error")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn check(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let app = state.store.app(&id).await?;
     match state.connectors.check(&app).await {
@@ -122,6 +163,16 @@ async fn check(State(state): State<AppState>, _: Actor, Path(id): Path<String>) 
 }
 
 /// `activate` resumes a quarantined or paused app.
+#[utoipa::path(
+    post,
+    path = "/apps/{id}/lifecycle/{action}",
+    operation_id = "appLifecycle",
+    tag = "apps",
+    summary = "`activate` resumes a paused or quarantined app; `deactivate` pauses it",
+    params(("id" = String, Path, description = "The app's id"), ("action" = String, Path, description = "The operation")),
+    responses((status = 200, description = "The app")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn lifecycle(
     State(state): State<AppState>,
     actor: Actor,
@@ -138,14 +189,35 @@ async fn lifecycle(
             ));
         }
     };
-    state.store.set_app_status(&actor.0, &id, status, None).await?;
+    state.store.set_app_status(&actor.name, &id, status, None).await?;
     Ok(Json(app_json(&state.store.app(&id).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{id}/mappings",
+    operation_id = "getMappings",
+    tag = "apps",
+    summary = "The app's attribute mappings (CEL)",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "Mappings")),
+    security(("apiToken" = ["apps:read"]))
+)]
 async fn mappings(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(state.store.app(&id).await?.mappings))
 }
 
+#[utoipa::path(
+    put,
+    path = "/apps/{id}/mappings",
+    operation_id = "setMappings",
+    tag = "apps",
+    summary = "Replace the app's mappings; every account is brought up to date",
+    params(("id" = String, Path, description = "The app's id"), PreviewParam),
+    request_body = Value,
+    responses((status = 200, description = "What changed")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn set_mappings(
     State(state): State<AppState>,
     actor: Actor,
@@ -157,7 +229,7 @@ async fn set_mappings(
     submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PreviewBody {
     user_id: String,
@@ -166,6 +238,17 @@ struct PreviewBody {
 }
 
 /// What the app would receive for a user.
+#[utoipa::path(
+    post,
+    path = "/apps/{id}/mappings/preview",
+    operation_id = "previewMapping",
+    tag = "apps",
+    summary = "What the app would receive for a user",
+    params(("id" = String, Path, description = "The app's id")),
+    request_body = PreviewBody,
+    responses((status = 200, description = "The account image")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn preview_mapping(
     State(state): State<AppState>,
     _: Actor,
@@ -176,6 +259,17 @@ async fn preview_mapping(
     Ok(Json(json!({ "login": image.login, "attributes": image.attributes })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/apps/{id}/policy",
+    operation_id = "setPolicy",
+    tag = "apps",
+    summary = "Replace the app's provisioning policy",
+    params(("id" = String, Path, description = "The app's id"), PreviewParam),
+    request_body = Value,
+    responses((status = 200, description = "What changed")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn set_policy(
     State(state): State<AppState>,
     actor: Actor,
@@ -187,6 +281,16 @@ async fn set_policy(
     submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{id}/users",
+    operation_id = "listAppUsers",
+    tag = "apps",
+    summary = "Users assigned to the app, directly or by group",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "Assigned users")),
+    security(("apiToken" = ["accounts:read"]))
+)]
 async fn users(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     state.store.app(&id).await?;
     let direct = state.store.direct_assignments(&id).await?;
@@ -196,6 +300,16 @@ async fn users(State(state): State<AppState>, _: Actor, Path(id): Path<String>) 
     Ok(Json(Value::Array(rows)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/apps/{id}/users/{user_id}",
+    operation_id = "assignUserToApp",
+    tag = "apps",
+    summary = "Assign a user to the app",
+    params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id"), PreviewParam),
+    responses((status = 200, description = "What changed")),
+    security(("apiToken" = ["assignments:write"]))
+)]
 async fn assign_user(
     State(state): State<AppState>,
     actor: Actor,
@@ -206,6 +320,16 @@ async fn assign_user(
     submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/apps/{id}/users/{user_id}",
+    operation_id = "unassignUserFromApp",
+    tag = "apps",
+    summary = "Remove a user's direct assignment",
+    params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id"), PreviewParam),
+    responses((status = 204, description = "Removed")),
+    security(("apiToken" = ["assignments:write"]))
+)]
 async fn unassign_user(
     State(state): State<AppState>,
     actor: Actor,
@@ -216,13 +340,24 @@ async fn unassign_user(
     submit(&state, &actor, change, p.preview, |_| StatusCode::NO_CONTENT.into_response()).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{id}/groups",
+    operation_id = "listAppGroups",
+    tag = "apps",
+    summary = "Groups assigned to the app",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "Group assignments")),
+    security(("apiToken" = ["apps:read"]))
+)]
 async fn groups(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     state.store.app(&id).await?;
     Ok(Json(json!(state.store.group_assignments(&id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AssignGroupParams {
     #[serde(default)]
     preview: bool,
@@ -231,6 +366,16 @@ struct AssignGroupParams {
     priority: i64,
 }
 
+#[utoipa::path(
+    put,
+    path = "/apps/{id}/groups/{group_id}",
+    operation_id = "assignGroupToApp",
+    tag = "apps",
+    summary = "Assign a group to the app",
+    params(("id" = String, Path, description = "The app's id"), ("group_id" = String, Path, description = "A group's id"), AssignGroupParams),
+    responses((status = 200, description = "What changed")),
+    security(("apiToken" = ["group-assignments:write"]))
+)]
 async fn assign_group(
     State(state): State<AppState>,
     actor: Actor,
@@ -241,6 +386,16 @@ async fn assign_group(
     submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/apps/{id}/groups/{group_id}",
+    operation_id = "unassignGroupFromApp",
+    tag = "apps",
+    summary = "Remove a group's assignment",
+    params(("id" = String, Path, description = "The app's id"), ("group_id" = String, Path, description = "A group's id"), PreviewParam),
+    responses((status = 204, description = "Removed")),
+    security(("apiToken" = ["group-assignments:write"]))
+)]
 async fn unassign_group(
     State(state): State<AppState>,
     actor: Actor,
@@ -276,6 +431,16 @@ fn account_json(a: &AppAccount) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{id}/accounts",
+    operation_id = "listAppAccounts",
+    tag = "apps",
+    summary = "App accounts and their sync state, paged by user id",
+    params(("id" = String, Path, description = "The app's id"), Page),
+    responses((status = 200, description = "Accounts")),
+    security(("apiToken" = ["accounts:read"]))
+)]
 async fn accounts(
     State(state): State<AppState>,
     _: Actor,
@@ -287,6 +452,16 @@ async fn accounts(
     Ok(Json(Value::Array(rows.iter().map(account_json).collect())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{id}/accounts/{user_id}",
+    operation_id = "getAppAccount",
+    tag = "apps",
+    summary = "One app account and its sync state",
+    params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id")),
+    responses((status = 200, description = "The account")),
+    security(("apiToken" = ["accounts:read"]))
+)]
 async fn account(
     State(state): State<AppState>,
     _: Actor,
@@ -298,27 +473,57 @@ async fn account(
     Ok(Json(account_json(&a)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{id}/errors",
+    operation_id = "listAppErrors",
+    tag = "apps",
+    summary = "Provisioning errors that wait for an admin",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "Errors")),
+    security(("apiToken" = ["accounts:read"]))
+)]
 async fn errors(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     state.store.app(&id).await?;
     Ok(Json(json!(state.store.provisioning_errors(Some(&id)).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/apps/{id}/errors/retry",
+    operation_id = "retryAppErrors",
+    tag = "apps",
+    summary = "Retry every failed account of the app",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "How many were retried")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn retry_all(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     state.store.app(&id).await?;
-    let retried = state.store.retry_errors(&actor.0, &id, None).await?;
+    let retried = state.store.retry_errors(&actor.name, &id, None).await?;
     Ok(Json(json!({ "retried": retried })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/apps/{id}/errors/{user_id}/retry",
+    operation_id = "retryAppError",
+    tag = "apps",
+    summary = "Retry one failed account",
+    params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id")),
+    responses((status = 200, description = "How many were retried")),
+    security(("apiToken" = ["apps:write"]))
+)]
 async fn retry_one(
     State(state): State<AppState>,
     actor: Actor,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let retried = state.store.retry_errors(&actor.0, &id, Some(&user_id)).await?;
+    let retried = state.store.retry_errors(&actor.name, &id, Some(&user_id)).await?;
     if retried == 0 {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -1,24 +1,24 @@
 //! `/api/v1/groups`: groups and their members.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::Group;
 use provisio_lifecycle::Change;
 
 use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit, timestamp};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/groups", post(create).get(list))
-        .route("/groups/{id}", get(read))
-        .route("/groups/{id}/users", get(members))
-        .route("/groups/{id}/users/{user_id}", put(add).delete(remove))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read))
+        .routes(routes!(members))
+        .routes(routes!(add, remove))
 }
 
 fn group_json(g: &Group) -> Value {
@@ -30,13 +30,13 @@ fn group_json(g: &Group) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupBody {
     profile: GroupProfile,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupProfile {
     name: String,
@@ -44,25 +44,78 @@ struct GroupProfile {
     description: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/groups",
+    operation_id = "createGroup",
+    tag = "groups",
+    summary = "Create a group",
+    request_body = GroupBody,
+    responses((status = 201, description = "The group")),
+    security(("apiToken" = ["groups:write"]))
+)]
 async fn create(
     State(state): State<AppState>,
     actor: Actor,
     Body(body): Body<GroupBody>,
 ) -> Result<Response, ApiError> {
-    let group = state.store.create_group(&actor.0, &body.profile.name, &body.profile.description).await?;
+    let group = state.store.create_group(&actor.name, &body.profile.name, &body.profile.description).await?;
     Ok((StatusCode::CREATED, Json(group_json(&group))).into_response())
 }
 
-async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/groups/{id}",
+    operation_id = "getGroup",
+    tag = "groups",
+    summary = "A group",
+    params(("id" = String, Path, description = "The group's id")),
+    responses((status = 200, description = "The group")),
+    security(("apiToken" = ["directory:read"]))
+)]
+async fn read(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    actor.may_see_group(&id)?;
     Ok(Json(group_json(&state.store.group(&id).await?)))
 }
 
-async fn list(State(state): State<AppState>, _: Actor, Params(page): Params<Page>) -> Result<Json<Value>, ApiError> {
-    let groups = state.store.list_groups(page.after.as_deref(), page.limit).await?;
+#[utoipa::path(
+    get,
+    path = "/groups",
+    operation_id = "listGroups",
+    tag = "groups",
+    summary = "List groups, paged by id",
+    params(Page),
+    responses((status = 200, description = "Groups")),
+    security(("apiToken" = ["directory:read"]))
+)]
+async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+    Params(page): Params<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let mut groups = state.store.list_groups(page.after.as_deref(), page.limit).await?;
+    if actor.managed_by().is_some() {
+        // A group admin sees their own groups only; they are few.
+        groups = Vec::new();
+        for id in actor.groups.iter().filter(|g| page.after.as_deref().is_none_or(|a| g.as_str() > a)) {
+            groups.push(state.store.group(id).await?);
+        }
+    }
     Ok(Json(Value::Array(groups.iter().map(group_json).collect())))
 }
 
-async fn members(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/groups/{id}/users",
+    operation_id = "listGroupMembers",
+    tag = "groups",
+    summary = "A group's members",
+    params(("id" = String, Path, description = "The group's id")),
+    responses((status = 200, description = "Users")),
+    security(("apiToken" = ["directory:read"]))
+)]
+async fn members(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    actor.may_see_group(&id)?;
     state.store.group(&id).await?;
     let mut users = Vec::new();
     for user_id in state.store.members(&id).await? {
@@ -71,6 +124,16 @@ async fn members(State(state): State<AppState>, _: Actor, Path(id): Path<String>
     Ok(Json(Value::Array(users)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/groups/{id}/users/{user_id}",
+    operation_id = "addGroupMember",
+    tag = "groups",
+    summary = "Add a user to a group",
+    params(("id" = String, Path, description = "The group's id"), ("user_id" = String, Path, description = "A user's id"), PreviewParam),
+    responses((status = 204, description = "Added")),
+    security(("apiToken" = ["members:write"]))
+)]
 async fn add(
     State(state): State<AppState>,
     actor: Actor,
@@ -81,6 +144,16 @@ async fn add(
     submit(&state, &actor, change, p.preview, |_| StatusCode::NO_CONTENT.into_response()).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/groups/{id}/users/{user_id}",
+    operation_id = "removeGroupMember",
+    tag = "groups",
+    summary = "Remove a user from a group",
+    params(("id" = String, Path, description = "The group's id"), ("user_id" = String, Path, description = "A user's id"), PreviewParam),
+    responses((status = 204, description = "Removed")),
+    security(("apiToken" = ["members:write"]))
+)]
 async fn remove(
     State(state): State<AppState>,
     actor: Actor,

@@ -4,23 +4,29 @@
 //! app-account changes it causes in one transaction. `?preview=true` on a
 //! change answers what it would do, without doing it.
 
+mod access;
+mod admins;
 mod apps;
 mod groups;
+mod logs;
 mod plans;
 mod users;
+
+pub use access::{Actor, PERMISSIONS, RoutePermissions, role_holds};
 
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{StatusCode, request::Parts};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use provisio_directory::{Sealer, Store, StoreError};
 use provisio_lifecycle::{Change, Engine, EngineError, Mode, Outcome};
@@ -34,20 +40,65 @@ pub struct AppState {
     pub connectors: Arc<RuntimeConnectors>,
     pub sealer: Arc<Sealer>,
     pub token: Arc<String>,
+    /// Filled by `router` from the OpenAPI document.
+    pub permissions: RoutePermissions,
 }
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(users::routes())
-        .merge(groups::routes())
-        .merge(apps::routes())
-        .merge(plans::routes())
+/// The API's routes and the OpenAPI document they were declared with.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(
+            "/api/v1",
+            OpenApiRouter::new()
+                .merge(users::routes())
+                .merge(groups::routes())
+                .merge(apps::routes())
+                .merge(plans::routes())
+                .merge(admins::routes())
+                .merge(logs::routes()),
+        )
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    (router, doc)
+}
+
+/// The OpenAPI document's frame: its title and the token scheme.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Provisio management API", description = "Users, groups, apps, assignments, app accounts, plans, admins and the system log. Every route needs an API token (`Authorization: SSWS <token>`); the security scope on each operation names the permission it needs."),
+    modifiers(&TokenScheme)
+)]
+struct ApiDoc;
+
+struct TokenScheme;
+
+impl utoipa::Modify for TokenScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            access::SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`SSWS <token>` or `Bearer <token>`",
+            ))),
+        );
+    }
+}
+
+pub fn router(mut state: AppState) -> Router {
+    let (api, doc) = api();
+    state.permissions = RoutePermissions::from_openapi(&doc);
+    let doc = Arc::new(doc);
+    let api = api
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint") })
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .layer(middleware::from_fn_with_state(state.clone(), access::guard));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(ready))
-        .nest("/api/v1", api)
+        // The document describes the API; it holds no data, so it is public.
+        .route("/api/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .merge(api)
         .with_state(state)
 }
 
@@ -59,45 +110,6 @@ async fn ready(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response()
         }
     }
-}
-
-/// Who made a request (the system log's actor).
-#[derive(Clone)]
-pub struct Actor(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Actor {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Actor>().cloned().ok_or_else(unauthenticated)
-    }
-}
-
-fn unauthenticated() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-        "authenticate with the header `Authorization: SSWS <token>` (or `Bearer <token>`)",
-    )
-}
-
-/// `Authorization: SSWS <token>` or `Bearer <token>`, compared in constant
-/// time. There is one super-admin token until admin roles arrive.
-async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("SSWS ").or_else(|| v.strip_prefix("Bearer ")))
-        .map(str::trim);
-    let Some(presented) = presented else {
-        return unauthenticated().into_response();
-    };
-    if !bool::from(presented.as_bytes().ct_eq(state.token.as_bytes())) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the API token is not valid")
-            .into_response();
-    }
-    request.extensions_mut().insert(Actor("bootstrap-admin".into()));
-    next.run(request).await
 }
 
 /// A coded, readable error.
@@ -185,9 +197,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PreviewParam {
+    /// Answer what the change would do, without doing it.
     #[serde(default)]
     pub preview: bool,
 }
@@ -201,8 +215,9 @@ pub async fn submit(
     preview: bool,
     done: impl FnOnce(Value) -> Response,
 ) -> Result<Response, ApiError> {
+    actor.may_change(&state.store, &change).await?;
     let mode = if preview { Mode::Preview } else { Mode::Apply };
-    let outcome: Outcome = state.engine.submit(&actor.0, &change, mode).await?;
+    let outcome: Outcome = state.engine.submit(&actor.name, &change, mode).await?;
     if preview {
         return Ok(Json(json!({ "preview": true, "effects": outcome.effects })).into_response());
     }
@@ -218,10 +233,13 @@ pub async fn submit(
 }
 
 /// Paging for lists: `after` (an id) and `limit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The last id of the previous page.
     pub after: Option<String>,
+    /// At most this many (1-1000).
     #[serde(default = "default_limit")]
     pub limit: u32,
 }

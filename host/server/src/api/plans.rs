@@ -1,24 +1,27 @@
 //! `/api/v1/plans`: changes held by the mass-change guard, and the work queue.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use provisio_lifecycle::Change;
 
 use super::{Actor, ApiError, AppState, Params};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/plans", get(list))
-        .route("/plans/{id}", get(read))
-        .route("/plans/{id}/approve", post(approve))
-        .route("/plans/{id}/reject", post(reject))
-        .route("/work", get(work))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(work))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PlanQuery {
     status: Option<String>,
     #[serde(default = "hundred")]
@@ -29,6 +32,16 @@ fn hundred() -> u32 {
     100
 }
 
+#[utoipa::path(
+    get,
+    path = "/plans",
+    operation_id = "listPlans",
+    tag = "plans",
+    summary = "Plans held by the mass-change guard, and decided ones",
+    params(PlanQuery),
+    responses((status = 200, description = "Plans")),
+    security(("apiToken" = ["plans:read"]))
+)]
 async fn list(State(state): State<AppState>, _: Actor, Params(q): Params<PlanQuery>) -> Result<Json<Value>, ApiError> {
     if let Some(s) = &q.status
         && !matches!(s.as_str(), "held" | "applied" | "rejected")
@@ -38,21 +51,64 @@ async fn list(State(state): State<AppState>, _: Actor, Params(q): Params<PlanQue
     Ok(Json(json!(state.store.list_plans(q.status.as_deref(), q.limit).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/plans/{id}",
+    operation_id = "getPlan",
+    tag = "plans",
+    summary = "A plan",
+    params(("id" = String, Path, description = "The plan's id")),
+    responses((status = 200, description = "The plan")),
+    security(("apiToken" = ["plans:read"]))
+)]
 async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(state.store.plan(&id).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/plans/{id}/approve",
+    operation_id = "approvePlan",
+    tag = "plans",
+    summary = "Apply a held plan to the directory as it is now",
+    params(("id" = String, Path, description = "The plan's id")),
+    responses((status = 200, description = "The plan and its effects")),
+    security(("apiToken" = ["plans:decide"]))
+)]
 async fn approve(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let outcome = state.engine.approve(&actor.0, &id).await?;
+    // Only someone who could have made the change may approve it.
+    let change: Change = serde_json::from_value(state.store.plan(&id).await?.change)
+        .map_err(|e| ApiError::invalid(format!("plan {id} holds a change this version cannot read: {e}")))?;
+    actor.may_change(&state.store, &change).await?;
+    let outcome = state.engine.approve(&actor.name, &id).await?;
     Ok(Json(json!({ "plan": state.store.plan(&id).await?, "effects": outcome.effects })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/plans/{id}/reject",
+    operation_id = "rejectPlan",
+    tag = "plans",
+    summary = "Reject a held plan",
+    params(("id" = String, Path, description = "The plan's id")),
+    responses((status = 200, description = "The plan")),
+    security(("apiToken" = ["plans:decide"]))
+)]
 async fn reject(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    state.engine.reject(&actor.0, &id).await?;
+    state.engine.reject(&actor.name, &id).await?;
     Ok(Json(json!(state.store.plan(&id).await?)))
 }
 
 /// The work queue: accounts with changes not yet pushed.
+#[utoipa::path(
+    get,
+    path = "/work",
+    operation_id = "getWork",
+    tag = "plans",
+    summary = "How many app accounts wait for a change to be pushed",
+    responses((status = 200, description = "The queue")),
+    security(("apiToken" = ["apps:read"]))
+)]
 async fn work(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "pending": state.store.pending_accounts().await? })))
 }

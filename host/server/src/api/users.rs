@@ -1,24 +1,24 @@
 //! `/api/v1/users`: create, read, list, update profiles, lifecycle.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::User;
 use provisio_lifecycle::{Change, Transition};
 
 use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit, timestamp};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/users", post(create).get(list))
-        .route("/users/{id}", get(read).post(update_profile).put(update_profile).delete(delete))
-        .route("/users/{id}/lifecycle/{action}", post(lifecycle))
-        .route("/bulk/users/lifecycle/{action}", post(bulk_lifecycle))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update_profile, replace_profile, delete))
+        .routes(routes!(lifecycle))
+        .routes(routes!(bulk_lifecycle))
 }
 
 /// A user as the API shows it: Okta's shape, the login inside the profile.
@@ -40,14 +40,17 @@ fn user_from(result: &Value) -> Result<User, ApiError> {
     serde_json::from_value(result.clone()).map_err(|e| ApiError::invalid(format!("engine answered oddly: {e}")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserBody {
+    /// The login and any other attributes.
+    #[schema(value_type = Object)]
     profile: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct CreateParams {
     #[serde(default = "yes")]
     activate: bool,
@@ -77,6 +80,17 @@ fn split_login(mut profile: Map<String, Value>) -> Result<(String, Map<String, V
     Ok((login, profile))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "createUser",
+    tag = "users",
+    summary = "Create a user (activated unless `activate=false`)",
+    params(CreateParams),
+    request_body = UserBody,
+    responses((status = 201, description = "The user")),
+    security(("apiToken" = ["users:create"]))
+)]
 async fn create(
     State(state): State<AppState>,
     actor: Actor,
@@ -92,12 +106,48 @@ async fn create(
     .await
 }
 
-async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    operation_id = "getUser",
+    tag = "users",
+    summary = "A user",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "The user")),
+    security(("apiToken" = ["directory:read"]))
+)]
+async fn read(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    actor.may_see_user(&state.store, &id).await?;
     Ok(Json(user_json(&state.store.user(&id).await?)))
 }
 
-async fn list(State(state): State<AppState>, _: Actor, Params(page): Params<Page>) -> Result<Json<Value>, ApiError> {
-    let users = state.store.list_users(page.after.as_deref(), page.limit).await?;
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "listUsers",
+    tag = "users",
+    summary = "List users, paged by id",
+    params(Page),
+    responses((status = 200, description = "Users")),
+    security(("apiToken" = ["directory:read"]))
+)]
+async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+    Params(page): Params<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let users = match actor.managed_by() {
+        // A group admin sees the users of their groups only.
+        Some(admin_id) => {
+            let ids = state.store.users_managed_by(admin_id, page.after.as_deref(), page.limit).await?;
+            let mut users = Vec::with_capacity(ids.len());
+            for id in ids {
+                users.push(state.store.user(&id).await?);
+            }
+            users
+        }
+        None => state.store.list_users(page.after.as_deref(), page.limit).await?,
+    };
     Ok(Json(Value::Array(users.iter().map(user_json).collect())))
 }
 
@@ -139,17 +189,48 @@ async fn update(
     .await
 }
 
-/// POST merges into the profile (null removes an attribute), PUT replaces
-/// it, as in Okta's API.
+/// POST merges into the profile (null removes an attribute), as in Okta's API.
+#[utoipa::path(
+    post,
+    path = "/users/{id}",
+    operation_id = "updateUser",
+    tag = "users",
+    summary = "Merge into a user's profile (`null` removes an attribute)",
+    params(("id" = String, Path, description = "The user's id"), PreviewParam),
+    request_body = UserBody,
+    responses((status = 200, description = "The user")),
+    security(("apiToken" = ["users:write"]))
+)]
 async fn update_profile(
     State(state): State<AppState>,
     actor: Actor,
-    method: Method,
     Path(id): Path<String>,
     Params(p): Params<PreviewParam>,
     Body(body): Body<UserBody>,
 ) -> Result<Response, ApiError> {
-    update(state, actor, id, body.profile, method == Method::POST, p.preview).await
+    update(state, actor, id, body.profile, true, p.preview).await
+}
+
+/// PUT replaces the profile.
+#[utoipa::path(
+    put,
+    path = "/users/{id}",
+    operation_id = "replaceUser",
+    tag = "users",
+    summary = "Replace a user's profile",
+    params(("id" = String, Path, description = "The user's id"), PreviewParam),
+    request_body = UserBody,
+    responses((status = 200, description = "The user")),
+    security(("apiToken" = ["users:write"]))
+)]
+async fn replace_profile(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Params(p): Params<PreviewParam>,
+    Body(body): Body<UserBody>,
+) -> Result<Response, ApiError> {
+    update(state, actor, id, body.profile, false, p.preview).await
 }
 
 fn transition(action: &str) -> Result<Transition, ApiError> {
@@ -162,6 +243,16 @@ fn transition(action: &str) -> Result<Transition, ApiError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/users/{id}/lifecycle/{action}",
+    operation_id = "userLifecycle",
+    tag = "users",
+    summary = "activate, reactivate, suspend, unsuspend or deactivate a user",
+    params(("id" = String, Path, description = "The user's id"), ("action" = String, Path, description = "The operation"), PreviewParam),
+    responses((status = 200, description = "The user")),
+    security(("apiToken" = ["users:write"]))
+)]
 async fn lifecycle(
     State(state): State<AppState>,
     actor: Actor,
@@ -176,12 +267,23 @@ async fn lifecycle(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct BulkBody {
     user_ids: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/bulk/users/lifecycle/{action}",
+    operation_id = "bulkUserLifecycle",
+    tag = "users",
+    summary = "One lifecycle operation on many users",
+    params(("action" = String, Path, description = "The operation"), PreviewParam),
+    request_body = BulkBody,
+    responses((status = 200, description = "What changed")),
+    security(("apiToken" = ["users:write"]))
+)]
 async fn bulk_lifecycle(
     State(state): State<AppState>,
     actor: Actor,
@@ -193,6 +295,16 @@ async fn bulk_lifecycle(
     submit(&state, &actor, change, p.preview, |result| Json(result).into_response()).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    operation_id = "deleteUser",
+    tag = "users",
+    summary = "Delete a deprovisioned user whose app accounts are settled",
+    params(("id" = String, Path, description = "The user's id"), PreviewParam),
+    responses((status = 204, description = "Deleted")),
+    security(("apiToken" = ["users:write"]))
+)]
 async fn delete(
     State(state): State<AppState>,
     actor: Actor,

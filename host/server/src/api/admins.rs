@@ -1,0 +1,335 @@
+//! `/api/v1/admins`: admins, their roles and groups, and their API tokens.
+//! A token's value is in the answer that creates it and nowhere else.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use provisio_directory::{Admin, ApiToken, IssuedToken, Role};
+
+use super::{Actor, ApiError, AppState, Body, timestamp};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(me))
+        .routes(routes!(my_tokens, create_my_token))
+        .routes(routes!(revoke_my_token))
+        .routes(routes!(read, update))
+        .routes(routes!(deactivate))
+        .routes(routes!(tokens, create_token))
+        .routes(routes!(revoke_token))
+}
+
+fn admin_json(a: &Admin) -> Value {
+    json!({
+        "id": a.id,
+        "login": a.login,
+        "role": a.role,
+        "status": a.status,
+        "groups": a.groups,
+        "created": timestamp(a.created_at),
+        "lastUpdated": timestamp(a.updated_at),
+    })
+}
+
+fn token_json(t: &ApiToken) -> Value {
+    json!({
+        "id": t.id,
+        "adminId": t.admin_id,
+        "name": t.name,
+        "prefix": t.prefix,
+        "created": timestamp(t.created_at),
+        "expiresAt": t.expires_at.map(timestamp),
+        "lastUsed": t.last_used_at.map(timestamp),
+        "revoked": t.revoked_at.map(timestamp),
+    })
+}
+
+fn issued_json(issued: &IssuedToken) -> Value {
+    let mut body = token_json(&issued.token);
+    body["token"] = json!(issued.secret.as_str());
+    body
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AdminBody {
+    login: String,
+    /// super-admin, app-admin, group-admin or read-only.
+    #[schema(value_type = String)]
+    role: Role,
+    /// The groups a group admin manages.
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    #[schema(value_type = String)]
+    role: Role,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TokenBody {
+    name: String,
+    /// When the token stops working (RFC 3339); never, if absent.
+    expires_at: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admins",
+    operation_id = "listAdmins",
+    tag = "admins",
+    summary = "List admins",
+    responses((status = 200, description = "Admins")),
+    security(("apiToken" = ["admins:read"]))
+)]
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(Value::Array(state.store.list_admins().await?.iter().map(admin_json).collect())))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins",
+    operation_id = "createAdmin",
+    tag = "admins",
+    summary = "Create an admin with a role (and, for a group admin, groups)",
+    request_body = AdminBody,
+    responses((status = 201, description = "The admin")),
+    security(("apiToken" = ["admins:write"]))
+)]
+async fn create(
+    State(state): State<AppState>,
+    actor: Actor,
+    Body(body): Body<AdminBody>,
+) -> Result<Response, ApiError> {
+    let admin = state.store.create_admin(&actor.name, &body.login, body.role, &body.groups).await?;
+    Ok((StatusCode::CREATED, Json(admin_json(&admin))).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/admins/{id}",
+    operation_id = "getAdmin",
+    tag = "admins",
+    summary = "An admin",
+    params(("id" = String, Path, description = "The admin's id")),
+    responses((status = 200, description = "The admin")),
+    security(("apiToken" = ["admins:read"]))
+)]
+async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(admin_json(&state.store.admin(&id).await?)))
+}
+
+#[utoipa::path(
+    put,
+    path = "/admins/{id}",
+    operation_id = "updateAdmin",
+    tag = "admins",
+    summary = "Change an admin's role and groups",
+    params(("id" = String, Path, description = "The admin's id")),
+    request_body = RoleBody,
+    responses((status = 200, description = "The admin")),
+    security(("apiToken" = ["admins:write"]))
+)]
+async fn update(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(body): Body<RoleBody>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = state.store.write().await?;
+    let admin = tx.update_admin(&actor.name, &id, body.role, &body.groups).await?;
+    tx.commit().await?;
+    Ok(Json(admin_json(&admin)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins/{id}/lifecycle/deactivate",
+    operation_id = "deactivateAdmin",
+    tag = "admins",
+    summary = "Deactivate an admin and revoke their tokens",
+    params(("id" = String, Path, description = "The admin's id")),
+    responses((status = 200, description = "The admin")),
+    security(("apiToken" = ["admins:write"]))
+)]
+async fn deactivate(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = state.store.write().await?;
+    let admin = tx.deactivate_admin(&actor.name, &id).await?;
+    tx.commit().await?;
+    Ok(Json(admin_json(&admin)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admins/{id}/tokens",
+    operation_id = "listAdminTokens",
+    tag = "admins",
+    summary = "An admin's tokens (never their values)",
+    params(("id" = String, Path, description = "The admin's id")),
+    responses((status = 200, description = "Tokens")),
+    security(("apiToken" = ["admins:read"]))
+)]
+async fn tokens(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    state.store.admin(&id).await?;
+    Ok(Json(Value::Array(state.store.tokens_of(&id).await?.iter().map(token_json).collect())))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins/{id}/tokens",
+    operation_id = "createAdminToken",
+    tag = "admins",
+    summary = "A new token for an admin; its value is shown in this answer only",
+    params(("id" = String, Path, description = "The admin's id")),
+    request_body = TokenBody,
+    responses((status = 201, description = "The token, with its value")),
+    security(("apiToken" = ["admins:write"]))
+)]
+async fn create_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(body): Body<TokenBody>,
+) -> Result<Response, ApiError> {
+    issue(&state, &actor, &id, body).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admins/{id}/tokens/{token_id}",
+    operation_id = "revokeAdminToken",
+    tag = "admins",
+    summary = "Revoke an admin's token",
+    params(
+        ("id" = String, Path, description = "The admin's id"),
+        ("token_id" = String, Path, description = "The token's id")
+    ),
+    responses((status = 204, description = "Revoked")),
+    security(("apiToken" = ["admins:write"]))
+)]
+async fn revoke_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, token_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    revoke(&state, &actor, &id, &token_id).await
+}
+
+/// The calling admin's own id; the bootstrap token belongs to no admin.
+fn own_id(actor: &Actor) -> Result<&str, ApiError> {
+    actor.admin_id.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no-admin",
+            "the bootstrap token belongs to no admin; create an admin (POST /api/v1/admins) and give them a token",
+        )
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/admins/me",
+    operation_id = "getMe",
+    tag = "admins",
+    summary = "The calling admin",
+    responses((status = 200, description = "The admin")),
+    security(("apiToken" = ["self"]))
+)]
+async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>, ApiError> {
+    match &actor.admin_id {
+        Some(id) => Ok(Json(admin_json(&state.store.admin(id).await?))),
+        None => Ok(Json(json!({ "login": actor.name, "role": actor.role, "status": "active", "groups": [] }))),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/admins/me/tokens",
+    operation_id = "listMyTokens",
+    tag = "admins",
+    summary = "The calling admin's tokens",
+    responses((status = 200, description = "Tokens")),
+    security(("apiToken" = ["self"]))
+)]
+async fn my_tokens(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>, ApiError> {
+    let id = own_id(&actor)?;
+    Ok(Json(Value::Array(state.store.tokens_of(id).await?.iter().map(token_json).collect())))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins/me/tokens",
+    operation_id = "createMyToken",
+    tag = "admins",
+    summary = "A new token for the calling admin, with the same role",
+    request_body = TokenBody,
+    responses((status = 201, description = "The token, with its value")),
+    security(("apiToken" = ["self"]))
+)]
+async fn create_my_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Body(body): Body<TokenBody>,
+) -> Result<Response, ApiError> {
+    let id = own_id(&actor)?.to_owned();
+    issue(&state, &actor, &id, body).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admins/me/tokens/{token_id}",
+    operation_id = "revokeMyToken",
+    tag = "admins",
+    summary = "Revoke one of the calling admin's tokens",
+    params(("token_id" = String, Path, description = "The token's id")),
+    responses((status = 204, description = "Revoked")),
+    security(("apiToken" = ["self"]))
+)]
+async fn revoke_my_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(token_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = own_id(&actor)?.to_owned();
+    revoke(&state, &actor, &id, &token_id).await
+}
+
+async fn issue(state: &AppState, actor: &Actor, admin_id: &str, body: TokenBody) -> Result<Response, ApiError> {
+    let expires_at = body
+        .expires_at
+        .map(|s| {
+            humantime::parse_rfc3339_weak(&s)
+                .map(|t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
+                .map_err(|e| {
+                    ApiError::invalid(format!("expiresAt \"{s}\": {e}; use RFC 3339, e.g. 2027-01-31T00:00:00Z"))
+                })
+        })
+        .transpose()?;
+    let mut tx = state.store.write().await?;
+    let issued = tx.create_token(&actor.name, admin_id, &body.name, expires_at).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(issued_json(&issued))).into_response())
+}
+
+async fn revoke(state: &AppState, actor: &Actor, admin_id: &str, token_id: &str) -> Result<StatusCode, ApiError> {
+    let mut tx = state.store.write().await?;
+    tx.revoke_token(&actor.name, admin_id, token_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
