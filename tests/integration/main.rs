@@ -1,6 +1,7 @@
 //! Provisio's integration tests: one binary (link time matters), real parts
 //! throughout: real components in wasmtime, a real scim2-server.
 
+mod access;
 mod api;
 mod databases;
 mod directory;

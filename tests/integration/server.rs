@@ -17,6 +17,7 @@ pub struct Provisio {
     database_url: String,
     config: PathBuf,
     client: reqwest::Client,
+    log: String,
 }
 
 fn free_port() -> u16 {
@@ -28,6 +29,11 @@ pub const TEST_CONFIG: &str = "[executor]\nretry_base_ms = 100\nretry_max_ms = 2
 
 impl Provisio {
     pub async fn start(data_dir: &Path, database_url: &str, config: &str) -> Provisio {
+        Provisio::start_with_log(data_dir, database_url, config, "warn,provisio_lifecycle=info").await
+    }
+
+    /// With the server's log filter (`PROVISIO_LOG`) set to `log`.
+    pub async fn start_with_log(data_dir: &Path, database_url: &str, config: &str, log: &str) -> Provisio {
         let config_path = data_dir.join("provisio.toml");
         std::fs::write(&config_path, config).expect("write config");
         let mut p = Provisio {
@@ -37,6 +43,7 @@ impl Provisio {
             database_url: database_url.to_string(),
             config: config_path,
             client: reqwest::Client::builder().no_proxy().build().expect("client"),
+            log: log.to_string(),
         };
         p.spawn().await;
         p
@@ -55,7 +62,7 @@ impl Provisio {
             .args(["--database-url", &self.database_url])
             .args(["--config", &self.config.display().to_string()])
             .env("PROVISIO_BOOTSTRAP_TOKEN", TOKEN)
-            .env("PROVISIO_LOG", "warn,provisio_lifecycle=info")
+            .env("PROVISIO_LOG", &self.log)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -97,11 +104,16 @@ impl Provisio {
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
+        self.call_as(Some(TOKEN), method, path, body).await
+    }
+
+    /// A call with another token, or none.
+    pub async fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self
-            .client
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .header("Authorization", format!("SSWS {TOKEN}"));
+        let mut req = self.client.request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("SSWS {token}"));
+        }
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -115,6 +127,24 @@ impl Provisio {
         let (status, answer) = self.call(method, path, body).await;
         assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
         answer
+    }
+
+    /// A raw GET (for documents that are not JSON, and for public ones).
+    pub async fn get_text(&self, token: Option<&str>, path: &str) -> (u16, String) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("SSWS {token}"));
+        }
+        let r = req.send().await.expect("provisio answers");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
+    /// An admin with `role` (and groups) and a fresh token of theirs.
+    pub async fn admin_with_token(&self, login: &str, role: &str, groups: &[&str]) -> (String, String) {
+        let admin = self.ok("POST", "/admins", Some(json!({ "login": login, "role": role, "groups": groups }))).await;
+        let id = admin["id"].as_str().expect("admin id").to_string();
+        let token = self.ok("POST", &format!("/admins/{id}/tokens"), Some(json!({ "name": "test" }))).await;
+        (id, token["token"].as_str().expect("token value").to_string())
     }
 
     pub async fn create_user(&self, login: &str, first: &str, last: &str) -> String {
