@@ -1,4 +1,4 @@
-//! Builds the test guest components (hostile, wit-future) for the integration tests.
+//! Builds the test guest components (hostile, wit-future, scim-next) for the integration tests.
 
 use std::path::PathBuf;
 
@@ -8,10 +8,12 @@ fn main() {
     let guests = [
         ("provisio-guest-hostile", dir.join("guests/hostile"), "hostile.wasm"),
         ("provisio-guest-wit-future", dir.join("guests/wit-future"), "wit-future.wasm"),
+        ("provisio-guest-scim-next", dir.join("guests/scim-next"), "scim-next.wasm"),
     ];
     for (_, path, _) in &guests {
         provisio_guest_build::rerun_if_changed(&[path.as_path()]);
     }
+    provisio_guest_build::rerun_if_changed(&[&root.join("connectors/scim/src")]);
     provisio_guest_build::rerun_if_changed(&[&root.join("sdk/src"), &root.join("wit"), &root.join("Cargo.toml")]);
     let crates: Vec<(&str, &std::path::Path)> = guests.iter().map(|(n, p, _)| (*n, p.as_path())).collect();
     let built = provisio_guest_build::build(&crates).unwrap_or_else(|e| panic!("{e}"));

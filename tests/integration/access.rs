@@ -67,6 +67,12 @@ const MATRIX: &[(&str, &str)] = &[
     ("listMyTokens", "SAGR"),
     ("createMyToken", "SAGR"),
     ("revokeMyToken", "SAGR"),
+    ("listConnectors", "SAGR"),
+    ("installConnector", "SA"),
+    ("describeConnector", "SAGR"),
+    ("removeConnector", "SA"),
+    ("setAppConnector", "SA"),
+    ("rollBackAppConnector", "SA"),
     ("listLogEvents", "SAR"),
     ("exportLogEvents", "SAR"),
 ];
@@ -131,6 +137,8 @@ fn concrete(template: &str, f: &Fixture) -> String {
         .replace("{group_id}", &f.group)
         .replace("{token_id}", "no-such-token")
         .replace("{action}", "no-such-action")
+        .replace("{name}", "scim")
+        .replace("{version}", "9.9.9")
 }
 
 #[tokio::test]

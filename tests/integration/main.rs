@@ -14,3 +14,4 @@ mod retention;
 mod scim;
 mod server;
 mod support;
+mod versions;

@@ -12,6 +12,8 @@ use serde_json::Value as Json;
 pub const HOSTILE_MANIFEST: &str = include_str!("../guests/hostile/connector.toml");
 pub const HOSTILE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.wasm"));
 pub const WIT_FUTURE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wit-future.wasm"));
+/// The SCIM connector's source built as version 0.2.0 (tests/guests/scim-next).
+pub const SCIM_NEXT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scim-next.wasm"));
 
 pub fn call(id: &str) -> CallContext {
     CallContext::new(id)
@@ -199,6 +201,8 @@ pub struct Exchange {
     /// The upstream's status, when it was forwarded (whatever the client got).
     pub upstream_status: u16,
     pub fault: Fault,
+    /// Names the Provisio version and the connector version that called.
+    pub user_agent: String,
     pub received: Instant,
     pub answered: Option<Instant>,
 }
@@ -240,6 +244,11 @@ impl RecordingProxy {
                         response: Json::Null,
                         upstream_status: 0,
                         fault: fault.clone(),
+                        user_agent: headers
+                            .get(axum::http::header::USER_AGENT)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string(),
                         received: Instant::now(),
                         answered: None,
                     });

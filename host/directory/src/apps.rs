@@ -40,6 +40,10 @@ pub struct App {
     pub status: String,
     pub paused_until: Option<i64>,
     pub quarantine_reason: Option<String>,
+    /// Kept on its version when an install moves the connector's apps along.
+    pub connector_pinned: bool,
+    /// The version it ran before the last change of version (for a roll back).
+    pub previous_connector_version: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -47,7 +51,8 @@ pub struct App {
 macro_rules! app_columns {
     () => {
         "id, name, connector_name, connector_version, settings, CAST(CASE WHEN secrets IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_secrets, grants, \
-         mappings, policy, status, paused_until, quarantine_reason, created_at, updated_at"
+         mappings, policy, status, paused_until, quarantine_reason, connector_pinned, previous_connector_version, \
+         created_at, updated_at"
     };
 }
 
@@ -72,6 +77,8 @@ fn from_row(r: &AnyRow) -> Result<App, StoreError> {
         status: r.try_get("status")?,
         paused_until: r.try_get("paused_until")?,
         quarantine_reason: r.try_get("quarantine_reason")?,
+        connector_pinned: r.try_get::<i64, _>("connector_pinned")? != 0,
+        previous_connector_version: r.try_get("previous_connector_version")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

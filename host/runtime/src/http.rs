@@ -69,6 +69,13 @@ pub(crate) fn build_client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// The User-Agent of an app's requests: the host's version and the
+/// connector's, so the app's operator can tell who called.
+pub(crate) fn user_agent(connector: &str) -> HeaderValue {
+    let host = concat!("provisio/", env!("CARGO_PKG_VERSION"));
+    HeaderValue::from_str(&format!("{host} ({connector})")).unwrap_or(HeaderValue::from_static(host))
+}
+
 struct GuardedResolver;
 
 #[derive(Debug)]
@@ -236,6 +243,10 @@ async fn exchange(
     loop {
         let timeout = request_timeout(state)?;
         let mut builder = app.client.request(method.clone(), url.clone()).headers(headers.clone()).timeout(timeout);
+        if !headers.contains_key(reqwest::header::USER_AGENT) {
+            // The app's operator can tell which connector version called.
+            builder = builder.header(reqwest::header::USER_AGENT, &app.user_agent);
+        }
         if let Some(b) = body {
             builder = builder.body(b.to_vec());
         }

@@ -297,6 +297,7 @@ impl Runtime {
         let shared = Arc::new(AppShared {
             app_id: String::new(),
             connector: connector.package.label(),
+            user_agent: crate::http::user_agent(&connector.package.label()),
             settings: BTreeMap::new(),
             credentials: BTreeMap::new(),
             policy: OutboundPolicy::new(Vec::new(), Vec::new()),
@@ -361,6 +362,7 @@ impl Runtime {
         let shared = Arc::new(AppShared {
             app_id: config.app_id,
             connector: connector.package.label(),
+            user_agent: crate::http::user_agent(&connector.package.label()),
             settings,
             credentials,
             policy: OutboundPolicy::new(declared, granted),

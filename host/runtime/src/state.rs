@@ -35,6 +35,8 @@ pub(crate) struct AppShared {
     pub policy: OutboundPolicy,
     pub limits: Limits,
     pub client: reqwest::Client,
+    /// `provisio/<host version> (<connector>@<version>)`.
+    pub user_agent: reqwest::header::HeaderValue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,6 +13,14 @@ use provisio_lifecycle::{AccountOp, Call, CallFailure, CallId, Connectors, Failu
 use provisio_runtime::model::{self, Operation, Scalar};
 use provisio_runtime::{AppConfig, CallContext, CallError, CredentialSecret, Runtime};
 
+/// Why an install or removal failed.
+#[derive(Debug)]
+pub enum InstallFailure {
+    Install(provisio_runtime::InstallError),
+    Store(provisio_directory::StoreError),
+    Describe(String),
+}
+
 pub struct RuntimeConnectors {
     runtime: Runtime,
     store: Store,
@@ -48,6 +56,33 @@ impl RuntimeConnectors {
                 .insert(connector.package.label(), descriptor.operations);
         }
         Ok(())
+    }
+
+    /// Installs a package on this node, records it in the directory and
+    /// learns what it supports.
+    pub async fn install(
+        &self,
+        actor: &str,
+        manifest: &str,
+        component: &[u8],
+    ) -> Result<Arc<provisio_runtime::Connector>, InstallFailure> {
+        let c = self.runtime.install(manifest, component).await.map_err(InstallFailure::Install)?;
+        let contract = c.contract_version.to_string();
+        self.store
+            .register_package(actor, c.package.name(), c.package.version(), &c.package.digest, &contract)
+            .await
+            .map_err(InstallFailure::Store)?;
+        let descriptor = self.runtime.describe(&c).await.map_err(|e| InstallFailure::Describe(e.to_string()))?;
+        self.operations.write().unwrap_or_else(|p| p.into_inner()).insert(c.package.label(), descriptor.operations);
+        Ok(c)
+    }
+
+    /// Removes a version no app runs: from the directory first (which
+    /// refuses while an app uses it), then from this node.
+    pub async fn uninstall(&self, actor: &str, name: &str, version: &str) -> Result<(), InstallFailure> {
+        self.store.unregister_package(actor, name, version).await.map_err(InstallFailure::Store)?;
+        self.operations.write().unwrap_or_else(|p| p.into_inner()).remove(&format!("{name}@{version}"));
+        self.runtime.uninstall(name, version).map_err(|e| InstallFailure::Describe(e.to_string()))
     }
 
     /// The runtime app for a directory app, built from its configuration.

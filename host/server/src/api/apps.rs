@@ -38,11 +38,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// An app as the API shows it; credentials are never shown, only whether
 /// there are any.
-fn app_json(app: &App) -> Value {
+pub fn app_json(app: &App) -> Value {
     json!({
         "id": app.id,
         "name": app.name,
         "connector": format!("{}@{}", app.connector_name, app.connector_version),
+        "connectorPinned": app.connector_pinned,
+        "previousConnector": app.previous_connector_version.as_ref().map(|v| format!("{}@{v}", app.connector_name)),
         "status": app.status,
         "quarantineReason": app.quarantine_reason,
         "pausedUntil": app.paused_until.map(timestamp),

@@ -7,6 +7,7 @@
 mod access;
 mod admins;
 mod apps;
+mod connectors;
 mod groups;
 mod logs;
 mod plans;
@@ -55,7 +56,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(apps::routes())
                 .merge(plans::routes())
                 .merge(admins::routes())
-                .merge(logs::routes()),
+                .merge(logs::routes())
+                .merge(connectors::routes()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
@@ -92,7 +94,10 @@ pub fn router(mut state: AppState) -> Router {
     let doc = Arc::new(doc);
     let api = api
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint") })
-        .layer(middleware::from_fn_with_state(state.clone(), access::guard));
+        .layer(middleware::from_fn_with_state(state.clone(), access::guard))
+        // Connector packages are uploaded whole; bodies are read only after
+        // the guard has let the caller in.
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(ready))
@@ -127,6 +132,12 @@ impl ApiError {
 
     pub fn invalid(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+}
+
+impl ApiError {
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 

@@ -1,0 +1,270 @@
+//! `/api/v1/connectors` and `/api/v1/apps/{id}/connector`: connector
+//! versions side by side — install (upload), list with the apps on each,
+//! describe, remove when unused — and moving an app between versions:
+//! upgrade, pin, roll back. An app's configuration is checked against the
+//! version it moves to before anything changes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use provisio_directory::StoreError;
+
+use super::apps::app_json;
+use super::{Actor, ApiError, AppState, Body, timestamp};
+use crate::provisioner::{InstallFailure, validate_config};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, install))
+        .routes(routes!(describe, remove))
+        .routes(routes!(set_app_connector))
+        .routes(routes!(roll_back))
+}
+
+impl From<InstallFailure> for ApiError {
+    fn from(e: InstallFailure) -> Self {
+        match e {
+            InstallFailure::Install(e) => {
+                let status = match e.code() {
+                    "already-installed" => StatusCode::CONFLICT,
+                    "storage" => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, e.code(), e.to_string())
+            }
+            InstallFailure::Store(e @ StoreError::Conflict(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "connector-in-use", e.to_string())
+            }
+            InstallFailure::Store(e) => e.into(),
+            InstallFailure::Describe(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "connector", m),
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/connectors",
+    operation_id = "listConnectors",
+    tag = "connectors",
+    summary = "Installed connector versions and the apps that run each",
+    responses((status = 200, description = "Versions")),
+    security(("apiToken" = ["apps:read"]))
+)]
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let rows: Vec<Value> = state
+        .store
+        .packages()
+        .await?
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "version": p.version,
+                "label": format!("{}@{}", p.name, p.version),
+                "contract": p.contract,
+                "digest": p.digest,
+                "installed": timestamp(p.installed_at),
+                "loaded": state.connectors.runtime().connector(&p.name, &p.version).is_some(),
+                "apps": p.apps,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(rows)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InstallBody {
+    /// The package's connector.toml, as text.
+    manifest: String,
+    /// The WebAssembly component, base64.
+    component: String,
+    /// Move every unpinned app of this connector to the new version
+    /// (each checked against its schema first; those that do not fit stay).
+    #[serde(default)]
+    upgrade_apps: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/connectors",
+    operation_id = "installConnector",
+    tag = "connectors",
+    summary = "Install a connector package (manifest and component); other versions keep running",
+    request_body = InstallBody,
+    responses((status = 201, description = "The installed version, and the apps moved to it")),
+    security(("apiToken" = ["apps:write"]))
+)]
+async fn install(
+    State(state): State<AppState>,
+    actor: Actor,
+    Body(body): Body<InstallBody>,
+) -> Result<Response, ApiError> {
+    let component = base64::engine::general_purpose::STANDARD
+        .decode(body.component.trim())
+        .map_err(|e| ApiError::invalid(format!("component: not base64 ({e})")))?;
+    let c = state.connectors.install(&actor.name, &body.manifest, &component).await?;
+    let (name, version) = (c.package.name().to_string(), c.package.version().to_string());
+    let mut upgraded = Vec::new();
+    let mut kept = Vec::new();
+    if body.upgrade_apps {
+        for app_id in state.store.unpinned_apps(&name, &version).await? {
+            match move_app(&state, &actor, &app_id, &version, None).await {
+                Ok(_) => upgraded.push(json!(app_id)),
+                Err(e) => kept.push(json!({ "app": app_id, "reason": e.message() })),
+            }
+        }
+    }
+    let body = json!({
+        "name": name,
+        "version": version,
+        "label": c.package.label(),
+        "digest": c.package.digest,
+        "contract": c.contract_version.to_string(),
+        "upgraded": upgraded,
+        "kept": kept,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/{version}",
+    operation_id = "describeConnector",
+    tag = "connectors",
+    summary = "What a connector version says about itself: operations, settings, credentials, profile",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+        ("version" = String, Path, description = "The version")
+    ),
+    responses((status = 200, description = "The descriptor and the apps that run it")),
+    security(("apiToken" = ["apps:read"]))
+)]
+async fn describe(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let runtime = state.connectors.runtime();
+    let c = runtime.connector(&name, &version).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("connector {name}@{version} is not installed"))
+    })?;
+    let d = runtime
+        .describe(&c)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "connector", e.to_string()))?;
+    let apps: Vec<String> = state
+        .store
+        .packages()
+        .await?
+        .into_iter()
+        .find(|p| p.name == name && p.version == version)
+        .map(|p| p.apps)
+        .unwrap_or_default();
+    Ok(Json(json!({ "descriptor": d, "digest": c.package.digest, "apps": apps })))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/connectors/{name}/{version}",
+    operation_id = "removeConnector",
+    tag = "connectors",
+    summary = "Remove a version; refused (409 connector-in-use) while an app runs it",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+        ("version" = String, Path, description = "The version")
+    ),
+    responses((status = 204, description = "Removed")),
+    security(("apiToken" = ["apps:write"]))
+)]
+async fn remove(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.connectors.uninstall(&actor.name, &name, &version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ConnectorBody {
+    /// The version of the app's connector to run.
+    version: String,
+    /// Keep the app on this version when an install moves apps along.
+    pinned: Option<bool>,
+}
+
+/// Moves an app to `version` of its connector once its settings, grants
+/// and credentials fit that version's schema.
+async fn move_app(
+    state: &AppState,
+    actor: &Actor,
+    app_id: &str,
+    version: &str,
+    pinned: Option<bool>,
+) -> Result<Value, ApiError> {
+    let app = state.store.app(app_id).await?;
+    let secrets = state.store.app_secrets(app_id, &state.sealer).await?;
+    validate_config(state.connectors.runtime(), (&app.connector_name, version), &app.settings, &app.grants, &secrets)
+        .map_err(|m| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "config-does-not-fit",
+            format!("app {app_id} cannot run {}@{version}: {m}", app.connector_name),
+        )
+    })?;
+    let app = state.store.set_app_connector(&actor.name, app_id, version, pinned).await?;
+    Ok(app_json(&app))
+}
+
+#[utoipa::path(
+    put,
+    path = "/apps/{id}/connector",
+    operation_id = "setAppConnector",
+    tag = "connectors",
+    summary = "Move an app to another version of its connector (upgrade or downgrade), and pin or unpin it",
+    params(("id" = String, Path, description = "The app's id")),
+    request_body = ConnectorBody,
+    responses((status = 200, description = "The app")),
+    security(("apiToken" = ["apps:write"]))
+)]
+async fn set_app_connector(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(body): Body<ConnectorBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(move_app(&state, &actor, &id, &body.version, body.pinned).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/apps/{id}/connector/rollback",
+    operation_id = "rollBackAppConnector",
+    tag = "connectors",
+    summary = "Move an app back to the version it ran before its last change of version",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "The app")),
+    security(("apiToken" = ["apps:write"]))
+)]
+async fn roll_back(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = state.store.app(&id).await?;
+    let previous = app.previous_connector_version.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing-to-roll-back",
+            format!("app {id} has run only {}@{}", app.connector_name, app.connector_version),
+        )
+    })?;
+    Ok(Json(move_app(&state, &actor, &id, &previous, None).await?))
+}
