@@ -1,4 +1,4 @@
-//! Builds the test guest components (hostile, wit-future, scim-next) for the integration tests.
+//! Builds the test guest components (hostile, wit-future, scim-next, create-only) for the integration tests.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,7 @@ fn main() {
         ("provisio-guest-hostile", dir.join("guests/hostile"), "hostile.wasm"),
         ("provisio-guest-wit-future", dir.join("guests/wit-future"), "wit-future.wasm"),
         ("provisio-guest-scim-next", dir.join("guests/scim-next"), "scim-next.wasm"),
+        ("provisio-guest-create-only", dir.join("guests/create-only"), "create-only.wasm"),
     ];
     for (_, path, _) in &guests {
         provisio_guest_build::rerun_if_changed(&[path.as_path()]);

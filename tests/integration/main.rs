@@ -9,6 +9,7 @@ mod docs;
 mod hostile;
 mod install;
 mod lifecycle;
+mod notifications;
 mod oauth;
 mod retention;
 mod scim;

@@ -14,6 +14,9 @@ pub const HOSTILE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.was
 pub const WIT_FUTURE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wit-future.wasm"));
 /// The SCIM connector's source built as version 0.2.0 (tests/guests/scim-next).
 pub const SCIM_NEXT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scim-next.wasm"));
+/// A SCIM connector that can only create users (tests/guests/create-only).
+pub const CREATE_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/create-only.wasm"));
+pub const CREATE_ONLY_MANIFEST: &str = include_str!("../guests/create-only/connector.toml");
 
 pub fn call(id: &str) -> CallContext {
     CallContext::new(id)

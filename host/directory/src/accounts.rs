@@ -290,6 +290,13 @@ impl Store {
                     .bind(user_id.clone())
                     .bind(owner.to_string());
                     held[i] = update.execute(tx.conn()).await?.rows_affected() == 1;
+                    if held[i] && failure.retry_at.is_none() {
+                        // No more retries: an admin must look (and hooks hear of it).
+                        let details = serde_json::json!({ "app": app_id, "error": failure.error });
+                        let event =
+                            crate::log::NewLogEvent::failure("provisioner", "account.error", "user", user_id, details);
+                        tx.log(&event).await?;
+                    }
                 }
             }
         }

@@ -35,6 +35,13 @@ pub struct NewLogEvent {
 }
 
 impl NewLogEvent {
+    pub fn failure(actor: &str, action: &str, target_type: &str, target_id: &str, details: Value) -> Self {
+        NewLogEvent {
+            outcome: Outcome::Failure,
+            ..NewLogEvent::success(actor, action, target_type, target_id, details)
+        }
+    }
+
     pub fn success(actor: &str, action: &str, target_type: &str, target_id: &str, details: Value) -> Self {
         NewLogEvent {
             actor: actor.into(),
@@ -76,12 +83,39 @@ pub struct LogQuery {
     pub limit: u32,
 }
 
+/// The event hooks can subscribe to.
+pub const HOOK_EVENTS: [&str; 5] =
+    ["user.deprovisioned", "task.created", "plan.held", "app.quarantined", "provisioning.error"];
+
+/// The hook event a system-log event is, if any.
+fn hook_event(e: &NewLogEvent) -> Option<&'static str> {
+    let status = e.details.get("status").and_then(Value::as_str);
+    match (e.action.as_str(), status) {
+        ("user.status", Some("deprovisioned")) => Some("user.deprovisioned"),
+        ("task.create", _) => Some("task.created"),
+        ("plan.hold", _) => Some("plan.held"),
+        ("app.status", Some("quarantined")) => Some("app.quarantined"),
+        ("account.error", _) => Some("provisioning.error"),
+        _ => None,
+    }
+}
+
 pub(crate) async fn append(conn: &mut AnyConnection, at: i64, e: &NewLogEvent) -> Result<(), StoreError> {
+    let id = new_id();
+    if let Some(event_type) = hook_event(e) {
+        // Committed (or not) with the event itself: the hooks' outbox.
+        sqlx::query("INSERT INTO hook_outbox (log_id, event_type, created_at) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(event_type)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO system_log (id, at, actor, action, target_type, target_id, outcome, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(new_id())
+    .bind(&id)
     .bind(at)
     .bind(&e.actor)
     .bind(&e.action)

@@ -188,8 +188,11 @@ impl Tx {
         if updated == 0 {
             return Err(StoreError::not_found(format!("user {id}")));
         }
-        self.log(&NewLogEvent::success(actor, "user.status", "user", id, json!({ "status": status.as_str() }))).await?;
-        self.user(id).await
+        let user = self.user(id).await?;
+        // The login too: a hook's receiver should not have to ask who it was.
+        let details = json!({ "status": status.as_str(), "login": user.login });
+        self.log(&NewLogEvent::success(actor, "user.status", "user", id, details)).await?;
+        Ok(user)
     }
 
     /// Removes a user for good (their memberships, assignments and app

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use provisio_directory::{AccountState, App, AppAccount, Failure, PushOutcome, Pushed, Store, StoreError};
 
-use crate::connector::{Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
+use crate::connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 use crate::mapping::AccountImage;
 
 #[derive(Debug, Clone)]
@@ -322,10 +322,17 @@ impl<C: Connectors> Executor<C> {
                 }
             }
             (AccountState::Active, true, Some(ext)) => {
-                if account.pushed_state == AccountState::Inactive
-                    && let Err(failure) = self.call(app, &id, Call::Reactivate { id: ext.clone() }).await
-                {
-                    return Ok(Attempt::Failed(failure));
+                if account.pushed_state == AccountState::Inactive {
+                    if self.connectors.supports(app, AccountOp::Reactivate) {
+                        if let Err(failure) = self.call(app, &id, Call::Reactivate { id: ext.clone() }).await {
+                            return Ok(Attempt::Failed(failure));
+                        }
+                    } else if self.store.cancel_manual_tasks(&app.id, &account.user_id).await? == 0 {
+                        // A human deactivated the account; a human restores it. (When
+                        // the task was still open, nothing was done: it is cancelled.)
+                        let login = pushed.login.as_str();
+                        self.store.open_manual_task(&app.id, &account.user_id, login, "reactivate", generation).await?;
+                    }
                 }
                 match self.update(app, &id, &ext, &pushed, &desired).await {
                     Ok(()) => Ok(done(AccountState::Active, &desired, None)),
@@ -336,6 +343,13 @@ impl<C: Connectors> Executor<C> {
                 if account.pushed_state == AccountState::Inactive {
                     return Ok(done(AccountState::Inactive, &pushed, None));
                 }
+                if !self.connectors.supports(app, AccountOp::Deactivate) {
+                    // The connector cannot: a human must, and is told so once
+                    // for this change, however often this attempt is retried.
+                    let login = pushed.login.as_str();
+                    self.store.open_manual_task(&app.id, &account.user_id, login, "deactivate", generation).await?;
+                    return Ok(done(AccountState::Inactive, &pushed, None));
+                }
                 match self.call(app, &id, Call::Deactivate { id: ext }).await {
                     // Gone already: nothing left to deactivate.
                     Ok(_) | Err(CallFailure { kind: FailureKind::NotFound, .. }) => {
@@ -343,6 +357,11 @@ impl<C: Connectors> Executor<C> {
                     }
                     Err(failure) => Ok(Attempt::Failed(failure)),
                 }
+            }
+            (AccountState::Deleted, true, Some(_)) if !self.connectors.supports(app, AccountOp::Delete) => {
+                let login = pushed.login.as_str();
+                self.store.open_manual_task(&app.id, &account.user_id, login, "delete", generation).await?;
+                Ok(done(AccountState::Deleted, &AccountImage::default(), None))
             }
             (AccountState::Deleted, true, Some(ext)) => match self.call(app, &id, Call::Delete { id: ext }).await {
                 Ok(_) | Err(CallFailure { kind: FailureKind::NotFound, .. }) => {

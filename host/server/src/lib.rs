@@ -5,5 +5,6 @@
 pub mod api;
 pub mod cli;
 pub mod connectors;
+pub mod hooks;
 pub mod provisioner;
 pub mod serve;

@@ -16,6 +16,7 @@ use provisio_lifecycle::{Engine, Executor, ExecutorConfig};
 use provisio_runtime::{Runtime, RuntimeConfig};
 
 use crate::api::{self, AppState};
+use crate::hooks::{Dispatcher, HookConfig};
 use crate::provisioner::RuntimeConnectors;
 
 #[derive(clap::Args)]
@@ -41,6 +42,18 @@ struct FileConfig {
     executor: ExecutorFile,
     #[serde(default)]
     retention: RetentionFile,
+    #[serde(default)]
+    hooks: HooksFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HooksFile {
+    retry_base_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    timeout_ms: Option<u64>,
+    poll_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,9 +133,23 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         quarantine_after: e.quarantine_after.unwrap_or(defaults.quarantine_after),
         poll: e.poll_ms.map(Duration::from_millis).unwrap_or(defaults.poll),
     };
+    let hook_config = {
+        let (h, d) = (&file.hooks, HookConfig::default());
+        HookConfig {
+            poll: h.poll_ms.map(Duration::from_millis).unwrap_or(d.poll),
+            base_backoff: h.retry_base_ms.map(Duration::from_millis).unwrap_or(d.base_backoff),
+            max_backoff: h.retry_max_ms.map(Duration::from_millis).unwrap_or(d.max_backoff),
+            max_attempts: h.max_attempts.unwrap_or(d.max_attempts).max(1),
+            timeout: h.timeout_ms.map(Duration::from_millis).unwrap_or(d.timeout),
+            owner: config.owner.clone(),
+        }
+    };
     let executor = Executor::new(store.clone(), connectors.clone(), config, work.clone());
     let shutdown = Arc::new(Notify::new());
     let worker = tokio::spawn(executor.run(shutdown.clone()));
+    let dispatcher = Arc::new(Dispatcher::new(store.clone(), sealer.clone(), hook_config)?);
+    let hook_shutdown = Arc::new(Notify::new());
+    let hooks = tokio::spawn(dispatcher.run(hook_shutdown.clone()));
     let sweeper = {
         let (engine, every, days) = (
             engine.clone(),
@@ -161,7 +188,9 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
     sweeper.abort();
     shutdown.notify_one();
+    hook_shutdown.notify_one();
     let _ = worker.await;
+    let _ = hooks.await;
     store.close().await;
     Ok(())
 }

@@ -41,6 +41,9 @@ pub const PERMISSIONS: &[(&str, &[Role])] = &[
     ("logs:read", &[Role::SuperAdmin, Role::AppAdmin, Role::ReadOnly]),
     ("admins:read", &[Role::SuperAdmin]),
     ("admins:write", &[Role::SuperAdmin]),
+    ("tasks:write", &[Role::SuperAdmin, Role::AppAdmin]),
+    ("hooks:read", &[Role::SuperAdmin, Role::ReadOnly]),
+    ("hooks:write", &[Role::SuperAdmin]),
     ("self", &[Role::SuperAdmin, Role::AppAdmin, Role::GroupAdmin, Role::ReadOnly]),
 ];
 

@@ -9,8 +9,10 @@ mod admins;
 mod apps;
 mod connectors;
 mod groups;
+mod hooks;
 mod logs;
 mod plans;
+mod tasks;
 mod users;
 
 pub use access::{Actor, PERMISSIONS, RoutePermissions, role_holds};
@@ -57,7 +59,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(plans::routes())
                 .merge(admins::routes())
                 .merge(logs::routes())
-                .merge(connectors::routes()),
+                .merge(connectors::routes())
+                .merge(hooks::routes())
+                .merge(tasks::routes()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();

@@ -1,0 +1,92 @@
+//! `/api/v1/tasks`: manual deprovisioning tasks — what a human must do in
+//! an app whose connector cannot — and marking them done.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use provisio_directory::ManualTask;
+
+use super::{Actor, ApiError, AppState, Params, timestamp};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(read)).routes(routes!(complete))
+}
+
+fn task_json(t: &ManualTask) -> Value {
+    json!({
+        "id": t.id,
+        "appId": t.app_id,
+        "userId": t.user_id,
+        "login": t.login,
+        "action": t.action,
+        "status": t.status,
+        "created": timestamp(t.created_at),
+        "closed": t.closed_at.map(timestamp),
+        "closedBy": t.closed_by,
+    })
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct TaskQuery {
+    /// open (default), done, cancelled or all.
+    status: Option<String>,
+    app_id: Option<String>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    operation_id = "listTasks",
+    tag = "tasks",
+    summary = "Manual deprovisioning tasks, oldest first (open ones unless asked otherwise)",
+    params(TaskQuery),
+    responses((status = 200, description = "Tasks")),
+    security(("apiToken" = ["accounts:read"]))
+)]
+async fn list(State(state): State<AppState>, Params(q): Params<TaskQuery>) -> Result<Json<Value>, ApiError> {
+    let status = match q.status.as_deref().unwrap_or("open") {
+        "all" => None,
+        s @ ("open" | "done" | "cancelled") => Some(s),
+        other => return Err(ApiError::invalid(format!("status \"{other}\": use open, done, cancelled or all"))),
+    };
+    let tasks = state.store.manual_tasks(status, q.app_id.as_deref(), q.limit.unwrap_or(200)).await?;
+    Ok(Json(Value::Array(tasks.iter().map(task_json).collect())))
+}
+
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    operation_id = "getTask",
+    tag = "tasks",
+    summary = "A manual task",
+    params(("id" = String, Path, description = "The task's id")),
+    responses((status = 200, description = "The task")),
+    security(("apiToken" = ["accounts:read"]))
+)]
+async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(task_json(&state.store.manual_task(&id).await?)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/done",
+    operation_id = "completeTask",
+    tag = "tasks",
+    summary = "Mark a manual task done (409 if it is not open)",
+    params(("id" = String, Path, description = "The task's id")),
+    responses((status = 200, description = "The task")),
+    security(("apiToken" = ["tasks:write"]))
+)]
+async fn complete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(task_json(&state.store.complete_manual_task(&actor.name, &id).await?)))
+}
