@@ -1,29 +1,75 @@
-//! The `provisio` command line. For now it manages connector
-//! packages in a data directory and calls a connector against an app; the
-//! server (`provisio serve`) joins it with the directory and engine.
+//! The `provisio` command line: `serve` runs the server; the operator's
+//! subcommands (users, groups, apps, assignments, connectors, plans, errors,
+//! tasks, logs, wait) call its API; `package` works on connector packages in
+//! a data directory without a server.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::commands;
+use crate::remote::{Client, Target};
 use crate::{connectors, serve};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "provisio", version, about = "Keeps user accounts in many applications in step with one directory.")]
 struct Cli {
-    /// Where packages and compiled code live.
+    /// Where packages, compiled code and (by default) the database live.
     #[arg(long, global = true, env = "PROVISIO_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    target: Target,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Connector packages: list, install, describe, check against an app.
-    #[command(subcommand)]
-    Connectors(connectors::Command),
     /// Run Provisio: the directory, the engine and the API.
     Serve(serve::Args),
+    /// Connector packages in the local data directory, without a server:
+    /// list, install, describe, check against an app.
+    #[command(subcommand)]
+    Package(connectors::Command),
+    #[command(flatten)]
+    Remote(Remote),
+}
+
+/// The subcommands that call a server's API.
+#[derive(Subcommand)]
+enum Remote {
+    /// Users: list, get, create, update, lifecycle, delete, import a CSV.
+    #[command(subcommand)]
+    Users(commands::Users),
+    /// Groups and their members.
+    #[command(subcommand)]
+    Groups(commands::Groups),
+    /// Apps: list, get, create from a file, check, accounts, pause, resume.
+    #[command(subcommand)]
+    Apps(commands::Apps),
+    /// Who is assigned to an app, directly or through a group.
+    #[command(subcommand)]
+    Assignments(commands::Assignments),
+    /// Connector versions on the server: list, install, describe, remove,
+    /// move an app to a version (and pin it), roll it back.
+    #[command(subcommand)]
+    Connectors(commands::Connectors),
+    /// Changes held by the mass-change guard.
+    #[command(subcommand)]
+    Plans(commands::Plans),
+    /// Provisioning errors that wait for an admin.
+    #[command(subcommand)]
+    Errors(commands::Errors),
+    /// Manual deprovisioning tasks.
+    #[command(subcommand)]
+    Tasks(commands::Tasks),
+    /// The system log (a page, or `--export csv|json` for all of it).
+    Logs(commands::Logs),
+    /// Wait until every app account's change is pushed, showing progress.
+    Wait {
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
 }
 
 /// The whole command line; `provisio` and test binaries call this.
@@ -37,8 +83,23 @@ pub async fn run() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Connectors(cmd) => connectors::run(&cli.data_dir, cmd).await,
         Command::Serve(args) => serve::run(&cli.data_dir, args).await,
+        Command::Package(cmd) => connectors::run(&cli.data_dir, cmd).await,
+        Command::Remote(remote) => match Client::new(&cli.target, &cli.data_dir) {
+            Err(e) => Err(e),
+            Ok(c) => match remote {
+                Remote::Users(cmd) => commands::users(&c, cmd).await,
+                Remote::Groups(cmd) => commands::groups(&c, cmd).await,
+                Remote::Apps(cmd) => commands::apps(&c, cmd).await,
+                Remote::Assignments(cmd) => commands::assignments(&c, cmd).await,
+                Remote::Connectors(cmd) => commands::connectors(&c, cmd).await,
+                Remote::Plans(cmd) => commands::plans(&c, cmd).await,
+                Remote::Errors(cmd) => commands::errors(&c, cmd).await,
+                Remote::Tasks(cmd) => commands::tasks(&c, cmd).await,
+                Remote::Logs(q) => commands::logs(&c, q).await,
+                Remote::Wait { timeout_secs } => commands::wait(&c, Duration::from_secs(timeout_secs)).await,
+            },
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
-//! `provisio connectors …`: install and inspect connector packages, and try
-//! one against an application.
+//! `provisio package …`: install and inspect connector packages in a data
+//! directory (no server needed), and try one against an application.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -115,7 +115,7 @@ fn find(runtime: &Runtime, spec: &str) -> anyhow::Result<std::sync::Arc<provisio
     })
 }
 
-fn find_component(dir: &Path) -> anyhow::Result<PathBuf> {
+pub fn find_component(dir: &Path) -> anyhow::Result<PathBuf> {
     let wasm: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))

@@ -4,7 +4,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod commands;
 pub mod connectors;
 pub mod hooks;
 pub mod provisioner;
+pub mod remote;
 pub mod serve;

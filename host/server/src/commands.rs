@@ -1,0 +1,629 @@
+//! The operator's subcommands, each a call to the management API: users,
+//! groups, apps, assignments, connectors, plans, errors, tasks, logs, and
+//! a wait for the queue with a progress bar.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::remote::{Client, attributes, enc};
+
+const USER_COLUMNS: &[(&str, &str)] =
+    &[("ID", "/id"), ("LOGIN", "/profile/login"), ("STATUS", "/status"), ("UPDATED", "/lastUpdated")];
+const GROUP_COLUMNS: &[(&str, &str)] =
+    &[("ID", "/id"), ("NAME", "/profile/name"), ("DESCRIPTION", "/profile/description")];
+const APP_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "/id"),
+    ("NAME", "/name"),
+    ("CONNECTOR", "/connector"),
+    ("PINNED", "/connectorPinned"),
+    ("STATUS", "/status"),
+];
+const ACCOUNT_COLUMNS: &[(&str, &str)] = &[
+    ("USER", "/userId"),
+    ("EXTERNAL ID", "/externalId"),
+    ("SYNC", "/syncState"),
+    ("STATE", "/pushedState"),
+    ("LAST ERROR", "/lastError"),
+];
+
+#[derive(Subcommand, Debug)]
+pub enum Users {
+    /// List users (paged by id).
+    List {
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
+    },
+    Get {
+        id: String,
+    },
+    /// Create a user; `--attr name=value` for any other attribute.
+    Create {
+        login: String,
+        #[arg(long)]
+        first: Option<String>,
+        #[arg(long)]
+        last: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long = "attr")]
+        attrs: Vec<String>,
+        /// Stage the user instead of activating them.
+        #[arg(long)]
+        staged: bool,
+    },
+    /// Change profile attributes (`--attr name=value`; `name=null` removes).
+    Update {
+        id: String,
+        #[arg(long = "attr", required = true)]
+        attrs: Vec<String>,
+    },
+    Activate {
+        id: String,
+    },
+    Deactivate {
+        id: String,
+    },
+    Suspend {
+        id: String,
+    },
+    Unsuspend {
+        id: String,
+    },
+    /// Purge a deprovisioned user whose app accounts are settled.
+    Delete {
+        id: String,
+    },
+    /// Create users from a CSV file (a header row naming `login` and other
+    /// attributes), with a progress bar; stops at the first refusal.
+    Import {
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Groups {
+    List,
+    Get {
+        id: String,
+    },
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    Members {
+        id: String,
+    },
+    Add {
+        group: String,
+        user: String,
+    },
+    Remove {
+        group: String,
+        user: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Apps {
+    List,
+    Get {
+        id: String,
+    },
+    /// Create an app from a JSON file (`-`: standard input) with name,
+    /// connector, settings, credentials, grants, mappings, policy.
+    Create {
+        file: PathBuf,
+    },
+    /// Test the app's connection.
+    Check {
+        id: String,
+    },
+    /// App accounts and their sync state.
+    Accounts {
+        id: String,
+    },
+    Pause {
+        id: String,
+    },
+    /// Resume a paused or quarantined app.
+    Resume {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Assignments {
+    /// Who is assigned to an app, and how.
+    List { app: String },
+    /// Assign a user (`--user`) or a group (`--group`) to an app.
+    Add {
+        app: String,
+        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+    },
+    Remove {
+        app: String,
+        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Connectors {
+    /// Installed versions and the apps on each.
+    List,
+    /// Install a package folder (connector.toml and one .wasm) on the server.
+    Install {
+        dir: PathBuf,
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// Move every unpinned app of this connector to the new version.
+        #[arg(long)]
+        upgrade_apps: bool,
+    },
+    Describe {
+        connector: String,
+    },
+    /// Remove a version no app runs.
+    Remove {
+        connector: String,
+    },
+    /// Move an app to a version of its connector, optionally pinning it there.
+    Use {
+        app: String,
+        version: String,
+        #[arg(long)]
+        pin: bool,
+    },
+    /// Move an app back to the version it ran before.
+    Rollback {
+        app: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Plans {
+    List {
+        #[arg(long)]
+        status: Option<String>,
+    },
+    Get {
+        id: String,
+    },
+    Approve {
+        id: String,
+    },
+    Reject {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Errors {
+    List {
+        app: String,
+    },
+    /// Retry one user's failed account, or all of the app's.
+    Retry {
+        app: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Tasks {
+    List {
+        #[arg(long, default_value = "open")]
+        status: String,
+    },
+    Done {
+        id: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Logs {
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    event_type: Option<String>,
+    #[arg(long)]
+    target_type: Option<String>,
+    #[arg(long)]
+    target_id: Option<String>,
+    #[arg(long)]
+    outcome: Option<String>,
+    /// RFC 3339, e.g. 2026-11-30T00:00:00Z.
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Print every matching event as csv or json instead of a page.
+    #[arg(long)]
+    export: Option<String>,
+}
+
+fn pointer_str<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+}
+
+pub async fn users(c: &Client, cmd: Users) -> anyhow::Result<()> {
+    match cmd {
+        Users::List { after, limit } => {
+            let after = after.map(|a| format!("&after={}", enc(&a))).unwrap_or_default();
+            c.print(&c.get(&format!("/users?limit={limit}{after}")).await?, USER_COLUMNS);
+        }
+        Users::Get { id } => c.print(&c.get(&format!("/users/{}", enc(&id))).await?, USER_COLUMNS),
+        Users::Create { login, first, last, email, attrs, staged } => {
+            let mut profile = attributes(&attrs)?;
+            profile.insert("login".into(), json!(login));
+            for (k, v) in [("firstName", first), ("lastName", last), ("email", email)] {
+                if let Some(v) = v {
+                    profile.insert(k.into(), json!(v));
+                }
+            }
+            let user = c.post(&format!("/users?activate={}", !staged), Some(&json!({ "profile": profile }))).await?;
+            c.done(&user, format!("created {} ({})", pointer_str(&user, "/profile/login"), pointer_str(&user, "/id")));
+        }
+        Users::Update { id, attrs } => {
+            let body = json!({ "profile": attributes(&attrs)? });
+            let user = c.post(&format!("/users/{}", enc(&id)), Some(&body)).await?;
+            c.done(&user, format!("updated {}", pointer_str(&user, "/profile/login")));
+        }
+        Users::Activate { id } => lifecycle(c, &id, "activate").await?,
+        Users::Deactivate { id } => lifecycle(c, &id, "deactivate").await?,
+        Users::Suspend { id } => lifecycle(c, &id, "suspend").await?,
+        Users::Unsuspend { id } => lifecycle(c, &id, "unsuspend").await?,
+        Users::Delete { id } => {
+            c.delete(&format!("/users/{}", enc(&id))).await?;
+            c.done(&json!({ "deleted": id }), format!("deleted {id}"));
+        }
+        Users::Import { file } => import(c, &file).await?,
+    }
+    Ok(())
+}
+
+async fn lifecycle(c: &Client, id: &str, action: &str) -> anyhow::Result<()> {
+    let answer = c.post(&format!("/users/{}/lifecycle/{action}", enc(id)), None).await?;
+    if answer["held"] == true {
+        c.done(&answer, format!("held for approval as plan {}", pointer_str(&answer, "/plan/id")));
+    } else {
+        c.done(
+            &answer,
+            format!("{} is now {}", pointer_str(&answer, "/profile/login"), pointer_str(&answer, "/status")),
+        );
+    }
+    Ok(())
+}
+
+async fn import(c: &Client, file: &PathBuf) -> anyhow::Result<()> {
+    let mut reader = csv::Reader::from_path(file).with_context(|| format!("reading {}", file.display()))?;
+    let headers = reader.headers()?.clone();
+    if !headers.iter().any(|h| h == "login") {
+        bail!("{}: the header row must name a `login` column", file.display());
+    }
+    let records: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;
+    let bar = ProgressBar::new(records.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} users  {elapsed_precise}  {msg}")?);
+    if c.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut created = Vec::new();
+    for (line, record) in records.iter().enumerate() {
+        let profile: serde_json::Map<String, Value> = headers
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        bar.set_message(profile.get("login").and_then(Value::as_str).unwrap_or_default().to_string());
+        let user = c
+            .post("/users", Some(&json!({ "profile": profile })))
+            .await
+            .with_context(|| format!("{} line {}", file.display(), line + 2))?;
+        created.push(user["id"].clone());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    c.done(&json!({ "created": created }), format!("created {} users", created.len()));
+    Ok(())
+}
+
+pub async fn groups(c: &Client, cmd: Groups) -> anyhow::Result<()> {
+    match cmd {
+        Groups::List => c.print(&c.get("/groups").await?, GROUP_COLUMNS),
+        Groups::Get { id } => c.print(&c.get(&format!("/groups/{}", enc(&id))).await?, GROUP_COLUMNS),
+        Groups::Create { name, description } => {
+            let g =
+                c.post("/groups", Some(&json!({ "profile": { "name": name, "description": description } }))).await?;
+            c.done(&g, format!("created group {name} ({})", pointer_str(&g, "/id")));
+        }
+        Groups::Members { id } => c.print(&c.get(&format!("/groups/{}/users", enc(&id))).await?, USER_COLUMNS),
+        Groups::Add { group, user } => {
+            let r = c.put(&format!("/groups/{}/users/{}", enc(&group), enc(&user)), None).await?;
+            c.done(&r, format!("added {user} to {group}"));
+        }
+        Groups::Remove { group, user } => {
+            let r = c.delete(&format!("/groups/{}/users/{}", enc(&group), enc(&user))).await?;
+            c.done(&r, format!("removed {user} from {group}"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn apps(c: &Client, cmd: Apps) -> anyhow::Result<()> {
+    match cmd {
+        Apps::List => c.print(&c.get("/apps").await?, APP_COLUMNS),
+        Apps::Get { id } => c.print(&c.get(&format!("/apps/{}", enc(&id))).await?, APP_COLUMNS),
+        Apps::Create { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading the app from standard input")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let body: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+            let app = c.post("/apps", Some(&body)).await?;
+            c.done(&app, format!("created app {} ({})", pointer_str(&app, "/name"), pointer_str(&app, "/id")));
+        }
+        Apps::Check { id } => {
+            let r = c.post(&format!("/apps/{}/check", enc(&id)), None).await?;
+            if r["ok"] != true && !c.json {
+                bail!("the check failed: {}", r["error"].as_str().unwrap_or_default());
+            }
+            c.done(&r, "ok");
+        }
+        Apps::Accounts { id } => c.print(&c.get(&format!("/apps/{}/accounts", enc(&id))).await?, ACCOUNT_COLUMNS),
+        Apps::Pause { id } => {
+            let r = c.post(&format!("/apps/{}/lifecycle/deactivate", enc(&id)), None).await?;
+            c.done(&r, format!("paused {id}"));
+        }
+        Apps::Resume { id } => {
+            let r = c.post(&format!("/apps/{}/lifecycle/activate", enc(&id)), None).await?;
+            c.done(&r, format!("resumed {id}"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn assignments(c: &Client, cmd: Assignments) -> anyhow::Result<()> {
+    match cmd {
+        Assignments::List { app } => {
+            let users = c.get(&format!("/apps/{}/users", enc(&app))).await?;
+            let groups = c.get(&format!("/apps/{}/groups", enc(&app))).await?;
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&json!({ "users": users, "groups": groups }))?);
+            } else {
+                c.print(&users, &[("USER", "/id"), ("VIA", "/scope")]);
+                c.print(&groups, &[("GROUP", "/group_id"), ("PRIORITY", "/priority")]);
+            }
+        }
+        Assignments::Add { app, user, group } => {
+            let (kind, id) = which(user, group);
+            let r = c.put(&format!("/apps/{}/{kind}/{}", enc(&app), enc(&id)), None).await?;
+            if r["held"] == true {
+                c.done(&r, format!("held for approval as plan {}", pointer_str(&r, "/plan/id")));
+            } else {
+                c.done(&r, format!("assigned {id} to {app}"));
+            }
+        }
+        Assignments::Remove { app, user, group } => {
+            let (kind, id) = which(user, group);
+            let r = c.delete(&format!("/apps/{}/{kind}/{}", enc(&app), enc(&id))).await?;
+            if r["held"] == true {
+                c.done(&r, format!("held for approval as plan {}", pointer_str(&r, "/plan/id")));
+            } else {
+                c.done(&r, format!("removed {id} from {app}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn which(user: Option<String>, group: Option<String>) -> (&'static str, String) {
+    match (user, group) {
+        (Some(u), _) => ("users", u),
+        (None, Some(g)) => ("groups", g),
+        // clap requires one of the two.
+        (None, None) => ("users", String::new()),
+    }
+}
+
+fn split_label(label: &str) -> anyhow::Result<(&str, &str)> {
+    label.split_once('@').context("name the connector as NAME@VERSION, e.g. scim@0.1.0")
+}
+
+pub async fn connectors(c: &Client, cmd: Connectors) -> anyhow::Result<()> {
+    match cmd {
+        Connectors::List => c.print(
+            &c.get("/connectors").await?,
+            &[
+                ("CONNECTOR", "/label"),
+                ("CONTRACT", "/contract"),
+                ("LOADED", "/loaded"),
+                ("APPS", "/apps"),
+                ("INSTALLED", "/installed"),
+            ],
+        ),
+        Connectors::Install { dir, component, upgrade_apps } => {
+            let manifest = std::fs::read_to_string(dir.join("connector.toml"))
+                .with_context(|| format!("reading {}/connector.toml", dir.display()))?;
+            let path = match component {
+                Some(p) => p,
+                None => crate::connectors::find_component(&dir)?,
+            };
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let body = json!({
+                "manifest": manifest,
+                "component": base64::engine::general_purpose::STANDARD.encode(bytes),
+                "upgradeApps": upgrade_apps,
+            });
+            let r = c.post("/connectors", Some(&body)).await?;
+            c.done(
+                &r,
+                format!(
+                    "installed {} ({}); apps moved: {}",
+                    pointer_str(&r, "/label"),
+                    pointer_str(&r, "/digest"),
+                    r["upgraded"]
+                ),
+            );
+        }
+        Connectors::Describe { connector } => {
+            let (name, version) = split_label(&connector)?;
+            let d = c.get(&format!("/connectors/{}/{}", enc(name), enc(version))).await?;
+            println!("{}", serde_json::to_string_pretty(&d)?);
+        }
+        Connectors::Remove { connector } => {
+            let (name, version) = split_label(&connector)?;
+            let r = c.delete(&format!("/connectors/{}/{}", enc(name), enc(version))).await?;
+            c.done(&r, format!("removed {connector}"));
+        }
+        Connectors::Use { app, version, pin } => {
+            let r = c
+                .put(&format!("/apps/{}/connector", enc(&app)), Some(&json!({ "version": version, "pinned": pin })))
+                .await?;
+            c.done(
+                &r,
+                format!("{app} now runs {}{}", pointer_str(&r, "/connector"), if pin { " (pinned)" } else { "" }),
+            );
+        }
+        Connectors::Rollback { app } => {
+            let r = c.post(&format!("/apps/{}/connector/rollback", enc(&app)), None).await?;
+            c.done(&r, format!("{app} is back on {}", pointer_str(&r, "/connector")));
+        }
+    }
+    Ok(())
+}
+
+pub async fn plans(c: &Client, cmd: Plans) -> anyhow::Result<()> {
+    let columns: &[(&str, &str)] =
+        &[("ID", "/id"), ("KIND", "/kind"), ("STATUS", "/status"), ("BY", "/created_by"), ("SUMMARY", "/summary")];
+    match cmd {
+        Plans::List { status } => {
+            let q = status.map(|s| format!("?status={}", enc(&s))).unwrap_or_default();
+            c.print(&c.get(&format!("/plans{q}")).await?, columns);
+        }
+        Plans::Get { id } => c.print(&c.get(&format!("/plans/{}", enc(&id))).await?, columns),
+        Plans::Approve { id } => {
+            let r = c.post(&format!("/plans/{}/approve", enc(&id)), None).await?;
+            c.done(&r, format!("approved {id}"));
+        }
+        Plans::Reject { id } => {
+            let r = c.post(&format!("/plans/{}/reject", enc(&id)), None).await?;
+            c.done(&r, format!("rejected {id}"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn errors(c: &Client, cmd: Errors) -> anyhow::Result<()> {
+    match cmd {
+        Errors::List { app } => c.print(
+            &c.get(&format!("/apps/{}/errors", enc(&app))).await?,
+            &[("USER", "/user_id"), ("ATTEMPTS", "/attempt"), ("ERROR", "/error")],
+        ),
+        Errors::Retry { app, user } => {
+            let path = match user {
+                Some(u) => format!("/apps/{}/errors/{}/retry", enc(&app), enc(&u)),
+                None => format!("/apps/{}/errors/retry", enc(&app)),
+            };
+            let r = c.post(&path, None).await?;
+            c.done(&r, format!("retrying {}", r["retried"]));
+        }
+    }
+    Ok(())
+}
+
+pub async fn tasks(c: &Client, cmd: Tasks) -> anyhow::Result<()> {
+    match cmd {
+        Tasks::List { status } => c.print(
+            &c.get(&format!("/tasks?status={}", enc(&status))).await?,
+            &[
+                ("ID", "/id"),
+                ("APP", "/appId"),
+                ("LOGIN", "/login"),
+                ("ACTION", "/action"),
+                ("STATUS", "/status"),
+                ("SINCE", "/created"),
+            ],
+        ),
+        Tasks::Done { id } => {
+            let r = c.post(&format!("/tasks/{}/done", enc(&id)), None).await?;
+            c.done(&r, format!("task {id} done"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn logs(c: &Client, q: Logs) -> anyhow::Result<()> {
+    let filters = [
+        ("actor", &q.actor),
+        ("eventType", &q.event_type),
+        ("targetType", &q.target_type),
+        ("targetId", &q.target_id),
+        ("outcome", &q.outcome),
+        ("since", &q.since),
+        ("until", &q.until),
+    ];
+    let query: String = filters.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("&{k}={}", enc(v)))).collect();
+    if let Some(format) = q.export {
+        print!("{}", c.get_text(&format!("/logs/export?format={}{query}", enc(&format))).await?);
+        return Ok(());
+    }
+    c.print(
+        &c.get(&format!("/logs?limit={}{query}", q.limit)).await?,
+        &[
+            ("SEQ", "/seq"),
+            ("PUBLISHED", "/published"),
+            ("ACTOR", "/actor"),
+            ("EVENT", "/eventType"),
+            ("TARGET", "/target/id"),
+            ("OUTCOME", "/outcome"),
+        ],
+    );
+    Ok(())
+}
+
+/// Waits until every app account's change is pushed, with a progress bar.
+pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let first = c.get("/work").await?["pending"].as_u64().unwrap_or(0);
+    let bar = ProgressBar::new(first);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} account changes pushed  {elapsed_precise}")?);
+    if c.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    loop {
+        let pending = c.get("/work").await?["pending"].as_u64().unwrap_or(0);
+        if pending > bar.length().unwrap_or(0) {
+            bar.set_length(pending);
+        }
+        bar.set_position(bar.length().unwrap_or(0).saturating_sub(pending));
+        if pending == 0 {
+            bar.finish_and_clear();
+            c.done(&json!({ "pending": 0 }), "every account is in step");
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bar.abandon();
+            bail!("{pending} account changes still pending after {}s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,203 @@
+//! The command line's side of the API: where the server is, which token to
+//! present, calls that turn coded errors into readable ones, and output as
+//! tables for people or JSON for scripts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Where the server is and who is calling.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// The server's base URL.
+    #[arg(long, global = true, env = "PROVISIO_URL")]
+    pub url: Option<String>,
+    /// An API token (better: PROVISIO_TOKEN, or `token` in the config file).
+    #[arg(long, global = true, env = "PROVISIO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A TOML file with `url` and `token` (default: ~/.config/provisio/cli.toml).
+    #[arg(long, global = true, env = "PROVISIO_CLI_CONFIG")]
+    pub cli_config: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only the id of what a command creates or changes (for scripts).
+    #[arg(long, short, global = true, conflicts_with = "json")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CliFile {
+    url: Option<String>,
+    token: Option<String>,
+}
+
+pub struct Client {
+    base: String,
+    token: zeroize::Zeroizing<String>,
+    http: reqwest::Client,
+    pub json: bool,
+    quiet: bool,
+}
+
+impl Client {
+    /// Flags and environment win over the config file; a local server's
+    /// bootstrap token (in the data directory) is the last resort.
+    pub fn new(target: &Target, data_dir: &Path) -> anyhow::Result<Client> {
+        let file = match &target.cli_config {
+            Some(path) => Some(path.clone()),
+            None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/provisio/cli.toml")),
+        };
+        let file: CliFile = match file.filter(|p| p.exists()) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => CliFile::default(),
+        };
+        let base = target.url.clone().or(file.url).unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let token = match target.token.clone().or(file.token) {
+            Some(t) => t,
+            None => {
+                let path = data_dir.join("bootstrap-token");
+                std::fs::read_to_string(&path).map(|t| t.trim().to_string()).with_context(|| {
+                    format!(
+                        "no API token: set PROVISIO_TOKEN, pass --token, put `token` in ~/.config/provisio/cli.toml, \
+                             or run where {} exists",
+                        path.display()
+                    )
+                })?
+            }
+        };
+        let http = reqwest::Client::builder().build()?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            token: zeroize::Zeroizing::new(token),
+            http,
+            json: target.json,
+            quiet: target.quiet,
+        })
+    }
+
+    /// Calls `/api/v1{path}`; a coded error becomes a readable one.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut request =
+            self.http.request(method.clone(), &url).header("Authorization", format!("SSWS {}", self.token.as_str()));
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach Provisio at {}", self.base))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let value: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if status.is_success() {
+            return Ok(value);
+        }
+        match (value["errorCode"].as_str(), value["errorSummary"].as_str()) {
+            (Some(code), Some(summary)) => bail!("{summary} ({code}, HTTP {})", status.as_u16()),
+            _ => bail!("{method} {path}: HTTP {status}"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::PUT, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// A raw GET (exports that are not JSON).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .header("Authorization", format!("SSWS {}", self.token.as_str()))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Provisio at {}", self.base))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            bail!("{} (HTTP {})", value["errorSummary"].as_str().unwrap_or(&text), status.as_u16());
+        }
+        Ok(text)
+    }
+
+    /// Prints `value` as JSON, or as a table of `columns` (header, JSON
+    /// pointer) for a list or a single object.
+    pub fn print(&self, value: &Value, columns: &[(&str, &str)]) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            return;
+        }
+        let rows: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            other => vec![other],
+        };
+        let mut table = Table::new();
+        table.load_preset(UTF8_BORDERS_ONLY);
+        table.set_header(columns.iter().map(|(h, _)| *h));
+        for row in rows {
+            table.add_row(columns.iter().map(|(_, pointer)| cell(row.pointer(pointer))));
+        }
+        println!("{table}");
+    }
+
+    /// Prints a one-line confirmation, or the answer as JSON.
+    pub fn done(&self, value: &Value, message: impl std::fmt::Display) {
+        if self.quiet {
+            if let Some(id) = value.get("id").and_then(Value::as_str) {
+                println!("{id}");
+            }
+            return;
+        }
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        } else {
+            println!("{message}");
+        }
+    }
+}
+
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items.iter().map(|v| cell(Some(v))).collect::<Vec<_>>().join(", "),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `a=b` pairs into a JSON object; values that parse as JSON keep their type.
+pub fn attributes(pairs: &[String]) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut map = serde_json::Map::new();
+    for pair in pairs {
+        let (k, v) = pair.split_once('=').with_context(|| format!("\"{pair}\": give NAME=VALUE"))?;
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+        map.insert(k.to_string(), value);
+    }
+    Ok(map)
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
