@@ -165,3 +165,61 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     drop(p);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn users_are_found_by_a_prefix_and_by_filters_on_both_backends() {
+    for backend in crate::databases::BACKENDS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = TestDatabase::new(backend, dir.path()).await;
+        let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+        let people = [
+            ("ada@example.com", "Ada", "Lovelace", "Engineering", true),
+            ("grace@example.com", "Grace", "Hopper", "Engineering", false),
+            ("alan@example.com", "Alan", "Turing", "Research", true),
+        ];
+        for (login, first, last, department, active) in people {
+            let body = json!({ "profile": {
+                "login": login, "email": login, "firstName": first, "lastName": last, "department": department
+            }});
+            p.ok("POST", &format!("/users?activate={active}"), Some(body)).await;
+        }
+        let logins = |users: serde_json::Value| -> Vec<String> {
+            let mut l: Vec<String> = users
+                .as_array()
+                .expect("users")
+                .iter()
+                .filter_map(|u| u["profile"]["login"].as_str().map(str::to_string))
+                .collect();
+            l.sort();
+            l
+        };
+        let find = |query: &str| format!("/users?{query}");
+        assert_eq!(
+            logins(p.ok("GET", &find("q=a"), None).await),
+            ["ada@example.com", "alan@example.com"],
+            "{backend:?}"
+        );
+        assert_eq!(logins(p.ok("GET", &find("q=HOP"), None).await), ["grace@example.com"], "by last name, any case");
+        assert_eq!(
+            logins(p.ok("GET", &find("q=100%25"), None).await),
+            Vec::<String>::new(),
+            "% is a character, not a wildcard"
+        );
+        let staged = find("filter=status%20eq%20%22STAGED%22");
+        assert_eq!(logins(p.ok("GET", &staged, None).await), ["grace@example.com"]);
+        let eng_active = find("filter=profile.department%20eq%20%22Engineering%22%20and%20status%20eq%20%22ACTIVE%22");
+        assert_eq!(logins(p.ok("GET", &eng_active, None).await), ["ada@example.com"]);
+        let research = find("filter=profile.department%20sw%20%22Res%22");
+        assert_eq!(logins(p.ok("GET", &research, None).await), ["alan@example.com"]);
+        let recent = find("filter=lastUpdated%20gt%20%222001-01-01T00:00:00Z%22&limit=2");
+        assert_eq!(p.ok("GET", &recent, None).await.as_array().map(Vec::len), Some(2), "paged");
+        for bad in
+            ["filter=status%20eq%20ACTIVE", "filter=password%20eq%20%22x%22", "filter=profile.a%3Bb%20eq%20%22x%22"]
+        {
+            let (status, answer) = p.call("GET", &find(bad), None).await;
+            assert_eq!((status, answer["errorCode"].as_str()), (400, Some("invalid")), "{bad}: {answer}");
+        }
+        drop(p);
+        db.drop().await;
+    }
+}

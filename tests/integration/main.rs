@@ -11,6 +11,7 @@ mod install;
 mod lifecycle;
 mod notifications;
 mod oauth;
+mod observability;
 mod retention;
 mod scim;
 mod server;

@@ -109,8 +109,19 @@ impl Provisio {
 
     /// A call with another token, or none.
     pub async fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
+        self.call_absolute(token, method, &format!("/api/v1{path}"), body).await
+    }
+
+    /// A call to a path from the server's root (`/metrics`, `/api/v1/…`).
+    pub async fn call_absolute(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Json>,
+    ) -> (u16, Json) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}/api/v1{path}", self.base));
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.header("Authorization", format!("SSWS {token}"));
         }

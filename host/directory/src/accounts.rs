@@ -64,6 +64,8 @@ pub struct AppAccount {
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
     pub last_error: Option<String>,
+    /// The API request the desired state comes from, if any (for tracing).
+    pub trace_id: Option<String>,
 }
 
 /// What a successful push leaves in the app.
@@ -79,7 +81,7 @@ macro_rules! account_columns {
     () => {
         "a.app_id, a.user_id, a.external_id, a.desired_state, a.desired_profile, a.desired_generation, \
          a.pushed_state, a.pushed_profile, a.pushed_generation, a.intent, a.operation_id, a.attempt, \
-         a.next_attempt_at, a.lease_owner, a.lease_until, a.last_error"
+         a.next_attempt_at, a.lease_owner, a.lease_until, a.last_error, a.trace_id"
     };
 }
 
@@ -126,6 +128,7 @@ pub(crate) fn from_row(r: &AnyRow) -> Result<AppAccount, StoreError> {
         lease_owner: r.try_get("lease_owner")?,
         lease_until: r.try_get("lease_until")?,
         last_error: r.try_get("last_error")?,
+        trace_id: r.try_get("trace_id")?,
     })
 }
 

@@ -429,23 +429,4 @@ impl Store {
         .await?;
         Ok(row.is_some())
     }
-
-    /// The users of `admin_id`'s groups, in id order, paged like `list_users`.
-    pub async fn users_managed_by(
-        &self,
-        admin_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT m.user_id FROM memberships m JOIN admin_groups g ON g.group_id = m.group_id \
-             WHERE g.admin_id = $1 AND ($2 IS NULL OR m.user_id > $2) ORDER BY m.user_id LIMIT $3",
-        )
-        .bind(admin_id)
-        .bind(after)
-        .bind(i64::from(limit.clamp(1, 1000)))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
-    }
 }

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use crate::accounts::{AccountState, AppAccount};
 use crate::error::StoreError;
+use crate::levels::current_request_id;
 use crate::tx::Tx;
 use crate::users::User;
 
@@ -109,14 +110,15 @@ impl Tx {
             None => {
                 sqlx::query(
                     "INSERT INTO app_accounts (app_id, user_id, desired_state, desired_profile, desired_generation, \
-                     pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 1, 'absent', '{}', 0, $5, $5)",
+                     pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at, trace_id) \
+                     VALUES ($1, $2, $3, $4, 1, 'absent', '{}', 0, $5, $5, $6)",
                 )
                 .bind(app_id)
                 .bind(user_id)
                 .bind(state.as_str())
                 .bind(&profile_json)
                 .bind(now)
+                .bind(current_request_id())
                 .execute(self.conn())
                 .await?;
             }
@@ -124,14 +126,15 @@ impl Tx {
             Some(_) => {
                 sqlx::query(
                     "UPDATE app_accounts SET desired_state = $1, desired_profile = $2, \
-                     desired_generation = desired_generation + 1, attempt = 0, next_attempt_at = $3, updated_at = $3 \
-                     WHERE app_id = $4 AND user_id = $5",
+                     desired_generation = desired_generation + 1, attempt = 0, next_attempt_at = $3, updated_at = $3, \
+                     trace_id = $6 WHERE app_id = $4 AND user_id = $5",
                 )
                 .bind(state.as_str())
                 .bind(&profile_json)
                 .bind(now)
                 .bind(app_id)
                 .bind(user_id)
+                .bind(current_request_id())
                 .execute(self.conn())
                 .await?;
             }
@@ -151,16 +154,17 @@ impl Tx {
         for chunk in rows.chunks(ROWS) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let p = 3 + i * 3;
-                    format!("($1, ${p}, ${}, ${}, 1, 'absent', '{{}}', 0, $2, $2)", p + 1, p + 2)
+                    let p = 4 + i * 3;
+                    format!("($1, ${p}, ${}, ${}, 1, 'absent', '{{}}', 0, $2, $2, $3)", p + 1, p + 2)
                 })
                 .collect();
             let sql = format!(
                 "INSERT INTO app_accounts (app_id, user_id, desired_state, desired_profile, desired_generation, \
-                 pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at) VALUES {}",
+                 pushed_state, pushed_profile, pushed_generation, next_attempt_at, updated_at, trace_id) VALUES {}",
                 values.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app_id.to_string()).bind(now);
+            let mut query =
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app_id.to_string()).bind(now).bind(current_request_id());
             for (user_id, state, profile) in chunk {
                 query =
                     query.bind(user_id.clone()).bind(state.as_str()).bind(Value::Object(profile.clone()).to_string());

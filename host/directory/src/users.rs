@@ -29,7 +29,7 @@ impl UserStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         Ok(match s {
             "staged" => UserStatus::Staged,
             "active" => UserStatus::Active,

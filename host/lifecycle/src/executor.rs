@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use provisio_directory::{AccountState, App, AppAccount, Failure, PushOutcome, Pushed, Store, StoreError};
 
@@ -109,10 +110,21 @@ impl<C: Connectors> Executor<C> {
                 let Ok(permit) = slots.clone().try_acquire_owned() else { break };
                 let Some(account) = queue.pop_front() else { break };
                 let this = self.clone();
-                running.spawn(async move {
-                    this.process(account).await;
-                    drop(permit);
-                });
+                // The request that caused this change names the push, and so
+                // every connector call the push makes.
+                let span = tracing::info_span!(
+                    "push",
+                    app = %account.app_id,
+                    user = %account.user_id,
+                    request_id = %account.trace_id.as_deref().unwrap_or("-"),
+                );
+                running.spawn(
+                    async move {
+                        this.process(account).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
             if queue.len() < concurrency.div_ceil(2) {
                 let limit = (concurrency * 2 - queue.len()) as u32;
@@ -201,7 +213,10 @@ impl<C: Connectors> Executor<C> {
             }
             return;
         }
+        let started = Instant::now();
         let attempt = self.attempt(&app, &account).await;
+        metrics::histogram!("provisio_push_duration_seconds", "app" => app.id.clone())
+            .record(started.elapsed().as_secs_f64());
         let (app_id, user_id) = (app.id.clone(), account.user_id.clone());
         let outcome = match attempt {
             Ok(Attempt::Pushed(pushed)) => {
@@ -220,6 +235,18 @@ impl<C: Connectors> Executor<C> {
                 return;
             }
         };
+        let kind = match &outcome {
+            PushOutcome::Pushed { .. } => None,
+            PushOutcome::Failed { failure, .. } if failure.retry_at.is_none() => Some("error"),
+            PushOutcome::Failed { failure, .. } if !failure.counts => Some("rate-limited"),
+            PushOutcome::Failed { .. } => Some("retrying"),
+        };
+        match kind {
+            None => metrics::counter!("provisio_work_done_total", "app" => app.id.clone()).increment(1),
+            Some(kind) => {
+                metrics::counter!("provisio_work_failed_total", "app" => app.id.clone(), "kind" => kind).increment(1)
+            }
+        }
         // The writer outlives every worker; a closed channel means shutdown.
         let _ = self.outcomes.send(outcome);
     }

@@ -28,6 +28,19 @@ pub(crate) fn guest_log(app: &AppShared, operation: Operation, line: &LogLine) {
 
 pub(crate) fn call_finished(report: &CallReport, error: Option<&crate::error::CallError>) {
     let duration_us = report.duration.as_micros() as u64;
+    let (app, connector, operation) =
+        (report.app_id.to_string(), report.connector.to_string(), report.operation.name());
+    let outcome = error.map_or("ok", |e| e.kind());
+    metrics::counter!(
+        "provisio_connector_calls_total",
+        "app" => app.clone(), "connector" => connector.clone(), "operation" => operation, "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!("provisio_connector_call_duration_seconds", "app" => app.clone(), "operation" => operation)
+        .record(report.duration.as_secs_f64());
+    if matches!(error, Some(crate::error::CallError::Trap { .. })) {
+        metrics::counter!("provisio_connector_traps_total", "app" => app, "connector" => connector).increment(1);
+    }
     match error {
         None => tracing::info!(
             target: "provisio::connector",

@@ -44,6 +44,7 @@ pub const PERMISSIONS: &[(&str, &[Role])] = &[
     ("tasks:write", &[Role::SuperAdmin, Role::AppAdmin]),
     ("hooks:read", &[Role::SuperAdmin, Role::ReadOnly]),
     ("hooks:write", &[Role::SuperAdmin]),
+    ("metrics:read", &[Role::SuperAdmin, Role::AppAdmin, Role::ReadOnly]),
     ("self", &[Role::SuperAdmin, Role::AppAdmin, Role::GroupAdmin, Role::ReadOnly]),
 ];
 

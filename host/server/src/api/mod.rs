@@ -11,6 +11,7 @@ mod connectors;
 mod groups;
 mod hooks;
 mod logs;
+mod observe;
 mod plans;
 mod tasks;
 mod users;
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use provisio_directory::{Sealer, Store, StoreError};
 use provisio_lifecycle::{Change, Engine, EngineError, Mode, Outcome};
@@ -50,6 +52,7 @@ pub struct AppState {
 /// The API's routes and the OpenAPI document they were declared with.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(observe::metrics))
         .nest(
             "/api/v1",
             OpenApiRouter::new()
@@ -93,6 +96,7 @@ impl utoipa::Modify for TokenScheme {
 }
 
 pub fn router(mut state: AppState) -> Router {
+    observe::prometheus();
     let (api, doc) = api();
     state.permissions = RoutePermissions::from_openapi(&doc);
     let doc = Arc::new(doc);
@@ -108,6 +112,7 @@ pub fn router(mut state: AppState) -> Router {
         // The document describes the API; it holds no data, so it is public.
         .route("/api/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .merge(api)
+        .layer(middleware::from_fn(observe::observe))
         .with_state(state)
 }
 

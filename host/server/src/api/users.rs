@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use provisio_directory::User;
+use provisio_directory::{User, UserSearch};
 use provisio_lifecycle::{Change, Transition};
 
-use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit, timestamp};
+use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, timestamp};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,29 +126,41 @@ async fn read(State(state): State<AppState>, actor: Actor, Path(id): Path<String
     path = "/users",
     operation_id = "listUsers",
     tag = "users",
-    summary = "List users, paged by id",
-    params(Page),
+    summary = "Find users: `q` (prefix of login, name or email), `filter` (status, times, profile attributes), paged by id",
+    params(ListParams),
     responses((status = 200, description = "Users")),
     security(("apiToken" = ["directory:read"]))
 )]
 async fn list(
     State(state): State<AppState>,
     actor: Actor,
-    Params(page): Params<Page>,
+    Params(p): Params<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let users = match actor.managed_by() {
+    let search = UserSearch {
+        q: p.q,
+        filter: p.filter,
         // A group admin sees the users of their groups only.
-        Some(admin_id) => {
-            let ids = state.store.users_managed_by(admin_id, page.after.as_deref(), page.limit).await?;
-            let mut users = Vec::with_capacity(ids.len());
-            for id in ids {
-                users.push(state.store.user(&id).await?);
-            }
-            users
-        }
-        None => state.store.list_users(page.after.as_deref(), page.limit).await?,
+        managed_by: actor.managed_by().map(str::to_owned),
+        after: p.after,
+        limit: p.limit.unwrap_or(200),
     };
+    let users = state.store.search_users(&search).await?;
     Ok(Json(Value::Array(users.iter().map(user_json).collect())))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListParams {
+    /// A prefix of the login, first or last name, or email (case-insensitive).
+    q: Option<String>,
+    /// e.g. `status eq "ACTIVE" and profile.department eq "Engineering"`; also
+    /// `created|lastUpdated gt|ge|lt|le "<RFC 3339>"` and `profile.NAME sw "prefix"`.
+    filter: Option<String>,
+    /// The last id of the previous page.
+    after: Option<String>,
+    /// At most this many (1-1000, default 200).
+    limit: Option<u32>,
 }
 
 async fn update(
