@@ -372,7 +372,7 @@ async fn a_token_is_shown_once_stored_hashed_and_stops_working_when_revoked_expi
 
     // Every one of these changes is in the system log, in order, with its
     // actor; the export gives the same events as CSV.
-    let events = p.ok("GET", &format!("/logs?targetType=token&limit=2"), None).await;
+    let events = p.ok("GET", "/logs?targetType=token&limit=2", None).await;
     assert_eq!(events.as_array().map(Vec::len), Some(2));
     let (status, csv) =
         p.get_text(Some("test-admin-token-0123456789"), "/api/v1/logs/export?format=csv&eventType=token.create").await;
