@@ -222,9 +222,7 @@ impl Store {
             let payload = json!({
                 "eventId": log_id,
                 "eventType": event_type,
-                "published": humantime::format_rfc3339_millis(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.max(0) as u64)
-                ).to_string(),
+                "published": crate::clock::format_time(at),
                 "actor": e.try_get::<String, _>("actor")?,
                 "target": { "type": e.try_get::<String, _>("target_type")?, "id": e.try_get::<String, _>("target_id")? },
                 "data": serde_json::from_str::<Value>(&details).unwrap_or(Value::Null),

@@ -25,7 +25,7 @@ mod users;
 pub use accounts::{AccountState, AppAccount, Failure, NEVER, ProvisioningError, PushOutcome, Pushed};
 pub use admins::{Admin, ApiToken, Authenticated, IssuedToken, Role, token_hash};
 pub use apps::{App, GroupAssignment, NewApp};
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, SystemClock, format_time, parse_time};
 pub use error::StoreError;
 pub use groups::Group;
 pub use hooks::{Attempt as DeliveryAttempt, Delivery, Hook};

@@ -47,9 +47,7 @@ fn unquote(value: &str) -> Result<String, StoreError> {
 }
 
 fn parse_time(value: &str) -> Result<i64, StoreError> {
-    humantime::parse_rfc3339_weak(value)
-        .map(|t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
-        .map_err(|e| StoreError::Invalid(format!("filter time \"{value}\": {e}")))
+    crate::clock::parse_time(value).map_err(|e| StoreError::Invalid(format!("filter time {e}")))
 }
 
 /// Parses `clause (and clause)*`; anything else is refused with the reason.

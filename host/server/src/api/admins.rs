@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::{Admin, ApiToken, IssuedToken, Role};
 
-use super::{Actor, ApiError, AppState, Body, timestamp};
+use super::{Actor, ApiError, AppState, Body, parse_timestamp, timestamp};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -311,16 +311,7 @@ async fn revoke_my_token(
 }
 
 async fn issue(state: &AppState, actor: &Actor, admin_id: &str, body: TokenBody) -> Result<Response, ApiError> {
-    let expires_at = body
-        .expires_at
-        .map(|s| {
-            humantime::parse_rfc3339_weak(&s)
-                .map(|t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
-                .map_err(|e| {
-                    ApiError::invalid(format!("expiresAt \"{s}\": {e}; use RFC 3339, e.g. 2027-01-31T00:00:00Z"))
-                })
-        })
-        .transpose()?;
+    let expires_at = body.expires_at.as_deref().map(|s| parse_timestamp("expiresAt", s)).transpose()?;
     let mut tx = state.store.write().await?;
     let issued = tx.create_token(&actor.name, admin_id, &body.name, expires_at).await?;
     tx.commit().await?;

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::{LogEvent, LogQuery, Outcome, Store};
 
-use super::{ApiError, AppState, Params, timestamp};
+use super::{ApiError, AppState, Params, parse_timestamp, timestamp};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(export))
@@ -45,14 +45,7 @@ struct LogParams {
 }
 
 fn parse_time(name: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
-    value
-        .as_deref()
-        .map(|s| {
-            humantime::parse_rfc3339_weak(s)
-                .map(|t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
-                .map_err(|e| ApiError::invalid(format!("{name} \"{s}\": {e}; use RFC 3339, e.g. 2026-11-30T12:00:00Z")))
-        })
-        .transpose()
+    value.as_deref().map(|s| parse_timestamp(name, s)).transpose()
 }
 
 impl LogParams {

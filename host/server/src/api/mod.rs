@@ -270,6 +270,10 @@ fn default_limit() -> u32 {
 
 /// Milliseconds since the epoch as an RFC 3339 timestamp.
 pub fn timestamp(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    provisio_directory::format_time(ms)
+}
+
+/// A query or body time (RFC 3339) as ms, or a coded error naming the field.
+pub fn parse_timestamp(field: &str, value: &str) -> Result<i64, ApiError> {
+    provisio_directory::parse_time(value).map_err(|e| ApiError::invalid(format!("{field} {e}")))
 }
