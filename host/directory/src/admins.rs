@@ -100,6 +100,7 @@ pub struct IssuedToken {
 pub struct Authenticated {
     pub admin: Admin,
     pub token_id: String,
+    pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
 }
 
@@ -384,8 +385,11 @@ impl Store {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
+        // One query for the token and its admin; a second only for a group
+        // admin's groups.
         let row = sqlx::query(
-            "SELECT t.id AS token_id, t.expires_at, t.revoked_at, t.last_used_at, a.status AS admin_status, t.admin_id \
+            "SELECT t.id AS token_id, t.expires_at, t.revoked_at, t.last_used_at, \
+                    a.id, a.login, a.role, a.status, a.created_at, a.updated_at \
              FROM api_tokens t JOIN admins a ON a.id = t.admin_id WHERE t.token_hash = $1",
         )
         .bind(token_hash(secret))
@@ -394,14 +398,17 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let expires_at: Option<i64> = row.try_get("expires_at")?;
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        let status: String = row.try_get("admin_status")?;
-        if revoked_at.is_some() || expires_at.is_some_and(|t| t <= self.now_ms()) || status != "active" {
+        let mut admin = admin_from_row(&row)?;
+        if revoked_at.is_some() || expires_at.is_some_and(|t| t <= self.now_ms()) || admin.status != "active" {
             return Ok(None);
         }
-        let admin_id: String = row.try_get("admin_id")?;
+        if admin.role == Role::GroupAdmin {
+            admin.groups = fetch_admin_groups(&self.pool, &admin.id).await?;
+        }
         Ok(Some(Authenticated {
-            admin: self.admin(&admin_id).await?,
+            admin,
             token_id: row.try_get("token_id")?,
+            expires_at,
             last_used_at: row.try_get("last_used_at")?,
         }))
     }

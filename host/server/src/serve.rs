@@ -177,6 +177,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         sealer,
         token: Arc::new(token.0),
         permissions: Default::default(),
+        tokens: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let bound = listener.local_addr()?;

@@ -174,9 +174,13 @@ async fn identify(state: &AppState, presented: &str) -> Result<Option<Actor>, Ap
             groups: Arc::default(),
         }));
     }
+    let key = provisio_directory::token_hash(presented);
+    let now = state.store.now_ms();
+    if let Some(actor) = state.tokens.get(&key, now) {
+        return Ok(Some(actor));
+    }
     let Some(auth) = state.store.authenticate(presented).await? else { return Ok(None) };
     // Last use is recorded at most once a minute per token, off the request's path.
-    let now = state.store.now_ms();
     if auth.last_used_at.is_none_or(|t| now - t > 60_000) {
         let store = state.store.clone();
         tokio::spawn(async move {
@@ -185,12 +189,48 @@ async fn identify(state: &AppState, presented: &str) -> Result<Option<Actor>, Ap
             }
         });
     }
-    Ok(Some(Actor {
+    let actor = Actor {
         name: auth.admin.login,
         admin_id: Some(auth.admin.id),
         role: auth.admin.role,
         groups: Arc::new(auth.admin.groups),
-    }))
+    };
+    state.tokens.put(key, actor.clone(), auth.expires_at, now);
+    Ok(Some(actor))
+}
+
+/// Recently checked tokens, by hash, so that a busy client does not cost a
+/// directory read per request. An entry lives `TTL`: a token revoked (or an
+/// admin changed) on another node stops working within it; on this node the
+/// admin API clears the cache at once.
+#[derive(Default)]
+pub struct TokenCache(std::sync::Mutex<HashMap<String, (Actor, i64)>>);
+
+const TTL_MS: i64 = 5_000;
+const CACHED_TOKENS: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, key: &str, now: i64) -> Option<Actor> {
+        let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(key).filter(|(_, until)| *until > now).map(|(actor, _)| actor.clone())
+    }
+
+    fn put(&self, key: String, actor: Actor, expires_at: Option<i64>, now: i64) {
+        let until = expires_at.map_or(now + TTL_MS, |e| e.min(now + TTL_MS));
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHED_TOKENS {
+            cache.retain(|_, (_, u)| *u > now);
+            if cache.len() >= CACHED_TOKENS {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (actor, until));
+    }
+
+    /// Forgets every token (after any change to admins or tokens).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 impl Actor {

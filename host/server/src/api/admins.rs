@@ -151,6 +151,7 @@ async fn update(
     let mut tx = state.store.write().await?;
     let admin = tx.update_admin(&actor.name, &id, body.role, &body.groups).await?;
     tx.commit().await?;
+    state.tokens.clear();
     Ok(Json(admin_json(&admin)))
 }
 
@@ -172,6 +173,7 @@ async fn deactivate(
     let mut tx = state.store.write().await?;
     let admin = tx.deactivate_admin(&actor.name, &id).await?;
     tx.commit().await?;
+    state.tokens.clear();
     Ok(Json(admin_json(&admin)))
 }
 
@@ -315,6 +317,7 @@ async fn issue(state: &AppState, actor: &Actor, admin_id: &str, body: TokenBody)
     let mut tx = state.store.write().await?;
     let issued = tx.create_token(&actor.name, admin_id, &body.name, expires_at).await?;
     tx.commit().await?;
+    state.tokens.clear();
     Ok((StatusCode::CREATED, Json(issued_json(&issued))).into_response())
 }
 
@@ -322,5 +325,6 @@ async fn revoke(state: &AppState, actor: &Actor, admin_id: &str, token_id: &str)
     let mut tx = state.store.write().await?;
     tx.revoke_token(&actor.name, admin_id, token_id).await?;
     tx.commit().await?;
+    state.tokens.clear();
     Ok(StatusCode::NO_CONTENT)
 }

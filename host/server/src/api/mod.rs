@@ -47,6 +47,8 @@ pub struct AppState {
     pub token: Arc<String>,
     /// Filled by `router` from the OpenAPI document.
     pub permissions: RoutePermissions,
+    /// Recently checked API tokens.
+    pub tokens: Arc<access::TokenCache>,
 }
 
 /// The API's routes and the OpenAPI document they were declared with.
