@@ -193,6 +193,10 @@ impl Store {
     /// one transaction; events no hook hears are simply dropped. Returns
     /// how many events were taken.
     pub async fn fan_out_hook_events(&self, limit: u32) -> Result<usize, StoreError> {
+        // Polled often: look before taking the (SQLite: single) writer.
+        if sqlx::query("SELECT 1 FROM hook_outbox LIMIT 1").fetch_optional(&self.pool).await?.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.write().await?;
         let now = tx.now_ms();
         let events = sqlx::query(
