@@ -19,7 +19,7 @@ async fn drop_postgres(store: Store, name: &str) {
 }
 
 /// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL one.
-async fn each_backend<F, Fut>(test: F)
+pub(crate) async fn each_backend<F, Fut>(test: F)
 where
     F: Fn(Store, Arc<FixedClock>) -> Fut,
     Fut: Future<Output = ()>,
@@ -329,7 +329,7 @@ async fn an_sqlite_file_never_holds_a_secret_in_clear() {
 }
 
 /// A store with one app and `n` users, for the work-model tests.
-async fn app_with_users(store: &Store, n: usize) -> (String, Vec<String>) {
+pub(crate) async fn app_with_users(store: &Store, n: usize) -> (String, Vec<String>) {
     let sealer = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
     store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
     let app = store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect("app").id;
@@ -340,7 +340,7 @@ async fn app_with_users(store: &Store, n: usize) -> (String, Vec<String>) {
     (app, users)
 }
 
-use provisio_directory::{AccountState, Pushed};
+use provisio_directory::AccountState;
 
 #[tokio::test]
 async fn a_changed_desire_bumps_the_generation_and_the_same_desire_changes_nothing() {
@@ -358,139 +358,4 @@ async fn a_changed_desire_bumps_the_generation_and_the_same_desire_changes_nothi
         assert_eq!(store.pending_accounts().await.expect("pending"), 1);
     })
     .await;
-}
-
-#[tokio::test]
-async fn a_leased_account_is_not_claimed_again_until_its_lease_expires() {
-    each_backend(|store, clock| async move {
-        let (app, users) = app_with_users(&store, 3).await;
-        for u in &users {
-            store.set_desired(&app, u, AccountState::Active, &Map::new()).await.expect("set");
-        }
-        let first = store.claim_due("w1", 30_000, 2).await.expect("claim");
-        assert_eq!(first.len(), 2);
-        let second = store.claim_due("w2", 30_000, 10).await.expect("claim");
-        assert_eq!(second.len(), 1, "only the one not leased");
-        assert!(first.iter().all(|a| a.user_id != second[0].user_id));
-        assert!(store.claim_due("w3", 30_000, 10).await.expect("claim").is_empty());
-        clock.advance(30_001);
-        let after_expiry = store.claim_due("w3", 30_000, 10).await.expect("claim");
-        assert_eq!(after_expiry.len(), 3, "a dead worker's leases run out");
-        // The old owner can no longer complete: its lease is gone.
-        let pushed =
-            Pushed { generation: 1, state: AccountState::Active, profile: Map::new(), external_id: Some("x".into()) };
-        let err = store.complete_push(&app, &first[0].user_id, "w1", &pushed).await.expect_err("stale owner");
-        assert_eq!(err.code(), "conflict");
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_push_completes_only_the_generation_it_pushed() {
-    each_backend(|store, _| async move {
-        let (app, users) = app_with_users(&store, 1).await;
-        let u = &users[0];
-        store.set_desired(&app, u, AccountState::Active, &profile(json!({"title": "A"}))).await.expect("set");
-        let claimed = store.claim_due("w1", 30_000, 1).await.expect("claim");
-        // A change arrives while generation 1 is being pushed.
-        store.set_desired(&app, u, AccountState::Active, &profile(json!({"title": "B"}))).await.expect("change");
-        let pushed = Pushed {
-            generation: claimed[0].desired_generation,
-            state: AccountState::Active,
-            profile: claimed[0].desired_profile.clone(),
-            external_id: Some("ext-1".into()),
-        };
-        store.complete_push(&app, u, "w1", &pushed).await.expect("complete");
-        let a = store.account(&app, u).await.expect("read").expect("exists");
-        assert_eq!((a.pushed_generation, a.desired_generation), (1, 2), "generation 2 is still to push");
-        assert_eq!(a.external_id.as_deref(), Some("ext-1"));
-        assert_eq!(a.pushed_profile["title"], "A");
-        let again = store.claim_due("w2", 30_000, 1).await.expect("claim");
-        assert_eq!(again[0].desired_profile["title"], "B");
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn an_intent_recorded_before_a_crash_is_there_for_the_next_worker() {
-    each_backend(|store, clock| async move {
-        let (app, users) = app_with_users(&store, 1).await;
-        let u = &users[0];
-        store.set_desired(&app, u, AccountState::Active, &Map::new()).await.expect("set");
-        store.claim_due("w1", 10_000, 1).await.expect("claim");
-        store.record_intent(&app, u, "w1", "create", "op-123").await.expect("intent");
-        // w1 dies here, mid-create. Its lease runs out.
-        clock.advance(10_001);
-        let next = store.claim_due("w2", 10_000, 1).await.expect("claim");
-        assert_eq!(next[0].intent.as_deref(), Some("create"), "look the account up before creating again");
-        assert_eq!(next[0].operation_id.as_deref(), Some("op-123"), "the same idempotency key");
-        let err = store.record_intent(&app, u, "w1", "create", "op-999").await.expect_err("w1 lost its lease");
-        assert_eq!(err.code(), "conflict");
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_failed_push_backs_off_and_a_paused_app_gets_no_work() {
-    each_backend(|store, clock| async move {
-        let (app, users) = app_with_users(&store, 2).await;
-        store.set_desired(&app, &users[0], AccountState::Active, &Map::new()).await.expect("set");
-        let claimed = store.claim_due("w1", 30_000, 1).await.expect("claim");
-        let now = store.now_ms();
-        let failure = provisio_directory::Failure {
-            error: "HTTP 500".into(),
-            retry_at: Some(now + 5_000),
-            counts: true,
-            settled: false,
-        };
-        store.fail_push(&app, &claimed[0].user_id, "w1", &failure).await.expect("fail");
-        let a = store.account(&app, &users[0]).await.expect("read").expect("exists");
-        assert_eq!((a.attempt, a.last_error.as_deref()), (1, Some("HTTP 500")));
-        assert!(store.claim_due("w1", 30_000, 1).await.expect("claim").is_empty(), "backing off");
-        clock.advance(5_000);
-        assert_eq!(store.claim_due("w1", 30_000, 1).await.expect("claim").len(), 1, "due again");
-
-        store.set_desired(&app, &users[1], AccountState::Active, &Map::new()).await.expect("set");
-        store.pause_app(&app, store.now_ms() + 60_000).await.expect("pause");
-        assert!(store.claim_due("w2", 30_000, 10).await.expect("claim").is_empty(), "paused by Retry-After");
-        clock.advance(60_000);
-        // Both are due once the pause is over (the first one's lease ran out too).
-        assert_eq!(store.claim_due("w2", 30_000, 10).await.expect("claim").len(), 2);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn concurrent_claimers_never_share_an_account() {
-    each_backend(|store, _| async move {
-        let (app, users) = app_with_users(&store, 40).await;
-        for u in &users {
-            store.set_desired(&app, u, AccountState::Active, &Map::new()).await.expect("set");
-        }
-        let claims = (0..4).map(|i| {
-            let store = store.clone();
-            async move { store.claim_due(&format!("w{i}"), 60_000, 15).await.expect("claim") }
-        });
-        let all: Vec<_> = futures_join_all(claims).await.into_iter().flatten().map(|a| a.user_id).collect();
-        let mut unique = all.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), all.len(), "an account was leased twice");
-        assert_eq!(all.len(), 40);
-    })
-    .await;
-}
-
-/// Runs the futures concurrently (spawned, so they contend for real).
-async fn futures_join_all<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.expect("task"));
-    }
-    out
 }

@@ -17,3 +17,4 @@ mod scim;
 mod server;
 mod support;
 mod versions;
+mod work;

@@ -6,9 +6,9 @@
 
 use sqlx::Row;
 
-use crate::accounts::NEVER;
 use crate::error::StoreError;
 use crate::store::Store;
+use crate::work::NEVER;
 
 tokio::task_local! {
     static REQUEST_ID: String;

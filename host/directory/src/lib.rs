@@ -3,6 +3,7 @@
 //! writes its system-log event in the same transaction: all or nothing.
 //! The design is in docs/design/directory.md.
 
+#[macro_use]
 mod accounts;
 mod admins;
 mod apps;
@@ -21,8 +22,9 @@ mod store;
 mod tasks;
 mod tx;
 mod users;
+mod work;
 
-pub use accounts::{AccountState, AppAccount, Failure, NEVER, ProvisioningError, PushOutcome, Pushed};
+pub use accounts::{AccountState, AppAccount, Lease, ProvisioningError, Pushed};
 pub use admins::{Admin, ApiToken, Authenticated, IssuedToken, Role, token_hash};
 pub use apps::{App, GroupAssignment, NewApp};
 pub use clock::{Clock, FixedClock, SystemClock, format_time, parse_time};
@@ -39,3 +41,4 @@ pub use store::{Backend, Store};
 pub use tasks::ManualTask;
 pub use tx::Tx;
 pub use users::{NewUser, User, UserStatus};
+pub use work::{Failure, Linked, NEVER, PushOutcome};

@@ -19,11 +19,14 @@ pub enum AccountOp {
     Lookup,
 }
 
-/// One intent across its retries: the connector's idempotency key.
+/// One intent across its retries: the connector's idempotency key, and
+/// when the host must have given the call up (the lease that covers it
+/// ends; the runtime's own wall-time limit may end it sooner).
 #[derive(Debug, Clone)]
 pub struct CallId {
     pub operation_id: String,
     pub attempt: u32,
+    pub deadline: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +76,9 @@ impl Call {
 pub struct FoundAccount {
     pub id: String,
     pub active: Option<bool>,
+    /// The Provisio user id the account carries in the connector's
+    /// correlation attribute (see [`Connectors::correlation`]), if any.
+    pub correlation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +108,16 @@ pub enum FailureKind {
     /// Worth retrying, and the app may or may not have acted (a 5xx, a
     /// dropped connection, a timeout, a trap).
     Transient,
+    /// The host did not send the call (the lease covering it was about to
+    /// end): the app cannot have acted on it.
+    NotSent,
+}
+
+impl FailureKind {
+    /// Whether the app certainly did not carry the call out.
+    pub fn refused(&self) -> bool {
+        !matches!(self, FailureKind::Transient | FailureKind::NotFound)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -115,6 +131,11 @@ pub struct CallFailure {
 pub trait Connectors: Send + Sync + 'static {
     /// Whether the app's connector supports an operation.
     fn supports(&self, app: &App, op: AccountOp) -> bool;
+
+    /// The account attribute in which the app's connector stores Provisio's
+    /// user id, so that an account found by login is recognised as this
+    /// user's (or someone else's); `None` when the connector cannot store one.
+    fn correlation(&self, app: &App) -> Option<String>;
 
     fn call(&self, app: &App, id: CallId, call: Call) -> impl Future<Output = Result<Reply, CallFailure>> + Send;
 }

@@ -1,8 +1,11 @@
-//! The executor: claims due app accounts under a lease, sends each app the
-//! difference between what it should hold and what was last pushed, and
-//! records the outcome. At most one operation per account is in flight; a
-//! create's intent is committed before the call, and an attempt whose
-//! outcome was lost looks the account up before creating again.
+//! The executor: claims due app accounts under a fenced lease, sends each
+//! app the difference between what it should hold and what was last pushed,
+//! and records the outcome under the claim it was made with. At most one
+//! operation per account is in flight: the node's leases are renewed by one
+//! heartbeat while work runs, and no call's deadline reaches past its lease.
+//! A create's intent is committed with the claim; an attempt whose outcome
+//! is unknown is followed, once the app's settle time has passed, by a
+//! lookup that recognises the account by Provisio's own correlation key.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,23 +16,31 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use provisio_directory::{AccountState, App, AppAccount, Failure, PushOutcome, Pushed, Store, StoreError};
+use provisio_directory::{AccountState, App, AppAccount, Failure, Linked, PushOutcome, Pushed, Store, StoreError};
 
 use crate::connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
+use crate::leases::HeldLeases;
 use crate::mapping::AccountImage;
+use crate::policy::Policy;
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
-    /// This worker's name in leases; stable across restarts of one node, so
-    /// a restarted node releases what its dead run held.
+    /// This worker's name in leases: one per process run (a restarted node
+    /// is a new worker; its dead run's leases expire, they are not taken
+    /// back blindly).
     pub owner: String,
     pub concurrency: usize,
     pub lease: Duration,
+    /// How long an abandoned call may still land in an app, for apps whose
+    /// policy does not say (`policy.settle_secs`).
+    pub settle: Duration,
     /// First retry delay; doubles per attempt, with jitter, up to `max_backoff`.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
     /// Pause when an app asks to slow down without saying how long.
     pub default_rate_limit_pause: Duration,
+    /// The longest pause an app's Retry-After may impose.
+    pub max_rate_limit_pause: Duration,
     /// Consecutive failed calls to one app before it is quarantined.
     pub quarantine_after: u32,
     /// How often to look for work that became due without a wake-up.
@@ -42,12 +53,53 @@ impl Default for ExecutorConfig {
             owner: format!("node-{}", uuid::Uuid::now_v7()),
             concurrency: 16,
             lease: Duration::from_secs(120),
+            settle: Duration::from_secs(30),
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(15 * 60),
             default_rate_limit_pause: Duration::from_secs(30),
+            max_rate_limit_pause: Duration::from_secs(3600),
             quarantine_after: 25,
             poll: Duration::from_millis(500),
         }
+    }
+}
+
+/// The shortest lease the executor accepts: it is renewed every third of it,
+/// and a call needs some of it left to start.
+pub const MIN_LEASE: Duration = Duration::from_secs(2);
+
+impl ExecutorConfig {
+    /// Refuses a configuration that cannot work, saying how to fix it.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.concurrency == 0 {
+            return Err("executor.concurrency must be at least 1".into());
+        }
+        if self.lease < MIN_LEASE {
+            return Err(format!(
+                "executor.lease_secs = {} is too short: a lease is renewed every third of it and must leave calls time to run; use at least {}",
+                self.lease.as_secs(),
+                MIN_LEASE.as_secs()
+            ));
+        }
+        if self.settle > Duration::from_secs(u64::from(crate::policy::MAX_SETTLE_SECS)) {
+            return Err("executor.settle_secs must be at most 86400 (a day)".into());
+        }
+        if self.poll.is_zero() {
+            return Err("executor.poll_ms must be at least 1".into());
+        }
+        if self.base_backoff.is_zero() || self.base_backoff > self.max_backoff {
+            return Err("executor.retry_base_ms must be at least 1 and at most retry_max_ms".into());
+        }
+        if self.quarantine_after == 0 {
+            return Err("executor.quarantine_after must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// An app's settle time in milliseconds, from its policy.
+    fn settle_ms(&self, policy: &Value) -> i64 {
+        let secs = Policy::parse(policy).ok().and_then(|p| p.settle_secs);
+        secs.map_or(self.settle.as_millis() as i64, |s| i64::from(s) * 1000)
     }
 }
 
@@ -60,6 +112,8 @@ pub struct Executor<C> {
     failures: Mutex<HashMap<String, u32>>,
     /// Apps as last read, for a moment: work on one app reads it once.
     apps: Mutex<HashMap<String, (Instant, App)>>,
+    /// The leases this worker holds, queued or running.
+    leases: HeldLeases,
     /// Outcomes for the batching writer.
     outcomes: mpsc::UnboundedSender<PushOutcome>,
     outcomes_rx: Mutex<Option<mpsc::UnboundedReceiver<PushOutcome>>>,
@@ -71,7 +125,36 @@ const APP_TTL: Duration = Duration::from_millis(500);
 /// What one attempt ended in.
 enum Attempt {
     Pushed(Pushed),
-    Failed(CallFailure),
+    Failed(Failed),
+}
+
+/// A failed attempt: the call that failed, and what the attempt learnt
+/// before it did.
+struct Failed {
+    failure: CallFailure,
+    /// The operation whose call failed.
+    op: AccountOp,
+    /// An account found (and linked) before the failure.
+    linked: Option<Linked>,
+    /// The create's outcome is known even though the attempt failed (the
+    /// lookup showed no account of this user's is there).
+    settled: bool,
+}
+
+impl Failed {
+    fn of(op: AccountOp, failure: CallFailure) -> Failed {
+        Failed { failure, op, linked: None, settled: false }
+    }
+}
+
+/// Whose an account found in the app is.
+enum Holder {
+    /// It carries this user's correlation key.
+    This,
+    /// It carries no key and no other user is linked to it.
+    Nobody,
+    /// Someone else's: why.
+    Other(String),
 }
 
 impl<C: Connectors> Executor<C> {
@@ -84,6 +167,7 @@ impl<C: Connectors> Executor<C> {
             work,
             failures: Mutex::new(HashMap::new()),
             apps: Mutex::new(HashMap::new()),
+            leases: HeldLeases::default(),
             outcomes,
             outcomes_rx: Mutex::new(Some(rx)),
         })
@@ -91,20 +175,19 @@ impl<C: Connectors> Executor<C> {
 
     /// Works until `shutdown` is notified.
     pub async fn run(self: Arc<Self>, shutdown: Arc<Notify>) -> Result<(), StoreError> {
-        let released = self.store.release_leases(&self.config.owner).await?;
-        if released > 0 {
-            tracing::info!(released, "released the leases of this node's previous run");
-        }
         let receiver = self.outcomes_rx.lock().unwrap_or_else(|p| p.into_inner()).take();
         let writer = receiver.map(|rx| tokio::spawn(self.clone().write_outcomes(rx)));
+        let heartbeat = tokio::spawn(self.clone().heartbeat());
         let concurrency = self.config.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut running = JoinSet::new();
         // Claimed work waiting for a free slot: claims come in batches of
         // `concurrency`, so one claim transaction (one commit, one fsync on
-        // PostgreSQL) serves many operations.
+        // PostgreSQL) serves many operations. The heartbeat renews their
+        // leases while they wait.
         let mut queue: VecDeque<AppAccount> = VecDeque::new();
         let lease_ms = self.config.lease.as_millis() as i64;
+        let settle = |policy: &Value| self.config.settle_ms(policy);
         loop {
             while !queue.is_empty() {
                 let Ok(permit) = slots.clone().try_acquire_owned() else { break };
@@ -120,7 +203,8 @@ impl<C: Connectors> Executor<C> {
                 );
                 running.spawn(
                     async move {
-                        this.process(account).await;
+                        this.process(&account).await;
+                        this.leases.release(&account);
                         drop(permit);
                     }
                     .instrument(span),
@@ -128,8 +212,11 @@ impl<C: Connectors> Executor<C> {
             }
             if queue.len() < concurrency.div_ceil(2) {
                 let limit = (concurrency * 2 - queue.len()) as u32;
-                match self.store.claim_due(&self.config.owner, lease_ms, limit).await {
+                match self.store.claim_due(&self.config.owner, lease_ms, limit, &settle).await {
                     Ok(accounts) if !accounts.is_empty() => {
+                        for account in &accounts {
+                            self.leases.hold(account);
+                        }
                         queue.extend(accounts);
                         continue;
                     }
@@ -145,33 +232,66 @@ impl<C: Connectors> Executor<C> {
             }
         }
         running.shutdown().await;
+        heartbeat.abort();
         if let Some(writer) = writer {
             writer.abort();
         }
         Ok(())
     }
 
+    /// Renews every lease this worker holds, a third of a lease apart, in
+    /// one statement. When renewals fail, the leases run out on their own
+    /// and calls get shorter deadlines until none can start.
+    async fn heartbeat(self: Arc<Self>) {
+        let every = self.config.lease / 3;
+        let lease_ms = self.config.lease.as_millis() as i64;
+        loop {
+            tokio::time::sleep(every).await;
+            if self.leases.len() == 0 {
+                continue;
+            }
+            let now = self.store.now_ms();
+            match self.store.renew_leases(&self.config.owner, lease_ms).await {
+                Ok((until, renewed)) => {
+                    self.leases.renewed(now, until);
+                    tracing::debug!(renewed, "leases renewed");
+                }
+                Err(e) => tracing::warn!(error = %e, "renewing this node's leases failed; trying again"),
+            }
+        }
+    }
+
     /// The batching writer: every outcome waiting is recorded in one
-    /// transaction. If a batch cannot be written, its leases expire and the
-    /// accounts are tried again (creates look up first: nothing doubles).
+    /// transaction. If a batch cannot be written, each of its outcomes is
+    /// written on its own, retried until the store takes it: one outcome
+    /// that cannot be written never takes the others with it.
     async fn write_outcomes(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PushOutcome>) {
         let mut batch = Vec::new();
         while rx.recv_many(&mut batch, 512).await > 0 {
-            match self.store.record_outcomes(&self.config.owner, &batch).await {
-                Ok(held) => {
-                    for (outcome, held) in batch.iter().zip(held) {
-                        if !held {
-                            let (PushOutcome::Pushed { app_id, user_id, .. }
-                            | PushOutcome::Failed { app_id, user_id, .. }) = outcome;
-                            tracing::warn!(app = %app_id, user = %user_id, "the lease was lost before the outcome was recorded");
-                        }
-                    }
-                }
+            match self.store.record_outcomes(&batch).await {
+                Ok(held) => warn_stale(&batch, &held),
                 Err(e) => {
-                    tracing::warn!(error = %e, outcomes = batch.len(), "recording outcomes failed; they will be retried")
+                    tracing::warn!(error = %e, outcomes = batch.len(), "recording a batch of outcomes failed; recording them one by one");
+                    for outcome in &batch {
+                        self.write_one(outcome).await;
+                    }
                 }
             }
             batch.clear();
+        }
+    }
+
+    async fn write_one(&self, outcome: &PushOutcome) {
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match self.store.record_outcomes(std::slice::from_ref(outcome)).await {
+                Ok(held) => return warn_stale(std::slice::from_ref(outcome), &held),
+                Err(e) => {
+                    tracing::warn!(app = %outcome.app_id, user = %outcome.user_id, error = %e, "recording an outcome failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
         }
     }
 
@@ -192,8 +312,8 @@ impl<C: Connectors> Executor<C> {
     }
 
     /// One account: push, then record the outcome. A store error here leaves
-    /// the lease to expire and the account to be tried again.
-    async fn process(&self, account: AppAccount) {
+    /// the lease to expire and the account to be tried again once it settled.
+    async fn process(&self, account: &AppAccount) {
         let app = match self.app(&account.app_id).await {
             Ok(app) => app,
             Err(e) => {
@@ -201,30 +321,28 @@ impl<C: Connectors> Executor<C> {
                 return;
             }
         };
-        let owner = &self.config.owner;
         // Paused (a Retry-After) or quarantined since this account was
         // claimed: give it back without calling the app.
         let now = self.store.now_ms();
         let paused_until = app.paused_until.filter(|until| *until > now);
         if app.status != "active" || paused_until.is_some() {
             let until = paused_until.unwrap_or(now + self.config.poll.as_millis() as i64);
-            if let Err(e) = self.store.defer(&app.id, &account.user_id, owner, until).await {
+            if let Err(e) = self.store.defer(&app.id, &account.user_id, &account.lease(), until).await {
                 tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "deferring failed");
             }
             return;
         }
         let started = Instant::now();
-        let attempt = self.attempt(&app, &account).await;
+        let attempt = self.attempt(&app, account).await;
         metrics::histogram!("provisio_push_duration_seconds", "app" => app.id.clone())
             .record(started.elapsed().as_secs_f64());
-        let (app_id, user_id) = (app.id.clone(), account.user_id.clone());
-        let outcome = match attempt {
+        let result = match attempt {
             Ok(Attempt::Pushed(pushed)) => {
                 self.failures_reset(&app.id);
-                PushOutcome::Pushed { app_id, user_id, pushed }
+                Ok(pushed)
             }
-            Ok(Attempt::Failed(failure)) => match self.classify(&app, &account, failure).await {
-                Ok(failure) => PushOutcome::Failed { app_id, user_id, failure },
+            Ok(Attempt::Failed(failed)) => match self.classify(&app, account, failed).await {
+                Ok(failure) => Err(failure),
                 Err(e) => {
                     tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "recording a failure failed");
                     return;
@@ -235,11 +353,11 @@ impl<C: Connectors> Executor<C> {
                 return;
             }
         };
-        let kind = match &outcome {
-            PushOutcome::Pushed { .. } => None,
-            PushOutcome::Failed { failure, .. } if failure.retry_at.is_none() => Some("error"),
-            PushOutcome::Failed { failure, .. } if !failure.counts => Some("rate-limited"),
-            PushOutcome::Failed { .. } => Some("retrying"),
+        let kind = match &result {
+            Ok(_) => None,
+            Err(failure) if failure.retry_at.is_none() => Some("error"),
+            Err(failure) if !failure.counts => Some("rate-limited"),
+            Err(_) => Some("retrying"),
         };
         match kind {
             None => metrics::counter!("provisio_work_done_total", "app" => app.id.clone()).increment(1),
@@ -247,26 +365,50 @@ impl<C: Connectors> Executor<C> {
                 metrics::counter!("provisio_work_failed_total", "app" => app.id.clone(), "kind" => kind).increment(1)
             }
         }
+        let outcome =
+            PushOutcome { app_id: app.id.clone(), user_id: account.user_id.clone(), lease: account.lease(), result };
         // The writer outlives every worker; a closed channel means shutdown.
         let _ = self.outcomes.send(outcome);
     }
 
     /// What a failed call means: when to retry, whether it counts, whether
-    /// to pause or quarantine the app.
-    async fn classify(&self, app: &App, account: &AppAccount, failure: CallFailure) -> Result<Failure, StoreError> {
+    /// the app may still act on it, whether to pause or quarantine the app.
+    async fn classify(&self, app: &App, account: &AppAccount, failed: Failed) -> Result<Failure, StoreError> {
         let now = self.store.now_ms();
+        let Failed { failure, op, linked, settled } = failed;
         let message = failure.message.clone();
+        // A create the app refused created nothing; a found account settles
+        // what an earlier create did.
+        let settled = settled || linked.is_some() || (op == AccountOp::Create && failure.kind.refused());
+        // An abandoned call that changes the app may still land: nothing
+        // starts on the account until the app's settle time has passed.
+        let settle_until =
+            (!failure.kind.refused() && op != AccountOp::Lookup).then(|| now + self.config.settle_ms(&app.policy));
+        let base = Failure {
+            generation: account.desired_generation,
+            error: message.clone(),
+            retry_at: None,
+            counts: true,
+            settled,
+            settle_until,
+            linked,
+        };
         let recorded = match failure.kind {
             FailureKind::RateLimited { retry_after_ms } => {
-                let pause = retry_after_ms.unwrap_or(self.config.default_rate_limit_pause.as_millis() as u64);
-                let until = now + pause as i64;
-                tracing::info!(app = %app.id, pause_ms = pause, "the app asked to slow down; pausing it");
+                let pause = retry_after_ms
+                    .map_or(self.config.default_rate_limit_pause, Duration::from_millis)
+                    .min(self.config.max_rate_limit_pause);
+                let until = now.saturating_add(pause.as_millis() as i64);
+                tracing::info!(app = %app.id, pause_ms = pause.as_millis() as u64, "the app asked to slow down; pausing it");
                 self.store.pause_app(&app.id, until).await?;
                 self.forget_app(&app.id);
-                Failure { error: message, retry_at: Some(until), counts: false, settled: true }
+                Failure { retry_at: Some(until), counts: false, ..base }
+            }
+            FailureKind::NotSent => {
+                Failure { retry_at: Some(now + self.config.poll.as_millis() as i64), counts: false, ..base }
             }
             FailureKind::Rejected | FailureKind::Unsupported | FailureKind::Conflict { .. } | FailureKind::NotFound => {
-                Failure { error: message, retry_at: None, counts: true, settled: true }
+                base
             }
             FailureKind::Unauthorized | FailureKind::Transient => {
                 let quarantine = self.failures_bump(&app.id) >= self.config.quarantine_after;
@@ -281,8 +423,7 @@ impl<C: Connectors> Executor<C> {
                     self.failures_reset(&app.id);
                 }
                 let retry_at = now + self.backoff(account.attempt).as_millis() as i64;
-                let settled = failure.kind == FailureKind::Unauthorized;
-                Failure { error: message, retry_at: Some(retry_at), counts: true, settled }
+                Failure { retry_at: Some(retry_at), ..base }
             }
         };
         Ok(recorded)
@@ -309,50 +450,79 @@ impl<C: Connectors> Executor<C> {
 
     /// Sends what the app lacks; the result is what the app now holds.
     async fn attempt(&self, app: &App, account: &AppAccount) -> Result<Attempt, StoreError> {
-        let desired = AccountImage::from_map(&account.desired_profile);
+        let mut desired = AccountImage::from_map(&account.desired_profile);
+        // Provisio's own key goes with every account it makes, so that an
+        // account found later is known to be this user's, or someone else's.
+        if let Some(attribute) = self.connectors.correlation(app) {
+            desired.attributes.insert(attribute, Value::String(account.user_id.clone()));
+        }
         let pushed = AccountImage::from_map(&account.pushed_profile);
         let generation = account.desired_generation;
         let done = |state: AccountState, profile: &AccountImage, external_id: Option<String>| {
             Attempt::Pushed(Pushed { generation, state, profile: profile.to_map(), external_id })
         };
-        let operation_id = account.operation_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let id = CallId { operation_id: operation_id.clone(), attempt: (account.attempt + 1).max(1) as u32 };
+        // Stable across the retries of one intent: a create's is stored with
+        // its intent; any other operation's is its generation's.
+        let operation_id =
+            account.operation_id.clone().unwrap_or_else(|| format!("{}:{}:g{generation}", app.id, account.user_id));
+        let id = CallId { operation_id, attempt: (account.attempt + 1).max(1) as u32, deadline: None };
         let target = account.desired_state;
         let holds = matches!(account.pushed_state, AccountState::Active | AccountState::Inactive);
         let external = account.external_id.clone();
+        // A create an earlier attempt started may have reached the app (its
+        // settle time has passed: the claim waited for it).
+        let in_doubt = account.intent.as_deref() == Some("create") && !(holds && external.is_some());
 
         match (target, holds, external) {
-            // Nothing there and nothing wanted.
-            (AccountState::Absent | AccountState::Inactive | AccountState::Deleted, false, _) => {
-                Ok(done(account.pushed_state, &pushed, None))
-            }
             (AccountState::Active, false, _) | (AccountState::Active, true, None) => {
-                // The claim committed this create's intent. An intent an
-                // earlier attempt left means that attempt's create may have
-                // reached the app: look first.
-                if account.intent.as_deref() == Some("create") {
-                    match self.call(app, &id, Call::Lookup { login: desired.login.clone() }).await {
-                        Ok(Reply::Found(Some(found))) => return self.adopt(app, account, &id, &desired, found).await,
-                        Ok(_) => {}
-                        Err(failure) => return Ok(Attempt::Failed(failure)),
+                if in_doubt {
+                    match self.find_own(app, account, &id, &desired).await? {
+                        Ok(Some(found)) => return self.adopt(app, account, &id, &desired, found).await,
+                        Ok(None) => {}
+                        Err(failed) => return Ok(Attempt::Failed(failed)),
                     }
                 }
                 let create =
                     Call::Create { login: desired.login.clone(), active: true, attributes: desired.attributes.clone() };
-                match self.call(app, &id, create).await {
+                match self.call(app, account, &id, create).await {
                     Ok(Reply::Account(found)) => Ok(done(AccountState::Active, &desired, Some(found.id))),
-                    Ok(other) => Ok(Attempt::Failed(protocol(other))),
-                    Err(CallFailure { kind: FailureKind::Conflict { existing: Some(found) }, .. }) => {
-                        self.adopt(app, account, &id, &desired, found).await
+                    Ok(other) => Ok(Attempt::Failed(Failed::of(AccountOp::Create, protocol(other)))),
+                    Err(CallFailure { kind: FailureKind::Conflict { existing: Some(found) }, message }) => {
+                        match self.holder(app, account, &found).await? {
+                            Holder::This | Holder::Nobody => self.adopt(app, account, &id, &desired, found).await,
+                            Holder::Other(whose) => {
+                                let failure = collision(&desired.login, &found.id, &whose, &message);
+                                Ok(Attempt::Failed(Failed::of(AccountOp::Create, failure)))
+                            }
+                        }
                     }
-                    Err(failure) => Ok(Attempt::Failed(failure)),
+                    Err(failure) => Ok(Attempt::Failed(Failed::of(AccountOp::Create, failure))),
                 }
+            }
+            // Nothing there and nothing wanted; but a create in doubt may have
+            // made an account, which must not stay behind active.
+            (AccountState::Absent | AccountState::Inactive | AccountState::Deleted, false, _) => {
+                if in_doubt {
+                    match self.find_own(app, account, &id, &desired).await? {
+                        // Already inactive: linked as it is.
+                        Ok(Some(found)) if found.active == Some(false) && target != AccountState::Deleted => {
+                            return Ok(done(AccountState::Inactive, &desired, Some(found.id)));
+                        }
+                        Ok(Some(found)) => {
+                            let linked = Some(found.id.clone());
+                            return self.take_away(app, account, &id, target, found.id, &desired, linked).await;
+                        }
+                        Ok(_) => {}
+                        Err(failed) => return Ok(Attempt::Failed(failed)),
+                    }
+                }
+                Ok(done(account.pushed_state, &pushed, None))
             }
             (AccountState::Active, true, Some(ext)) => {
                 if account.pushed_state == AccountState::Inactive {
                     if self.connectors.supports(app, AccountOp::Reactivate) {
-                        if let Err(failure) = self.call(app, &id, Call::Reactivate { id: ext.clone() }).await {
-                            return Ok(Attempt::Failed(failure));
+                        if let Err(failure) = self.call(app, account, &id, Call::Reactivate { id: ext.clone() }).await {
+                            return Ok(Attempt::Failed(Failed::of(AccountOp::Reactivate, failure)));
                         }
                     } else if self.store.cancel_manual_tasks(&app.id, &account.user_id).await? == 0 {
                         // A human deactivated the account; a human restores it. (When
@@ -361,47 +531,131 @@ impl<C: Connectors> Executor<C> {
                         self.store.open_manual_task(&app.id, &account.user_id, login, "reactivate", generation).await?;
                     }
                 }
-                match self.update(app, &id, &ext, &pushed, &desired).await {
+                match self.update(app, account, &id, &ext, &pushed, &desired).await {
                     Ok(()) => Ok(done(AccountState::Active, &desired, None)),
-                    Err(failure) => Ok(Attempt::Failed(failure)),
+                    Err(failure) => Ok(Attempt::Failed(Failed::of(AccountOp::Update, failure))),
                 }
             }
             (AccountState::Inactive | AccountState::Absent, true, Some(ext)) => {
                 if account.pushed_state == AccountState::Inactive {
                     return Ok(done(AccountState::Inactive, &pushed, None));
                 }
-                if !self.connectors.supports(app, AccountOp::Deactivate) {
-                    // The connector cannot: a human must, and is told so once
-                    // for this change, however often this attempt is retried.
-                    let login = pushed.login.as_str();
-                    self.store.open_manual_task(&app.id, &account.user_id, login, "deactivate", generation).await?;
-                    return Ok(done(AccountState::Inactive, &pushed, None));
-                }
-                match self.call(app, &id, Call::Deactivate { id: ext }).await {
-                    // Gone already: nothing left to deactivate.
-                    Ok(_) | Err(CallFailure { kind: FailureKind::NotFound, .. }) => {
-                        Ok(done(AccountState::Inactive, &pushed, None))
-                    }
-                    Err(failure) => Ok(Attempt::Failed(failure)),
-                }
+                self.take_away(app, account, &id, AccountState::Inactive, ext, &pushed, None).await
             }
-            (AccountState::Deleted, true, Some(_)) if !self.connectors.supports(app, AccountOp::Delete) => {
-                let login = pushed.login.as_str();
-                self.store.open_manual_task(&app.id, &account.user_id, login, "delete", generation).await?;
-                Ok(done(AccountState::Deleted, &AccountImage::default(), None))
+            (AccountState::Deleted, true, Some(ext)) => {
+                self.take_away(app, account, &id, AccountState::Deleted, ext, &pushed, None).await
             }
-            (AccountState::Deleted, true, Some(ext)) => match self.call(app, &id, Call::Delete { id: ext }).await {
-                Ok(_) | Err(CallFailure { kind: FailureKind::NotFound, .. }) => {
-                    Ok(done(AccountState::Deleted, &AccountImage::default(), None))
-                }
-                Err(failure) => Ok(Attempt::Failed(failure)),
-            },
             (_, true, None) => Ok(done(AccountState::Absent, &AccountImage::default(), None)),
         }
     }
 
-    /// Links an account the app already holds for this login, then brings
+    /// Deactivates or deletes an account (a human is asked to where the
+    /// connector cannot). `linked` is set when the account was just found:
+    /// the link is recorded whatever happens.
+    #[allow(clippy::too_many_arguments)]
+    async fn take_away(
+        &self,
+        app: &App,
+        account: &AppAccount,
+        id: &CallId,
+        target: AccountState,
+        ext: String,
+        image: &AccountImage,
+        linked: Option<String>,
+    ) -> Result<Attempt, StoreError> {
+        let generation = account.desired_generation;
+        let (op, task) = match target {
+            AccountState::Deleted => (AccountOp::Delete, "delete"),
+            _ => (AccountOp::Deactivate, "deactivate"),
+        };
+        let left = if target == AccountState::Deleted { AccountImage::default() } else { image.clone() };
+        let state = if target == AccountState::Deleted { AccountState::Deleted } else { AccountState::Inactive };
+        let pushed = |external_id: Option<String>| {
+            Attempt::Pushed(Pushed { generation, state, profile: left.to_map(), external_id })
+        };
+        if !self.connectors.supports(app, op) {
+            // The connector cannot: a human must, and is told so once for
+            // this change, however often this attempt is retried.
+            let login = image.login.as_str();
+            self.store.open_manual_task(&app.id, &account.user_id, login, task, generation).await?;
+            return Ok(pushed(linked));
+        }
+        let call = match target {
+            AccountState::Deleted => Call::Delete { id: ext.clone() },
+            _ => Call::Deactivate { id: ext.clone() },
+        };
+        match self.call(app, account, id, call).await {
+            // Gone already: nothing left to take away.
+            Ok(_) | Err(CallFailure { kind: FailureKind::NotFound, .. }) => Ok(pushed(linked)),
+            Err(failure) => {
+                let linked = linked.map(|external_id| Linked {
+                    external_id,
+                    state: AccountState::Active,
+                    profile: AccountImage { login: image.login.clone(), attributes: Map::new() }.to_map(),
+                });
+                Ok(Attempt::Failed(Failed { failure, op, linked, settled: false }))
+            }
+        }
+    }
+
+    /// Looks up, by login, the account an earlier create of this user's may
+    /// have made: `Some` only when it is this user's (or nobody's). An
+    /// account someone else holds under the login is a collision.
+    async fn find_own(
+        &self,
+        app: &App,
+        account: &AppAccount,
+        id: &CallId,
+        desired: &AccountImage,
+    ) -> Result<Result<Option<FoundAccount>, Failed>, StoreError> {
+        if !self.connectors.supports(app, AccountOp::Lookup) {
+            let failure = CallFailure {
+                kind: FailureKind::Unsupported,
+                message: format!(
+                    "outcome unknown: an earlier create of \"{}\" may have reached the app, and its connector cannot look accounts up. Check the app for this login, then retry",
+                    desired.login
+                ),
+            };
+            return Ok(Err(Failed::of(AccountOp::Lookup, failure)));
+        }
+        match self.call(app, account, id, Call::Lookup { login: desired.login.clone() }).await {
+            Ok(Reply::Found(Some(found))) => match self.holder(app, account, &found).await? {
+                Holder::This | Holder::Nobody => Ok(Ok(Some(found))),
+                Holder::Other(whose) => {
+                    let failure = collision(&desired.login, &found.id, &whose, "found by login");
+                    // Nothing of this user's is known to be there; the
+                    // intent stays until an admin has looked.
+                    Ok(Err(Failed::of(AccountOp::Lookup, failure)))
+                }
+            },
+            Ok(_) => Ok(Ok(None)),
+            Err(failure) => Ok(Err(Failed::of(AccountOp::Lookup, failure))),
+        }
+    }
+
+    /// Whose an account found in the app is: by the correlation key it
+    /// carries, or, when it carries none, by whether another user is linked
+    /// to it.
+    async fn holder(&self, app: &App, account: &AppAccount, found: &FoundAccount) -> Result<Holder, StoreError> {
+        let attribute = self.connectors.correlation(app);
+        if let (Some(attribute), Some(key)) = (&attribute, &found.correlation) {
+            if *key == account.user_id {
+                return Ok(Holder::This);
+            }
+            return Ok(Holder::Other(format!("its {attribute} is \"{key}\", another user's key")));
+        }
+        Ok(match self.store.account_by_external_id(&app.id, &found.id).await? {
+            Some(other) if other.user_id != account.user_id => {
+                Holder::Other(format!("it is linked to Provisio user {}", other.user_id))
+            }
+            Some(_) => Holder::This,
+            None => Holder::Nobody,
+        })
+    }
+
+    /// Links an account the app already holds for this user, then brings
     /// it to the desired image (its attributes are unknown: all are sent).
+    /// The link is recorded even if that fails.
     async fn adopt(
         &self,
         app: &App,
@@ -412,19 +666,28 @@ impl<C: Connectors> Executor<C> {
     ) -> Result<Attempt, StoreError> {
         tracing::info!(app = %app.id, user = %account.user_id, external_id = %found.id, "linking the existing account");
         let unknown = AccountImage { login: desired.login.clone(), attributes: Map::new() };
+        let linked =
+            |state: AccountState| Some(Linked { external_id: found.id.clone(), state, profile: unknown.to_map() });
         if found.active == Some(false)
-            && let Err(failure) = self.call(app, id, Call::Reactivate { id: found.id.clone() }).await
+            && let Err(failure) = self.call(app, account, id, Call::Reactivate { id: found.id.clone() }).await
         {
-            return Ok(Attempt::Failed(failure));
+            let failed =
+                Failed { failure, op: AccountOp::Reactivate, linked: linked(AccountState::Inactive), settled: true };
+            return Ok(Attempt::Failed(failed));
         }
-        match self.update(app, id, &found.id, &unknown, desired).await {
+        match self.update(app, account, id, &found.id, &unknown, desired).await {
             Ok(()) => Ok(Attempt::Pushed(Pushed {
                 generation: account.desired_generation,
                 state: AccountState::Active,
                 profile: desired.to_map(),
                 external_id: Some(found.id),
             })),
-            Err(failure) => Ok(Attempt::Failed(failure)),
+            Err(failure) => Ok(Attempt::Failed(Failed {
+                failure,
+                op: AccountOp::Update,
+                linked: linked(AccountState::Active),
+                settled: true,
+            })),
         }
     }
 
@@ -432,6 +695,7 @@ impl<C: Connectors> Executor<C> {
     async fn update(
         &self,
         app: &App,
+        account: &AppAccount,
         id: &CallId,
         external_id: &str,
         pushed: &AccountImage,
@@ -449,11 +713,37 @@ impl<C: Connectors> Executor<C> {
             return Ok(());
         }
         let call = Call::Update { id: external_id.into(), changes, removed, desired: desired.attributes.clone() };
-        self.call(app, id, call).await.map(|_| ())
+        self.call(app, account, id, call).await.map(|_| ())
     }
 
-    async fn call(&self, app: &App, id: &CallId, call: Call) -> Result<Reply, CallFailure> {
-        self.connectors.call(app, id.clone(), call).await
+    /// One connector call, with a deadline inside the account's lease; not
+    /// sent when too little of the lease is left.
+    async fn call(&self, app: &App, account: &AppAccount, id: &CallId, call: Call) -> Result<Reply, CallFailure> {
+        let Some(deadline) = self.leases.deadline(&self.store, account) else {
+            return Err(CallFailure {
+                kind: FailureKind::NotSent,
+                message: format!("not sent: the lease on this account ends too soon for a {:?} call", call.op()),
+            });
+        };
+        let id = CallId { deadline: Some(deadline), ..id.clone() };
+        self.connectors.call(app, id, call).await
+    }
+}
+
+fn warn_stale(outcomes: &[PushOutcome], held: &[bool]) {
+    for (outcome, held) in outcomes.iter().zip(held) {
+        if !held {
+            tracing::warn!(app = %outcome.app_id, user = %outcome.user_id, token = outcome.lease.token, "the outcome came back after its lease was replaced; it is in the system log, not applied");
+        }
+    }
+}
+
+fn collision(login: &str, external_id: &str, whose: &str, message: &str) -> CallFailure {
+    CallFailure {
+        kind: FailureKind::Rejected,
+        message: format!(
+            "login collision: the app already holds an account for \"{login}\" (id {external_id}) and {whose}; Provisio will not take it over. Free the login in the app or give this user another one, then retry ({message})"
+        ),
     }
 }
 

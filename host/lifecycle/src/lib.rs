@@ -9,6 +9,7 @@ mod connector;
 mod engine;
 mod error;
 mod executor;
+mod leases;
 mod mapping;
 mod policy;
 
@@ -16,6 +17,6 @@ pub use change::{Change, Transition};
 pub use connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 pub use engine::{AppEffect, Engine, Mode, Outcome, PlannedChange, PlannedOp, SweepReport};
 pub use error::EngineError;
-pub use executor::{Executor, ExecutorConfig};
+pub use executor::{Executor, ExecutorConfig, MIN_LEASE};
 pub use mapping::{AccountImage, MappingError, MappingSpec, Mappings};
 pub use policy::{Deprovision, Guard, OnSuspend, Policy, desired_state};

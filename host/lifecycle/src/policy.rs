@@ -61,6 +61,9 @@ impl Guard {
     }
 }
 
+/// The longest settle time an app may be given.
+pub const MAX_SETTLE_SECS: u32 = 24 * 3600;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -75,6 +78,13 @@ pub struct Policy {
     pub retention_days: Option<u32>,
     #[serde(default)]
     pub guard: Guard,
+    /// How long after a call was abandoned (a timeout, a dropped connection,
+    /// a node that died) the app may still carry it out: no new attempt on
+    /// that account starts sooner, so an in-doubt create is looked up only
+    /// once the app has had time to commit it. Default: the executor's
+    /// `settle_secs` (30).
+    #[serde(default)]
+    pub settle_secs: Option<u32>,
 }
 
 impl Policy {
@@ -85,6 +95,9 @@ impl Policy {
         };
         if !(0.0..=100.0).contains(&policy.guard.percent) {
             return Err("policy: guard.percent must be between 0 and 100".into());
+        }
+        if policy.settle_secs.is_some_and(|s| s > MAX_SETTLE_SECS) {
+            return Err(format!("policy: settle_secs must be at most {MAX_SETTLE_SECS} (a day)"));
         }
         Ok(policy)
     }

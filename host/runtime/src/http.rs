@@ -240,9 +240,21 @@ async fn exchange(
     let app = &state.app;
     let limits = &app.limits;
     let mut retried_auth = false;
+    // A request that changes something carries the intent's key, numbered
+    // by its place in the operation: the same on every retry of the intent.
+    let idempotency = state
+        .idempotency
+        .as_ref()
+        .filter(|_| !matches!(method, reqwest::Method::GET | reqwest::Method::HEAD | reqwest::Method::OPTIONS))
+        .and_then(|(name, key)| {
+            HeaderValue::from_str(&format!("{key}:{}", state.meter.requests())).ok().map(|v| (name.clone(), v))
+        });
     loop {
         let timeout = request_timeout(state)?;
         let mut builder = app.client.request(method.clone(), url.clone()).headers(headers.clone()).timeout(timeout);
+        if let Some((name, value)) = &idempotency {
+            builder = builder.header(name, value);
+        }
         if !headers.contains_key(reqwest::header::USER_AGENT) {
             // The app's operator can tell which connector version called.
             builder = builder.header(reqwest::header::USER_AGENT, &app.user_agent);

@@ -21,7 +21,42 @@ pub struct Manifest {
     pub outbound: OutboundDecl,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub accounts: AccountsDecl,
 }
+
+/// How the connector lets Provisio recognise its own accounts and make its
+/// creates safe to repeat.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsDecl {
+    /// The account attribute in which the connector stores the key Provisio
+    /// gives every account it makes (its user id), and returns it in
+    /// `get-user`, e.g. SCIM's `externalId`. Provisio then links an account
+    /// found by login only when it carries this user's key. Absent: the
+    /// application cannot store one, and an account found by login is linked
+    /// only when no other user is linked to it.
+    #[serde(default)]
+    pub correlation: Option<String>,
+    /// The HTTP header in which the application takes an idempotency key
+    /// (e.g. `Idempotency-Key`). The host then sends one with every request
+    /// that changes something, stable across the retries of one intent, so a
+    /// create repeated after a lost answer is not carried out twice.
+    #[serde(default)]
+    pub idempotency_header: Option<String>,
+}
+
+/// Headers the host sets itself, which a manifest cannot claim.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+    "cookie",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +216,21 @@ impl Manifest {
             self.check_origin_template(host, "[outbound] hosts")?;
         }
         self.limits.validate().map_err(|e| bad(format!("[limits] {e}")))?;
+        if let Some(attribute) = &self.accounts.correlation
+            && (attribute.trim().is_empty() || attribute.len() > 128)
+        {
+            return Err(bad(
+                "[accounts] correlation names the attribute that stores Provisio's key: 1-128 characters, e.g. \"externalId\"",
+            ));
+        }
+        if let Some(header) = &self.accounts.idempotency_header {
+            let valid = reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_ok();
+            if !valid || RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
+                return Err(bad(format!(
+                    "[accounts] idempotency_header = \"{header}\" is not a header the connector may set; name the application's idempotency header, e.g. \"Idempotency-Key\""
+                )));
+            }
+        }
         Ok(())
     }
 

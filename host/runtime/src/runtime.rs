@@ -430,11 +430,14 @@ pub struct AppConfig {
 pub struct CallContext {
     pub operation_id: String,
     pub attempt: u32,
+    /// When the caller must have the call given up by (its lease ends): the
+    /// call's wall time is the shorter of this and the app's limit.
+    pub deadline: Option<Instant>,
 }
 
 impl CallContext {
     pub fn new(operation_id: impl Into<String>) -> Self {
-        CallContext { operation_id: operation_id.into(), attempt: 1 }
+        CallContext { operation_id: operation_id.into(), attempt: 1, deadline: None }
     }
 }
 
@@ -512,6 +515,19 @@ impl App {
         &self.connector
     }
 
+    /// The idempotency header for this operation's requests, where the
+    /// manifest names one: the intent's operation id and the operation, the
+    /// same on every retry of the intent.
+    fn idempotency_key(
+        &self,
+        operation: Operation,
+        call: &CallContext,
+    ) -> Option<(reqwest::header::HeaderName, String)> {
+        let header = self.connector.package.manifest.accounts.idempotency_header.as_deref()?;
+        let name = reqwest::header::HeaderName::from_bytes(header.as_bytes()).ok()?;
+        Some((name, format!("{}:{}", call.operation_id, operation.name())))
+    }
+
     /// Runs one operation in a fresh store under the app's limits.
     async fn run<R: Send + 'static>(
         &self,
@@ -521,10 +537,12 @@ impl App {
     ) -> Invocation<R> {
         let limits = self.shared.limits;
         let started = Instant::now();
-        let timeout = Duration::from_millis(limits.operation_timeout_ms);
+        let limit = Duration::from_millis(limits.operation_timeout_ms);
+        let timeout = call.deadline.map_or(limit, |d| d.saturating_duration_since(started).min(limit));
         let deadline_ms = (SystemTime::now() + timeout).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let meter = Arc::new(CallMeter::default());
-        let state = StoreState::new(self.shared.clone(), meter.clone(), operation, started + timeout);
+        let idempotency = self.idempotency_key(operation, call);
+        let state = StoreState::new(self.shared.clone(), meter.clone(), operation, started + timeout, idempotency);
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
 
@@ -575,10 +593,10 @@ impl App {
                 message: if meter.in_host_call() {
                     format!(
                         "the operation took longer than {} ms, waiting on the app's HTTP answer",
-                        limits.operation_timeout_ms
+                        timeout.as_millis()
                     )
                 } else {
-                    format!("the operation took longer than {} ms", limits.operation_timeout_ms)
+                    format!("the operation took longer than {} ms", timeout.as_millis())
                 },
                 blame: if meter.in_host_call() { Blame::RemoteApp } else { Blame::Guest },
                 guest_output: guest_output.clone(),

@@ -203,6 +203,9 @@ pub(crate) struct CallScope {
     pub app: Arc<AppShared>,
     pub meter: Arc<CallMeter>,
     pub deadline: Instant,
+    /// The header and key prefix the host sends with every request that
+    /// changes something (the manifest's `idempotency_header`).
+    pub idempotency: Option<(reqwest::header::HeaderName, String)>,
 }
 
 fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
@@ -231,15 +234,27 @@ pub(crate) struct StoreState {
     pub meter: Arc<CallMeter>,
     pub operation: Operation,
     pub deadline: Instant,
+    pub idempotency: Option<(reqwest::header::HeaderName, String)>,
     pub stderr: MemoryOutputPipe,
 }
 
 impl StoreState {
     pub fn scope(&self) -> CallScope {
-        CallScope { app: self.app.clone(), meter: self.meter.clone(), deadline: self.deadline }
+        CallScope {
+            app: self.app.clone(),
+            meter: self.meter.clone(),
+            deadline: self.deadline,
+            idempotency: self.idempotency.clone(),
+        }
     }
 
-    pub fn new(app: Arc<AppShared>, meter: Arc<CallMeter>, operation: Operation, deadline: Instant) -> Self {
+    pub fn new(
+        app: Arc<AppShared>,
+        meter: Arc<CallMeter>,
+        operation: Operation,
+        deadline: Instant,
+        idempotency: Option<(reqwest::header::HeaderName, String)>,
+    ) -> Self {
         // stderr counts against the log budget too (with room for a panic message).
         let stderr_capacity =
             usize::try_from(app.limits.max_log_bytes).unwrap_or(usize::MAX).clamp(1024, STDERR_CAPACITY);
@@ -261,6 +276,7 @@ impl StoreState {
             meter,
             operation,
             deadline,
+            idempotency,
             stderr,
         }
     }

@@ -172,14 +172,21 @@ impl Connectors for RuntimeConnectors {
             .is_some_and(|ops| ops.contains(&operation(op)))
     }
 
+    fn correlation(&self, app: &App) -> Option<String> {
+        let connector = self.runtime.connector(&app.connector_name, &app.connector_version)?;
+        connector.package.manifest.accounts.correlation.clone()
+    }
+
     async fn call(&self, app: &App, id: CallId, call: Call) -> Result<Reply, CallFailure> {
         let built =
             self.configured(app).await.map_err(|message| CallFailure { kind: FailureKind::Transient, message })?;
-        let ctx = CallContext { operation_id: id.operation_id, attempt: id.attempt };
+        let ctx = CallContext { operation_id: id.operation_id, attempt: id.attempt, deadline: id.deadline };
+        let key = built.connector().package.manifest.accounts.correlation.clone();
+        let found = |account: &model::Account| found(account, key.as_deref());
         match call {
             Call::Create { login, active, attributes } => {
                 let user = model::NewAccount { login, active, profile: profile_of(&attributes)? };
-                let account = built.create_user(&ctx, &user).await.result.map_err(failure)?;
+                let account = built.create_user(&ctx, &user).await.result.map_err(|e| failure(e, key.as_deref()))?;
                 Ok(Reply::Account(found(&account)))
             }
             Call::Update { id, changes, removed, desired } => {
@@ -190,36 +197,59 @@ impl Connectors for RuntimeConnectors {
                 for name in removed {
                     typed.insert(name, None);
                 }
-                let account =
-                    built.update_user(&ctx, &id, &typed, &profile_of(&desired)?).await.result.map_err(failure)?;
+                let account = built
+                    .update_user(&ctx, &id, &typed, &profile_of(&desired)?)
+                    .await
+                    .result
+                    .map_err(|e| failure(e, key.as_deref()))?;
                 Ok(Reply::Account(found(&account)))
             }
-            Call::Deactivate { id } => {
-                built.deactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure)
+            Call::Deactivate { id } => built
+                .deactivate_user(&ctx, &id)
+                .await
+                .result
+                .map(|()| Reply::Done)
+                .map_err(|e| failure(e, key.as_deref())),
+            Call::Reactivate { id } => built
+                .reactivate_user(&ctx, &id)
+                .await
+                .result
+                .map(|()| Reply::Done)
+                .map_err(|e| failure(e, key.as_deref())),
+            Call::Delete { id } => {
+                built.delete_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(|e| failure(e, key.as_deref()))
             }
-            Call::Reactivate { id } => {
-                built.reactivate_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure)
-            }
-            Call::Delete { id } => built.delete_user(&ctx, &id).await.result.map(|()| Reply::Done).map_err(failure),
             Call::Lookup { login } => {
-                let account = built.get_user(&ctx, &model::AccountKey::Login(login)).await.result.map_err(failure)?;
+                let account = built
+                    .get_user(&ctx, &model::AccountKey::Login(login))
+                    .await
+                    .result
+                    .map_err(|e| failure(e, key.as_deref()))?;
                 Ok(Reply::Found(account.as_ref().map(found)))
             }
         }
     }
 }
 
-fn found(account: &model::Account) -> FoundAccount {
-    FoundAccount { id: account.id.clone(), active: account.active }
+/// An account as the engine sees it; `key` names the attribute holding
+/// Provisio's correlation key.
+fn found(account: &model::Account, key: Option<&str>) -> FoundAccount {
+    let correlation = key.and_then(|k| match account.profile.get(k) {
+        Some(model::Value::Single(Scalar::Text(value))) if !value.is_empty() => Some(value.clone()),
+        _ => None,
+    });
+    FoundAccount { id: account.id.clone(), active: account.active, correlation }
 }
 
-fn failure(e: CallError) -> CallFailure {
+fn failure(e: CallError, key: Option<&str>) -> CallFailure {
     use model::ConnectorError as E;
     let message = e.to_string();
     let kind = match e {
         CallError::Connector { error, .. } => match error {
             E::NotFound { .. } => FailureKind::NotFound,
-            E::Conflict { existing, .. } => FailureKind::Conflict { existing: existing.as_ref().map(found) },
+            E::Conflict { existing, .. } => {
+                FailureKind::Conflict { existing: existing.as_ref().map(|a| found(a, key)) }
+            }
             E::RateLimited { retry_after_ms, .. } => FailureKind::RateLimited { retry_after_ms },
             E::Unauthorized { .. } => FailureKind::Unauthorized,
             E::InvalidInput { .. } | E::Permanent { .. } => FailureKind::Rejected,

@@ -71,6 +71,7 @@ struct RetentionFile {
 struct ExecutorFile {
     concurrency: Option<usize>,
     lease_secs: Option<u64>,
+    settle_secs: Option<u64>,
     retry_base_ms: Option<u64>,
     retry_max_ms: Option<u64>,
     rate_limit_pause_ms: Option<u64>,
@@ -95,7 +96,10 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
 
     let sealer = Arc::new(Sealer::new(&secret_key(data_dir)?));
     let token = bootstrap_token(data_dir)?;
-    let node = node_id(data_dir)?;
+    // Leases are named per process run: a restarted node is a new worker,
+    // and what its killed run held expires (then settles) instead of being
+    // taken back while the app may still be acting on it.
+    let worker_name = format!("{}/{}", node_id(data_dir)?, uuid::Uuid::now_v7());
 
     let runtime = Runtime::new(RuntimeConfig::new(data_dir))?;
     runtime.load_installed()?;
@@ -121,9 +125,11 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     let e = &file.executor;
     let defaults = ExecutorConfig::default();
     let config = ExecutorConfig {
-        owner: node,
+        owner: worker_name,
         concurrency: e.concurrency.unwrap_or(defaults.concurrency),
         lease: e.lease_secs.map(Duration::from_secs).unwrap_or(defaults.lease),
+        settle: e.settle_secs.map(Duration::from_secs).unwrap_or(defaults.settle),
+        max_rate_limit_pause: defaults.max_rate_limit_pause,
         base_backoff: e.retry_base_ms.map(Duration::from_millis).unwrap_or(defaults.base_backoff),
         max_backoff: e.retry_max_ms.map(Duration::from_millis).unwrap_or(defaults.max_backoff),
         default_rate_limit_pause: e
@@ -133,6 +139,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         quarantine_after: e.quarantine_after.unwrap_or(defaults.quarantine_after),
         poll: e.poll_ms.map(Duration::from_millis).unwrap_or(defaults.poll),
     };
+    config.validate().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let hook_config = {
         let (h, d) = (&file.hooks, HookConfig::default());
         HookConfig {
