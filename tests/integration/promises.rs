@@ -1,0 +1,276 @@
+//! The three promises on one node, end to end on SQLite and PostgreSQL: an
+//! account is never created twice, a change is never lost, a leaver never
+//! keeps access — with an app slower than the lease, a node killed with
+//! creates in flight, a login a leaver still holds, and a change made while
+//! a failing call is in flight. The app is `LaxApp` (it accepts duplicate
+//! userNames and finishes requests whose client has gone), except where a
+//! 409 is the point (scim2-server).
+
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+
+use crate::databases::{BACKENDS, Backend, TestDatabase};
+use crate::lax_app::{Behaviour, LaxApp, Request};
+use crate::server::Provisio;
+
+/// Leases of 3 s, so calls slower than a lease are quick to stage.
+fn config(settle_secs: u32) -> String {
+    format!(
+        "[executor]\nretry_base_ms = 100\nretry_max_ms = 1000\npoll_ms = 100\nlease_secs = 3\nsettle_secs = {settle_secs}\n"
+    )
+}
+
+struct World {
+    app: LaxApp,
+    provisio: Provisio,
+    db: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(backend: Backend, config: &str) -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = LaxApp::start().await;
+    let db = TestDatabase::new(backend, dir.path()).await;
+    let provisio = Provisio::start(dir.path(), &db.url, config).await;
+    World { app, provisio, db, _dir: dir }
+}
+
+impl World {
+    async fn end(self) {
+        let World { app, mut provisio, db, _dir } = self;
+        provisio.kill();
+        drop(app);
+        db.drop().await;
+    }
+}
+
+async fn users(p: &Provisio, app_id: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = p.create_user(&format!("user{i:03}@example.com"), &format!("First{i}"), "Last").await;
+        p.ok("PUT", &format!("/apps/{app_id}/users/{id}"), None).await;
+        ids.push(id);
+    }
+    ids
+}
+
+fn posts(requests: &[Request]) -> usize {
+    requests.iter().filter(|r| r.method == "POST").count()
+}
+
+/// Exactly one account per user in the app, made by exactly one POST, each
+/// linked in Provisio and carrying the user's id as its correlation key.
+async fn assert_one_account_each(w: &World, app_id: &str, logins: usize) {
+    let held = w.app.by_name();
+    for (name, accounts) in &held {
+        assert_eq!(accounts.len(), 1, "{name} has {} accounts in the app: {accounts:?}", accounts.len());
+    }
+    assert_eq!(held.len(), logins, "accounts in the app");
+    let requests = w.app.requests();
+    for name in held.keys() {
+        let creates = requests.iter().filter(|r| r.method == "POST" && r.user_name.as_deref() == Some(name)).count();
+        assert_eq!(creates, 1, "{name} was POSTed {creates} times");
+    }
+    w.app.assert_one_request_at_a_time();
+    for a in w.provisio.accounts(app_id).await {
+        let login = a["desired"]["login"].as_str().expect("login");
+        let theirs = &held[login][0];
+        assert_eq!(a["externalId"], theirs["id"], "{login} is linked to its account");
+        assert_eq!(theirs["externalId"], a["userId"], "{login}'s account carries Provisio's key");
+        assert_eq!(a["syncState"], "SYNCED", "{a}");
+    }
+}
+
+#[tokio::test]
+async fn a_create_slower_than_its_lease_is_sent_once_and_a_leaver_s_in_doubt_account_is_deactivated() {
+    for backend in BACKENDS {
+        let w = world(backend, &config(5)).await;
+        let p = &w.provisio;
+        // Every create takes 6 s: twice the lease. The call is given up
+        // within the lease; the app commits it anyway, after Provisio left.
+        w.app.set_rule(|r| match r.method.as_str() {
+            "POST" => Behaviour { delay: Duration::from_secs(6), ..Behaviour::default() },
+            _ => Behaviour::default(),
+        });
+        let app_id = p.create_scim_app("Slow", &w.app.origin(), "token").await;
+        let ids = users(p, &app_id, 6).await;
+        w.app.wait_for("every create to reach the app", Duration::from_secs(30), |r| posts(r) >= 6).await;
+        // Half of them leave while their creates are in flight.
+        for id in &ids[..3] {
+            p.ok("POST", &format!("/users/{id}/lifecycle/deactivate"), None).await;
+        }
+        p.wait_idle(Duration::from_secs(90)).await;
+
+        assert_one_account_each(&w, &app_id, 6).await;
+        // No call outlived the lease that covered it (3 s): the POSTs were
+        // given up by then, though the app took 6 s.
+        w.app.assert_no_client_waited_longer_than(Duration::from_millis(3_300));
+        let held = w.app.by_name();
+        for i in 0..6 {
+            let account = &held[&format!("user{i:03}@example.com")][0];
+            assert_eq!(account["active"], json!(i >= 3), "{backend:?}: user{i:03} active only if not a leaver");
+        }
+        // The other half leave too: no account stays active.
+        for id in &ids[3..] {
+            p.ok("POST", &format!("/users/{id}/lifecycle/deactivate"), None).await;
+        }
+        p.wait_idle(Duration::from_secs(60)).await;
+        assert!(w.app.users().iter().all(|u| u["active"] == json!(false)), "{backend:?}: {:?}", w.app.users());
+        assert_eq!(posts(&w.app.requests()), 6, "{backend:?}: one POST per user, ever");
+        w.end().await;
+    }
+}
+
+#[tokio::test]
+async fn work_waiting_in_the_node_s_queue_keeps_its_lease_alive() {
+    for backend in BACKENDS {
+        // One call at a time; claims come two at a time, so the second
+        // account waits 1.5 s of its 3 s lease for the first one's create,
+        // then needs 1.5 s more. Renewed every second, a lease always has
+        // more than 1.9 s left.
+        let w = world(backend, &format!("{}concurrency = 1\n", config(1))).await;
+        w.app.set_rule(|r| match r.method.as_str() {
+            "POST" => Behaviour { delay: Duration::from_millis(1_500), ..Behaviour::default() },
+            _ => Behaviour::default(),
+        });
+        let app_id = w.provisio.create_scim_app("Queued", &w.app.origin(), "token").await;
+        users(&w.provisio, &app_id, 4).await;
+        w.provisio.wait_idle(Duration::from_secs(60)).await;
+        // Renewed while they waited, every create had its full time.
+        w.app.assert_every_answer_was_waited_for();
+        assert_one_account_each(&w, &app_id, 4).await;
+        w.end().await;
+    }
+}
+
+#[tokio::test]
+async fn creates_in_flight_when_the_node_is_killed_are_found_after_the_settle_time_not_repeated() {
+    for backend in BACKENDS {
+        let mut w = world(backend, &config(4)).await;
+        // A create takes 4 s, longer than a restart: the killed run's
+        // creates land in the app after the new run has started.
+        w.app.set_rule(|r| match r.method.as_str() {
+            "POST" => Behaviour { delay: Duration::from_secs(4), ..Behaviour::default() },
+            _ => Behaviour::default(),
+        });
+        let app_id = w.provisio.create_scim_app("Killed", &w.app.origin(), "token").await;
+        users(&w.provisio, &app_id, 20).await;
+        w.app
+            .wait_for("creates in flight", Duration::from_secs(30), |r| {
+                r.iter().filter(|r| r.method == "POST" && r.finished.is_none()).count() >= 5
+            })
+            .await;
+        w.provisio.kill();
+        let in_flight = w.app.requests().iter().filter(|r| r.method == "POST" && r.finished.is_none()).count();
+        w.provisio.restart().await;
+        w.provisio.wait_idle(Duration::from_secs(120)).await;
+
+        assert!(in_flight >= 5, "{backend:?}: killed with creates in flight ({in_flight})");
+        assert_one_account_each(&w, &app_id, 20).await;
+        w.end().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failure_in_flight_does_not_strand_the_deactivation_made_meanwhile() {
+    for backend in BACKENDS {
+        let w = world(backend, &config(1)).await;
+        let p = &w.provisio;
+        let app_id = p.create_scim_app("Strict", &w.app.origin(), "token").await;
+        let ids = users(p, &app_id, 1).await;
+        p.wait_idle(Duration::from_secs(30)).await;
+        // The app refuses the new title, after 2 s.
+        w.app.set_rule(|r| {
+            if r.method == "PATCH" && r.body.to_string().contains("Director") {
+                return Behaviour { delay: Duration::from_secs(2), status: Some(400) };
+            }
+            Behaviour::default()
+        });
+        p.ok("POST", &format!("/users/{}", ids[0]), Some(json!({ "profile": { "title": "Director" } }))).await;
+        w.app
+            .wait_for("the update to reach the app", Duration::from_secs(30), |r| {
+                r.iter().any(|r| r.method == "PATCH" && r.body.to_string().contains("Director"))
+            })
+            .await;
+        p.ok("POST", &format!("/users/{}/lifecycle/deactivate", ids[0]), None).await;
+        p.wait_idle(Duration::from_secs(30)).await;
+
+        let account = &w.app.users()[0];
+        assert_eq!(account["active"], json!(false), "{backend:?}: the leaver's account is inactive");
+        let ours = p.ok("GET", &format!("/apps/{app_id}/accounts/{}", ids[0]), None).await;
+        assert_eq!(ours["syncState"], "SYNCED", "{backend:?}: {ours}");
+        w.end().await;
+    }
+}
+
+/// A user whose login is their email.
+async fn person(p: &Provisio, login: &str, email: &str, first: &str, title: &str) -> String {
+    let body = json!({ "profile": {
+        "login": login, "email": email, "firstName": first, "lastName": "Doe", "title": title
+    }});
+    p.ok("POST", "/users", Some(body)).await["id"].as_str().expect("id").to_string()
+}
+
+#[tokio::test]
+async fn a_new_hire_with_a_leaver_s_email_gets_a_collision_error_not_the_leaver_s_account() {
+    use crate::support::Scim2Server;
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // scim2-server answers 409 for a userName it holds: the point here.
+        let scim = Scim2Server::start().await;
+        let db = TestDatabase::new(backend, dir.path()).await;
+        let mut p = Provisio::start(dir.path(), &db.url, &config(1)).await;
+        let body = json!({
+            "name": "By email",
+            "connector": "scim@0.1.0",
+            "settings": { "base_url": scim.base_url },
+            "credentials": { "api": { "scheme": "bearer", "token": scim.token } },
+            "grants": [scim.origin()],
+            "mappings": {
+                "login": "user.email",
+                "attributes": { "displayName": "user.firstName + ' ' + user.lastName", "title": "user.title" }
+            }
+        });
+        let app_id = p.ok("POST", "/apps", Some(body)).await["id"].as_str().expect("app id").to_string();
+        let leaver = person(&p, "ann@example.com", "desk@example.com", "Ann", "Analyst").await;
+        p.ok("PUT", &format!("/apps/{app_id}/users/{leaver}"), None).await;
+        p.wait_idle(Duration::from_secs(30)).await;
+        p.ok("POST", &format!("/users/{leaver}/lifecycle/deactivate"), None).await;
+        p.wait_idle(Duration::from_secs(30)).await;
+
+        let hire = person(&p, "bob@example.com", "desk@example.com", "Bob", "Director").await;
+        p.ok("PUT", &format!("/apps/{app_id}/users/{hire}"), None).await;
+        let path = format!("/apps/{app_id}/accounts/{hire}");
+        let account = wait_for_state(&p, &path, "ERROR").await;
+        let error = account["lastError"].as_str().unwrap_or_default();
+        assert!(error.contains("login collision") && error.contains("desk@example.com"), "{backend:?}: {error}");
+        let errors = p.ok("GET", &format!("/apps/{app_id}/errors"), None).await;
+        assert!(errors.to_string().contains(&hire), "{backend:?}: the collision is a provisioning error: {errors}");
+
+        let (_, found) = scim.get("/Users?filter=userName%20eq%20%22desk@example.com%22").await;
+        let held = &found["Resources"][0];
+        assert_eq!(held["active"], json!(false), "{backend:?}: the leaver's account stays inactive: {held}");
+        assert_eq!(held["displayName"], "Ann Doe", "{backend:?}: and keeps the leaver's name");
+        // The new hire leaves too: nothing in the app changes.
+        p.ok("POST", &format!("/users/{hire}/lifecycle/deactivate"), None).await;
+        wait_for_state(&p, &path, "SYNCED").await;
+        let (_, found) = scim.get("/Users?filter=userName%20eq%20%22desk@example.com%22").await;
+        assert_eq!(found["totalResults"], 1);
+        assert_eq!(found["Resources"][0]["active"], json!(false), "{backend:?}");
+        p.kill();
+        db.drop().await;
+    }
+}
+
+async fn wait_for_state(p: &Provisio, path: &str, state: &str) -> Json {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let account = p.ok("GET", path, None).await;
+        if account["syncState"] == state {
+            return account;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path} never reached {state}: {account}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
