@@ -283,7 +283,6 @@ impl LaxApp {
     }
 
     /// Makes the app carry out a request with a known `Idempotency-Key` once.
-    #[allow(dead_code)]
     pub fn honour_idempotency_keys(&self) {
         self.honours_keys.store(true, std::sync::atomic::Ordering::SeqCst);
     }

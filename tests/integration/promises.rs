@@ -274,3 +274,79 @@ async fn wait_for_state(p: &Provisio, path: &str, state: &str) -> Json {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_create_repeated_after_a_lost_answer_carries_the_same_idempotency_key() {
+    use base64::Engine as _;
+    // The app takes 6 s to commit, longer than the lease and the settle
+    // time: only the idempotency key keeps the repeated create from
+    // becoming a second account.
+    let w = world(Backend::Sqlite, &config(1)).await;
+    let p = &w.provisio;
+    w.app.honour_idempotency_keys();
+    w.app.set_rule(|r| match r.method.as_str() {
+        "POST" => Behaviour { delay: Duration::from_secs(6), ..Behaviour::default() },
+        _ => Behaviour::default(),
+    });
+    let manifest = provisio_bundled::SCIM.manifest.replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1)
+        + "idempotency_header = \"Idempotency-Key\"\n";
+    let component = base64::engine::general_purpose::STANDARD.encode(crate::support::SCIM_NEXT);
+    p.ok("POST", "/connectors", Some(json!({ "manifest": manifest, "component": component }))).await;
+    let body = json!({
+        "name": "Keyed",
+        "connector": "scim@0.2.0",
+        "settings": { "base_url": format!("{}/v2", w.app.origin()) },
+        "credentials": { "api": { "scheme": "bearer", "token": "token" } },
+        "grants": [w.app.origin()],
+        "mappings": { "login": "user.login", "attributes": { "title": "user.title" } }
+    });
+    let app_id = p.ok("POST", "/apps", Some(body)).await["id"].as_str().expect("app id").to_string();
+    users(p, &app_id, 2).await;
+    p.wait_idle(Duration::from_secs(60)).await;
+
+    let requests = w.app.requests();
+    let held = w.app.by_name();
+    assert_eq!(held.len(), 2);
+    for (name, accounts) in &held {
+        assert_eq!(accounts.len(), 1, "{name}: {accounts:?}");
+        let keys: Vec<_> = requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.user_name.as_deref() == Some(name))
+            .map(|r| r.idempotency_key.clone().expect("an idempotency key"))
+            .collect();
+        assert!(keys.len() >= 2, "{name}: the create was repeated after its answer was lost ({keys:?})");
+        assert!(keys.windows(2).all(|k| k[0] == k[1]), "{name}: one key for one intent: {keys:?}");
+    }
+    assert!(requests.iter().filter(|r| r.method == "GET").all(|r| r.idempotency_key.is_none()), "reads carry no key");
+    for a in p.accounts(&app_id).await {
+        assert_eq!(a["syncState"], "SYNCED", "{a}");
+    }
+    w.end().await;
+}
+
+#[tokio::test]
+async fn a_slow_app_cannot_take_every_executor_slot() {
+    // Four slots, two per app; app A answers creates in 3 s.
+    let w = world(Backend::Sqlite, &format!("{}concurrency = 4\nper_app_concurrency = 2\n", config(1))).await;
+    let p = &w.provisio;
+    let fast = LaxApp::start().await;
+    w.app.set_rule(|r| match r.method.as_str() {
+        "POST" => Behaviour { delay: Duration::from_secs(3), ..Behaviour::default() },
+        _ => Behaviour::default(),
+    });
+    let slow_id = p.create_scim_app("Slow", &w.app.origin(), "token").await;
+    let fast_id = p.create_scim_app("Fast", &fast.origin(), "token").await;
+    users(p, &slow_id, 8).await;
+    let last = p.create_user("late@example.com", "Late", "Comer").await;
+    p.ok("PUT", &format!("/apps/{fast_id}/users/{last}"), None).await;
+    fast.wait_for("the fast app's create", Duration::from_secs(60), |r| r.iter().any(|r| r.finished.is_some())).await;
+
+    let fast_done = fast.requests().iter().find_map(|r| r.finished).expect("finished");
+    let slow = w.app.requests();
+    let first_slow_done = slow.iter().filter_map(|r| r.finished).min();
+    assert!(first_slow_done.is_none_or(|t| fast_done < t), "the fast app waited for the slow app's creates to finish");
+    let at_once = slow.iter().filter(|r| r.arrived < fast_done && r.finished.is_none_or(|f| f > fast_done)).count();
+    assert!(at_once <= 2, "the slow app had {at_once} calls running at once");
+    p.wait_idle(Duration::from_secs(60)).await;
+    w.end().await;
+}

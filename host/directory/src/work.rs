@@ -92,33 +92,48 @@ impl Store {
         limit: u32,
         settle_ms: &(dyn Fn(&Value) -> i64 + Sync),
     ) -> Result<Vec<AppAccount>, StoreError> {
+        self.claim_due_except(owner, lease_ms, limit, settle_ms, &[]).await
+    }
+
+    /// [`Store::claim_due`], leaving out the apps in `skip` (the worker has
+    /// as much of their work as it may run at once).
+    pub async fn claim_due_except(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: u32,
+        settle_ms: &(dyn Fn(&Value) -> i64 + Sync),
+        skip: &[String],
+    ) -> Result<Vec<AppAccount>, StoreError> {
         let now = self.now_ms();
         let mut tx = self.write().await?;
-        let select = match self.backend() {
-            // SQLite has one writer (BEGIN IMMEDIATE): no row locks needed.
-            Backend::Sqlite => concat!(
-                "SELECT ",
-                account_columns!(),
-                ", p.policy AS app_policy FROM app_accounts a JOIN apps p ON p.id = a.app_id \
-                 WHERE a.desired_generation > a.pushed_generation AND a.next_attempt_at <= $1 \
-                   AND (a.lease_until IS NULL OR a.lease_until <= $1) \
-                   AND (a.settle_until IS NULL OR a.settle_until <= $1) \
-                   AND p.status = 'active' AND (p.paused_until IS NULL OR p.paused_until <= $1) \
-                 ORDER BY a.next_attempt_at, a.app_id, a.user_id LIMIT $2"
-            ),
-            Backend::Postgres => concat!(
-                "SELECT ",
-                account_columns!(),
-                ", p.policy AS app_policy FROM app_accounts a JOIN apps p ON p.id = a.app_id \
-                 WHERE a.desired_generation > a.pushed_generation AND a.next_attempt_at <= $1 \
-                   AND (a.lease_until IS NULL OR a.lease_until <= $1) \
-                   AND (a.settle_until IS NULL OR a.settle_until <= $1) \
-                   AND p.status = 'active' AND (p.paused_until IS NULL OR p.paused_until <= $1) \
-                 ORDER BY a.next_attempt_at, a.app_id, a.user_id LIMIT $2 \
-                 FOR UPDATE OF a SKIP LOCKED"
+        // Only generated placeholders are formatted into the SQL.
+        let skipped = match skip.len() {
+            0 => String::new(),
+            n => format!(
+                " AND a.app_id NOT IN ({})",
+                (0..n).map(|i| format!("${}", 3 + i)).collect::<Vec<_>>().join(", ")
             ),
         };
-        let rows = sqlx::query(select).bind(now).bind(i64::from(limit.max(1))).fetch_all(tx.conn()).await?;
+        let select = format!(
+            "SELECT {} , p.policy AS app_policy FROM app_accounts a JOIN apps p ON p.id = a.app_id \
+             WHERE a.desired_generation > a.pushed_generation AND a.next_attempt_at <= $1 \
+               AND (a.lease_until IS NULL OR a.lease_until <= $1) \
+               AND (a.settle_until IS NULL OR a.settle_until <= $1) \
+               AND p.status = 'active' AND (p.paused_until IS NULL OR p.paused_until <= $1){skipped} \
+             ORDER BY a.next_attempt_at, a.app_id, a.user_id LIMIT $2{}",
+            account_columns!(),
+            match self.backend() {
+                // SQLite has one writer (BEGIN IMMEDIATE): no row locks needed.
+                Backend::Sqlite => "",
+                Backend::Postgres => " FOR UPDATE OF a SKIP LOCKED",
+            }
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(select)).bind(now).bind(i64::from(limit.max(1)));
+        for app in skip {
+            query = query.bind(app.clone());
+        }
+        let rows = query.fetch_all(tx.conn()).await?;
         let lease_until = now + lease_ms;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {

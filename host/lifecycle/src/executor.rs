@@ -30,6 +30,8 @@ pub struct ExecutorConfig {
     /// back blindly).
     pub owner: String,
     pub concurrency: usize,
+    /// Calls one app may have running at once (at most `concurrency`).
+    pub per_app_concurrency: usize,
     pub lease: Duration,
     /// How long an abandoned call may still land in an app, for apps whose
     /// policy does not say (`policy.settle_secs`).
@@ -52,6 +54,7 @@ impl Default for ExecutorConfig {
         ExecutorConfig {
             owner: format!("node-{}", uuid::Uuid::now_v7()),
             concurrency: 16,
+            per_app_concurrency: 12,
             lease: Duration::from_secs(120),
             settle: Duration::from_secs(30),
             base_backoff: Duration::from_secs(1),
@@ -71,8 +74,8 @@ pub const MIN_LEASE: Duration = Duration::from_secs(2);
 impl ExecutorConfig {
     /// Refuses a configuration that cannot work, saying how to fix it.
     pub fn validate(&self) -> Result<(), String> {
-        if self.concurrency == 0 {
-            return Err("executor.concurrency must be at least 1".into());
+        if self.concurrency == 0 || self.per_app_concurrency == 0 {
+            return Err("executor.concurrency and executor.per_app_concurrency must be at least 1".into());
         }
         if self.lease < MIN_LEASE {
             return Err(format!(
@@ -188,11 +191,21 @@ impl<C: Connectors> Executor<C> {
         let mut queue: VecDeque<AppAccount> = VecDeque::new();
         let lease_ms = self.config.lease.as_millis() as i64;
         let settle = |policy: &Value| self.config.settle_ms(policy);
+        // Calls running per app: one slow app may take at most `cap` slots,
+        // so the others keep being served.
+        let cap = self.config.per_app_concurrency.clamp(1, concurrency);
+        let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         loop {
-            while !queue.is_empty() {
+            loop {
+                let next = {
+                    let busy = busy.lock().unwrap_or_else(|p| p.into_inner());
+                    queue.iter().position(|a| busy.get(&a.app_id).copied().unwrap_or(0) < cap)
+                };
+                let Some(next) = next else { break };
                 let Ok(permit) = slots.clone().try_acquire_owned() else { break };
-                let Some(account) = queue.pop_front() else { break };
-                let this = self.clone();
+                let Some(account) = queue.remove(next) else { break };
+                *busy.lock().unwrap_or_else(|p| p.into_inner()).entry(account.app_id.clone()).or_default() += 1;
+                let (this, busy) = (self.clone(), busy.clone());
                 // The request that caused this change names the push, and so
                 // every connector call the push makes.
                 let span = tracing::info_span!(
@@ -205,14 +218,27 @@ impl<C: Connectors> Executor<C> {
                     async move {
                         this.process(&account).await;
                         this.leases.release(&account);
+                        if let Some(n) = busy.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&account.app_id) {
+                            *n = n.saturating_sub(1);
+                        }
                         drop(permit);
                     }
                     .instrument(span),
                 );
             }
-            if queue.len() < concurrency.div_ceil(2) {
-                let limit = (concurrency * 2 - queue.len()) as u32;
-                match self.store.claim_due(&self.config.owner, lease_ms, limit, &settle).await {
+            // Apps with as much work here as they may run at once are left
+            // out of the next claim.
+            let saturated: Vec<String> = {
+                let mut load = busy.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                for a in &queue {
+                    *load.entry(a.app_id.clone()).or_default() += 1;
+                }
+                load.into_iter().filter(|(_, n)| *n >= cap).map(|(app, _)| app).collect()
+            };
+            let runnable = queue.iter().filter(|a| !saturated.contains(&a.app_id)).count();
+            if runnable < concurrency.div_ceil(2) && queue.len() < concurrency * 4 {
+                let limit = (concurrency * 2 - runnable) as u32;
+                match self.store.claim_due_except(&self.config.owner, lease_ms, limit, &settle, &saturated).await {
                     Ok(accounts) if !accounts.is_empty() => {
                         for account in &accounts {
                             self.leases.hold(account);
@@ -519,6 +545,18 @@ impl<C: Connectors> Executor<C> {
                 Ok(done(account.pushed_state, &pushed, None))
             }
             (AccountState::Active, true, Some(ext)) => {
+                if !pushed.login.is_empty() && !pushed.login.eq_ignore_ascii_case(&desired.login) {
+                    // Contract 0.1's update-user carries no login: saying the
+                    // rename was pushed would be a lie.
+                    let failure = CallFailure {
+                        kind: FailureKind::Rejected,
+                        message: format!(
+                            "the account's login would change from \"{}\" to \"{}\", which connector contract 0.1 cannot send; nothing was sent. Rename the account in the app or change the login mapping back, then retry",
+                            pushed.login, desired.login
+                        ),
+                    };
+                    return Ok(Attempt::Failed(Failed::of(AccountOp::Update, failure)));
+                }
                 if account.pushed_state == AccountState::Inactive {
                     if self.connectors.supports(app, AccountOp::Reactivate) {
                         if let Err(failure) = self.call(app, account, &id, Call::Reactivate { id: ext.clone() }).await {
@@ -749,4 +787,42 @@ fn collision(login: &str, external_id: &str, whose: &str, message: &str) -> Call
 
 fn protocol(reply: Reply) -> CallFailure {
     CallFailure { kind: FailureKind::Transient, message: format!("the connector answered a create with {reply:?}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_that_cannot_work_is_refused_with_the_fix() {
+        assert_eq!(ExecutorConfig::default().validate(), Ok(()));
+        let zero_lease = ExecutorConfig { lease: Duration::ZERO, ..ExecutorConfig::default() };
+        assert!(zero_lease.validate().is_err_and(|e| e.contains("lease_secs = 0") && e.contains("at least 2")));
+        let one = ExecutorConfig { lease: Duration::from_secs(1), ..ExecutorConfig::default() };
+        assert!(one.validate().is_err());
+        let two = ExecutorConfig { lease: MIN_LEASE, ..ExecutorConfig::default() };
+        assert_eq!(two.validate(), Ok(()));
+        for broken in [
+            ExecutorConfig { concurrency: 0, ..ExecutorConfig::default() },
+            ExecutorConfig { per_app_concurrency: 0, ..ExecutorConfig::default() },
+            ExecutorConfig { poll: Duration::ZERO, ..ExecutorConfig::default() },
+            ExecutorConfig { quarantine_after: 0, ..ExecutorConfig::default() },
+            ExecutorConfig {
+                base_backoff: Duration::from_secs(10),
+                max_backoff: Duration::from_secs(1),
+                ..ExecutorConfig::default()
+            },
+            ExecutorConfig { settle: Duration::from_secs(100_000), ..ExecutorConfig::default() },
+        ] {
+            assert!(broken.validate().is_err(), "{broken:?}");
+        }
+    }
+
+    #[test]
+    fn an_app_s_settle_time_comes_from_its_policy_or_the_executor() {
+        let config = ExecutorConfig { settle: Duration::from_secs(30), ..ExecutorConfig::default() };
+        assert_eq!(config.settle_ms(&Value::Null), 30_000);
+        assert_eq!(config.settle_ms(&serde_json::json!({ "settle_secs": 5 })), 5_000);
+        assert!(Policy::parse(&serde_json::json!({ "settle_secs": 90_000 })).is_err(), "more than a day");
+    }
 }

@@ -86,25 +86,36 @@ impl RuntimeConnectors {
     }
 
     /// The runtime app for a directory app, built from its configuration.
-    pub async fn configured(&self, app: &App) -> Result<Arc<provisio_runtime::App>, String> {
+    /// A configuration the connector refuses is the operator's to fix (a
+    /// permanent failure, not counted towards quarantine); a connector this
+    /// node lacks, or a store that does not answer, may pass.
+    pub async fn configured(&self, app: &App) -> Result<Arc<provisio_runtime::App>, CallFailure> {
         if let Some((version, built)) = self.apps.read().unwrap_or_else(|p| p.into_inner()).get(&app.id)
             && *version == app.updated_at
         {
             return Ok(built.clone());
         }
+        let transient = |message: String| CallFailure { kind: FailureKind::Transient, message };
+        let misconfigured = |e: String| CallFailure {
+            kind: FailureKind::Rejected,
+            message: format!("the app's configuration does not work with its connector: {e}; fix the app, then retry"),
+        };
         let connector = self.runtime.connector(&app.connector_name, &app.connector_version).ok_or_else(|| {
-            format!("connector {}@{} is not installed on this node", app.connector_name, app.connector_version)
+            transient(format!(
+                "connector {}@{} is not installed on this node",
+                app.connector_name, app.connector_version
+            ))
         })?;
-        let secrets = self.store.app_secrets(&app.id, &self.sealer).await.map_err(|e| e.to_string())?;
-        let config = app_config(&app.id, &app.settings, &app.grants, secrets)?;
-        let built = Arc::new(self.runtime.app(connector, config).map_err(|e| e.0)?);
+        let secrets = self.store.app_secrets(&app.id, &self.sealer).await.map_err(|e| transient(e.to_string()))?;
+        let config = app_config(&app.id, &app.settings, &app.grants, secrets).map_err(misconfigured)?;
+        let built = Arc::new(self.runtime.app(connector, config).map_err(|e| misconfigured(e.0))?);
         self.apps.write().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), (app.updated_at, built.clone()));
         Ok(built)
     }
 
     /// Tests the app's connection (the connector's `check`).
     pub async fn check(&self, app: &App) -> Result<(), String> {
-        let built = self.configured(app).await?;
+        let built = self.configured(app).await.map_err(|f| f.message)?;
         built
             .check(&CallContext::new(format!("check-{}", uuid::Uuid::now_v7())))
             .await
@@ -143,12 +154,35 @@ fn app_config(
     };
     let mut credentials = BTreeMap::new();
     for (name, value) in secrets {
-        let secret: CredentialSecret = serde_json::from_value(value).map_err(|e| {
-            format!("credential \"{name}\": {e} (give a scheme: bearer, basic or oauth2-client-credentials)")
+        if !value.is_object() {
+            return Err(format!(
+                "credential \"{name}\" must be an object with a scheme (bearer, basic or oauth2-client-credentials) and its fields, e.g. {{\"scheme\": \"bearer\", \"token\": \"…\"}}"
+            ));
+        }
+        let secret: CredentialSecret = serde_json::from_value(value.clone()).map_err(|e| {
+            // serde quotes the offending value: a secret must not come back.
+            let message = redact_values(&e.to_string(), &value);
+            format!("credential \"{name}\": {message} (give a scheme: bearer, basic or oauth2-client-credentials)")
         })?;
         credentials.insert(name, secret);
     }
     Ok(AppConfig { app_id: app_id.into(), settings, credentials, grants: grants.to_vec(), limits: None })
+}
+
+/// `message` with every value of `credential` (strings and numbers) masked.
+fn redact_values(message: &str, credential: &Json) -> String {
+    let mut out = message.to_string();
+    if let Json::Object(fields) = credential {
+        for value in fields.values() {
+            let text = match value {
+                Json::String(s) if !s.is_empty() => s.clone(),
+                Json::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            out = out.replace(&text, "…");
+        }
+    }
+    out
 }
 
 fn operation(op: AccountOp) -> Operation {
@@ -178,8 +212,7 @@ impl Connectors for RuntimeConnectors {
     }
 
     async fn call(&self, app: &App, id: CallId, call: Call) -> Result<Reply, CallFailure> {
-        let built =
-            self.configured(app).await.map_err(|message| CallFailure { kind: FailureKind::Transient, message })?;
+        let built = self.configured(app).await?;
         let ctx = CallContext { operation_id: id.operation_id, attempt: id.attempt, deadline: id.deadline };
         let key = built.connector().package.manifest.accounts.correlation.clone();
         let found = |account: &model::Account| found(account, key.as_deref());

@@ -70,6 +70,7 @@ struct RetentionFile {
 #[serde(deny_unknown_fields)]
 struct ExecutorFile {
     concurrency: Option<usize>,
+    per_app_concurrency: Option<usize>,
     lease_secs: Option<u64>,
     settle_secs: Option<u64>,
     retry_base_ms: Option<u64>,
@@ -127,6 +128,10 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     let config = ExecutorConfig {
         owner: worker_name,
         concurrency: e.concurrency.unwrap_or(defaults.concurrency),
+        // By default one app may take three quarters of the slots.
+        per_app_concurrency: e
+            .per_app_concurrency
+            .unwrap_or_else(|| (e.concurrency.unwrap_or(defaults.concurrency) * 3 / 4).max(1)),
         lease: e.lease_secs.map(Duration::from_secs).unwrap_or(defaults.lease),
         settle: e.settle_secs.map(Duration::from_secs).unwrap_or(defaults.settle),
         max_rate_limit_pause: defaults.max_rate_limit_pause,

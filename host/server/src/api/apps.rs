@@ -412,6 +412,10 @@ async fn unassign_group(
 fn account_json(a: &AppAccount) -> Value {
     let sync = if a.desired_generation <= a.pushed_generation {
         "SYNCED"
+    } else if a.last_error.is_some() && a.next_attempt_at >= NEVER && a.intent.as_deref() == Some("create") {
+        // A create may have reached the app and Provisio cannot tell: the
+        // error says what to check before retrying.
+        "OUTCOME_UNKNOWN"
     } else if a.last_error.is_some() && a.next_attempt_at >= NEVER {
         "ERROR"
     } else if a.last_error.is_some() {
