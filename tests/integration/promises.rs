@@ -350,3 +350,55 @@ async fn a_slow_app_cannot_take_every_executor_slot() {
     p.wait_idle(Duration::from_secs(60)).await;
     w.end().await;
 }
+
+#[tokio::test]
+async fn concurrent_changes_end_as_some_serial_order_would_and_never_answer_5xx() {
+    const TRIALS: usize = 40;
+    for backend in BACKENDS {
+        let w = world(backend, &config(1)).await;
+        let p = &w.provisio;
+        let app_id = p.create_scim_app("Raced", &w.app.origin(), "token").await;
+        let group = p.ok("POST", "/groups", Some(json!({ "profile": { "name": "Assigned" } }))).await;
+        let group_id = group["id"].as_str().expect("group id").to_string();
+        p.ok("PUT", &format!("/apps/{app_id}/groups/{group_id}"), None).await;
+
+        let deactivate = |id: &str| format!("/users/{id}/lifecycle/deactivate");
+        let assign = |id: &str| format!("/apps/{app_id}/users/{id}");
+        let join = |id: &str| format!("/groups/{group_id}/users/{id}");
+        // (first, second, whether the user ends deprovisioned)
+        let kinds: [(&dyn Fn(&str) -> String, &dyn Fn(&str) -> String, bool); 3] =
+            [(&deactivate, &assign, true), (&deactivate, &join, true), (&assign, &join, false)];
+        let mut leavers = Vec::new();
+        let mut stayers = Vec::new();
+        for (k, (first, second, leaves)) in kinds.iter().enumerate() {
+            for t in 0..TRIALS {
+                let id = p.create_user(&format!("race{k}-{t:03}@example.com"), "Race", "Condition").await;
+                let (a, b) = (first(&id), second(&id));
+                let method = |path: &str| if path.contains("/lifecycle/") { "POST" } else { "PUT" };
+                let ((sa, ba), (sb, bb)) = tokio::join!(p.call(method(&a), &a, None), p.call(method(&b), &b, None));
+                assert!(sa < 500 && sb < 500, "{backend:?}: a race answered {sa} {ba} / {sb} {bb}");
+                if *leaves { leavers.push(id) } else { stayers.push(id) }
+            }
+        }
+        for id in &leavers {
+            let (status, account) = p.call("GET", &format!("/apps/{app_id}/accounts/{id}"), None).await;
+            assert!(
+                status == 404 || account["desiredState"] != "active",
+                "{backend:?}: a deprovisioned user's account is wanted active: {account}"
+            );
+        }
+        for id in &stayers {
+            let account = p.ok("GET", &format!("/apps/{app_id}/accounts/{id}"), None).await;
+            assert_eq!(account["desiredState"], "active", "{backend:?}: an assigned user's account: {account}");
+        }
+        p.wait_idle(Duration::from_secs(120)).await;
+        let held = w.app.by_name();
+        for (name, accounts) in &held {
+            assert_eq!(accounts.len(), 1, "{backend:?}: {name}");
+            let stays = name.starts_with("race2-");
+            assert_eq!(accounts[0]["active"], json!(stays), "{backend:?}: {name} active only if not a leaver");
+        }
+        assert_eq!(held.keys().filter(|n| n.starts_with("race2-")).count(), TRIALS, "{backend:?}");
+        w.end().await;
+    }
+}

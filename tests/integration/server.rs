@@ -25,7 +25,8 @@ fn free_port() -> u16 {
 }
 
 /// Fast retries and polling, so faults resolve within a test's patience.
-pub const TEST_CONFIG: &str = "[executor]\nretry_base_ms = 100\nretry_max_ms = 2000\npoll_ms = 100\nlease_secs = 30\n";
+pub const TEST_CONFIG: &str =
+    "[executor]\nretry_base_ms = 100\nretry_max_ms = 2000\npoll_ms = 100\nlease_secs = 30\nsettle_secs = 1\n";
 
 impl Provisio {
     pub async fn start(data_dir: &Path, database_url: &str, config: &str) -> Provisio {

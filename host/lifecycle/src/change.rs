@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use provisio_directory::{NewUser, StoreError, Tx, UserStatus};
+use provisio_directory::{NewUser, StoreError, Touches, Tx, UserStatus};
 
 use crate::error::EngineError;
 use crate::mapping::Mappings;
@@ -121,6 +121,34 @@ pub enum Change {
 }
 
 impl Change {
+    /// The rows this change reads and writes, locked before it is applied
+    /// (see `provisio_directory::Touches`). The users a fan-out reaches are
+    /// locked later, by the reconciliation, once they are known.
+    pub fn touches(&self) -> Touches {
+        let one = |id: &String| vec![id.clone()];
+        match self {
+            Change::CreateUser { .. } => Touches::default(),
+            Change::UpdateProfile { user_id, .. }
+            | Change::Lifecycle { user_id, .. }
+            | Change::DeleteUser { user_id } => Touches { users: one(user_id), ..Touches::default() },
+            Change::BulkLifecycle { user_ids, .. } => Touches { users: user_ids.clone(), ..Touches::default() },
+            Change::AddMember { group_id, user_id } | Change::RemoveMember { group_id, user_id } => {
+                Touches { groups: one(group_id), users: one(user_id), apps: Vec::new() }
+            }
+            Change::AssignUser { app_id, user_id } | Change::UnassignUser { app_id, user_id } => {
+                Touches { groups: Vec::new(), users: one(user_id), apps: one(app_id) }
+            }
+            Change::AssignGroup { app_id, group_id, .. } | Change::UnassignGroup { app_id, group_id } => {
+                Touches { groups: one(group_id), users: Vec::new(), apps: one(app_id) }
+            }
+            // The app's row is locked by the change's own update.
+            Change::SetMappings { .. } | Change::SetPolicy { .. } => Touches::default(),
+            Change::ExpireAccounts { app_id, user_ids } => {
+                Touches { groups: Vec::new(), users: user_ids.clone(), apps: one(app_id) }
+            }
+        }
+    }
+
     /// Changes that fan out to many accounts go through the guard.
     pub fn guarded(&self) -> bool {
         matches!(

@@ -69,6 +69,8 @@ pub struct Outcome {
 pub struct SweepReport {
     pub accounts: usize,
     pub users: usize,
+    /// Expiries held for approval (over the guard).
+    pub held: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +106,16 @@ impl<C: Connectors> Engine<C> {
     }
 
     /// Applies (or previews) a change and the app-account changes it causes,
-    /// all in one transaction.
+    /// all in one transaction. A change that lost a race with another (a
+    /// deadlock, or both inserting one account) is tried again from the
+    /// start, a few times, on the directory as it is then.
     pub async fn submit(&self, actor: &str, change: &Change, mode: Mode) -> Result<Outcome, EngineError> {
+        retry_races(|| self.submit_once(actor, change, mode)).await
+    }
+
+    async fn submit_once(&self, actor: &str, change: &Change, mode: Mode) -> Result<Outcome, EngineError> {
         let mut tx = self.store.write().await?;
+        tx.lock_rows(&change.touches()).await?;
         let (result, scope) = apply(&mut tx, actor, change).await?;
         // The guard and previews need each app's account count; counting is
         // a scan of the app's accounts, so other changes skip it.
@@ -166,13 +175,18 @@ impl<C: Connectors> Engine<C> {
         let change: Change = serde_json::from_value(plan.change.clone()).map_err(|e| {
             EngineError::Invalid(format!("plan {plan_id} holds a change this version cannot read: {e}"))
         })?;
-        let mut tx = self.store.write().await?;
-        tx.decide_plan(actor, plan_id, "applied").await?;
-        let (result, scope) = apply(&mut tx, actor, &change).await?;
-        let effects = self.reconcile(&mut tx, scope, true).await?;
-        tx.commit().await?;
+        let outcome = retry_races(|| async {
+            let mut tx = self.store.write().await?;
+            tx.lock_rows(&change.touches()).await?;
+            tx.decide_plan(actor, plan_id, "applied").await?;
+            let (result, scope) = apply(&mut tx, actor, &change).await?;
+            let effects = self.reconcile(&mut tx, scope, true).await?;
+            tx.commit().await?;
+            Ok(Outcome { result, effects, held: None })
+        })
+        .await?;
         self.work.notify_one();
-        Ok(Outcome { result, effects, held: None })
+        Ok(outcome)
     }
 
     pub async fn reject(&self, actor: &str, plan_id: &str) -> Result<(), EngineError> {
@@ -195,12 +209,31 @@ impl<C: Connectors> Engine<C> {
             if !self.connectors.supports(&app, AccountOp::Delete) {
                 continue;
             }
-            let expired = self.store.deactivated_before(&app.id, now - i64::from(days) * DAY_MS, 10_000).await?;
+            let candidates = self.store.deactivated_before(&app.id, now - i64::from(days) * DAY_MS, 10_000).await?;
+            let expired = self.expirable(&app.id, candidates).await?;
             if expired.is_empty() {
                 continue;
             }
+            // Expiry is a fan-out like any other: past the guard, it waits
+            // for an admin (one plan per app, not one per sweep).
+            let mut tx = self.store.write().await?;
+            let accounts = tx.account_count(&app.id).await?;
+            tx.rollback().await?;
+            let change = Change::ExpireAccounts { app_id: app.id.clone(), user_ids: expired.clone() };
+            if expired.len() as u64 > policy.guard.threshold(accounts) {
+                if !self.expiry_held(&app.id).await? {
+                    let changes: Vec<PlannedChange> = expired
+                        .iter()
+                        .map(|u| PlannedChange { user_id: u.clone(), op: PlannedOp::Delete, attributes: Vec::new() })
+                        .collect();
+                    let counts = BTreeMap::from([("delete", changes.len() as u64)]);
+                    let effect = AppEffect { app_id: app.id.clone(), accounts, counts, changes };
+                    self.hold("retention", &change, &[effect]).await?;
+                    report.held += 1;
+                }
+                continue;
+            }
             report.accounts += expired.len();
-            let change = Change::ExpireAccounts { app_id: app.id.clone(), user_ids: expired };
             self.submit("retention", &change, Mode::Apply).await?;
         }
         if let Some(days) = directory_retention_days {
@@ -213,6 +246,32 @@ impl<C: Connectors> Engine<C> {
             self.work.notify_one();
         }
         Ok(report)
+    }
+
+    /// Of the accounts whose retention ended, those that may be deleted: a
+    /// deprovisioned user's, or one no assignment gives the app any more. A
+    /// suspended user's account waits for them to come back.
+    async fn expirable(&self, app_id: &str, candidates: Vec<String>) -> Result<Vec<String>, EngineError> {
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let mut tx = self.store.write().await?;
+        let users = tx.users_by_id(&candidates).await?;
+        let assigned = tx.assigned_among(app_id, &candidates).await?;
+        tx.rollback().await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|u| {
+                let gone = users.get(u).is_none_or(|user| user.status == provisio_directory::UserStatus::Deprovisioned);
+                gone || !assigned.contains(u)
+            })
+            .collect())
+    }
+
+    /// Whether an expiry of this app's accounts already waits for approval.
+    async fn expiry_held(&self, app_id: &str) -> Result<bool, EngineError> {
+        let held = self.store.list_plans(Some("held"), 1000).await?;
+        Ok(held.iter().any(|p| p.kind == "app.accounts.expire" && p.change["app_id"] == app_id))
     }
 
     /// What app `app_id` would receive for user `user_id` under `mappings`
@@ -246,6 +305,16 @@ impl<C: Connectors> Engine<C> {
         }
         pairs.sort();
         pairs.dedup();
+        // What the accounts follow from is read only once it is locked: a
+        // change racing this one either waits for it or is waited for.
+        let mut touched = provisio_directory::Touches::default();
+        for (app_id, user_id) in &pairs {
+            touched.users.push(user_id.clone());
+            if touched.apps.last() != Some(app_id) {
+                touched.apps.push(app_id.clone());
+            }
+        }
+        tx.lock_rows(&touched).await?;
 
         // Per app, read the users, their accounts and their assignments in
         // bulk, then write only the desires that change.
@@ -295,6 +364,29 @@ impl<C: Connectors> Engine<C> {
         let policy = Policy::parse(&app.policy).map_err(EngineError::Invalid)?;
         let can_delete = self.connectors.supports(&app, AccountOp::Delete);
         Ok(AppView { app, mappings, policy, can_delete })
+    }
+}
+
+/// Tries `attempt` again while it loses races to other changes (at most five
+/// times, with a short jittered wait): a legitimate race never reaches the
+/// caller as a failure unless it keeps happening.
+async fn retry_races<T, F, Fut>(mut attempt: F) -> Result<T, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, EngineError>>,
+{
+    const TRIES: u32 = 5;
+    let mut tried = 0;
+    loop {
+        match attempt().await {
+            Err(EngineError::Store(e)) if e.is_race() && tried + 1 < TRIES => {
+                tried += 1;
+                tracing::debug!(error = %e, tried, "a change lost a race; trying it again");
+                let wait = 5u64 << tried;
+                tokio::time::sleep(std::time::Duration::from_millis(wait + fastrand::u64(0..wait))).await;
+            }
+            other => return other,
+        }
     }
 }
 
