@@ -352,7 +352,7 @@ async fn a_slow_app_cannot_take_every_executor_slot() {
 }
 
 /// The API path of one change for a user.
-type Path = dyn Fn(&str) -> String;
+type Path<'a> = dyn Fn(&str) -> String + 'a;
 
 #[tokio::test]
 async fn concurrent_changes_end_as_some_serial_order_would_and_never_answer_5xx() {
@@ -369,7 +369,7 @@ async fn concurrent_changes_end_as_some_serial_order_would_and_never_answer_5xx(
         let assign = |id: &str| format!("/apps/{app_id}/users/{id}");
         let join = |id: &str| format!("/groups/{group_id}/users/{id}");
         // (first, second, whether the user ends deprovisioned)
-        let kinds: [(&Path, &Path, bool); 3] =
+        let kinds: [(&Path<'_>, &Path<'_>, bool); 3] =
             [(&deactivate, &assign, true), (&deactivate, &join, true), (&assign, &join, false)];
         let mut leavers = Vec::new();
         let mut stayers = Vec::new();
