@@ -197,7 +197,7 @@ async fn every_route_is_refused_without_a_token_and_answers_each_role_as_the_mat
                 let (status, answer) = p.call_absolute(Some(&f.tokens[&letter]), &method, &path, body.clone()).await;
                 if allowed.contains(letter) {
                     assert!(
-                        status != 401 && status != 403,
+                        status != 401 && status != 403 && status < 500,
                         "{role} may call {op_id} ({method} {path}) but got {status} {answer}"
                     );
                 } else {

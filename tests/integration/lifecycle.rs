@@ -87,8 +87,11 @@ async fn joiners_movers_and_leavers_reach_the_app_on_both_backends() {
         let first = &held[&login(0)];
         assert_eq!(first["name"]["givenName"], "First0", "{backend:?}: mapped attributes arrive");
         assert_eq!(first["emails"][0]["value"], login(0));
-        let posts = w.proxy.exchanges().iter().filter(|e| e.method == "POST").count();
-        assert_eq!(posts, 200, "{backend:?}: one create per user, no lookups on the way");
+        let sent = w.proxy.exchanges();
+        let posts = sent.iter().filter(|e| e.method == "POST").count();
+        assert_eq!(posts, 200, "{backend:?}: one create per user");
+        let lookups = sent.iter().filter(|e| e.method == "GET" && e.path.contains("filter")).count();
+        assert_eq!(lookups, 0, "{backend:?}: no lookups on the way (a first create does not look)");
 
         // Mover: a profile change sends a PATCH with only what changed.
         w.proxy.clear();
@@ -99,6 +102,7 @@ async fn joiners_movers_and_leavers_reach_the_app_on_both_backends() {
         assert_eq!(sent[0].method, "PATCH");
         assert!(sent[0].path.ends_with(first["id"].as_str().expect("id")), "{}", sent[0].path);
         let ops = sent[0].body["Operations"].as_array().expect("operations");
+        assert!(!ops.is_empty(), "{backend:?}: the PATCH carries the change");
         assert!(
             ops.iter().all(|op| op["path"] == "title" || op["value"].get("title").is_some()),
             "{backend:?}: only the title is sent: {ops:?}"

@@ -105,4 +105,7 @@ async fn a_rejected_client_secret_fails_the_call_without_reaching_the_app() {
     let err = app.check(&call("k")).await.into_result().expect_err("no token");
     assert!(err.to_string().contains("token endpoint"), "{err}");
     assert!(!err.to_string().contains("wrong"), "the secret is not in the error");
+    let create = app.create_user(&call("k2"), &user("nobody@example.com")).await.into_result();
+    assert!(create.is_err(), "no token, no create");
+    assert_eq!(scim.total_users().await, 0, "the app received nothing");
 }

@@ -53,7 +53,7 @@ fn parse_time(value: &str) -> Result<i64, StoreError> {
 /// Parses `clause (and clause)*`; anything else is refused with the reason.
 fn parse_filter(filter: &str) -> Result<Vec<Clause>, StoreError> {
     let mut clauses = Vec::new();
-    for part in filter.split(" and ") {
+    for part in clauses_of(filter) {
         let part = part.trim();
         let mut words = part.splitn(3, ' ');
         let (Some(field), Some(op), Some(value)) = (words.next(), words.next(), words.next()) else {
@@ -97,11 +97,46 @@ fn parse_filter(filter: &str) -> Result<Vec<Clause>, StoreError> {
 
 /// A profile attribute as text, for the backend; `p` is the placeholder
 /// holding the attribute's name (or JSON path).
+///
+/// Both backends give the same text for the same JSON value: PostgreSQL's
+/// `->>` writes numbers and booleans as JSON does; SQLite's `json_extract`
+/// would give 1 for `true` and an integer for `7`, which equal no text.
 fn attribute(backend: Backend, p: usize) -> String {
     match backend {
-        Backend::Sqlite => format!("json_extract(profile, ${p})"),
+        Backend::Sqlite => format!(
+            "(CASE json_type(profile, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+             ELSE CAST(json_extract(profile, ${p}) AS TEXT) END)"
+        ),
         Backend::Postgres => format!("(profile::jsonb ->> ${p})"),
     }
+}
+
+/// Splits `clause and clause …` on the `and`s outside quoted values.
+fn clauses_of(filter: &str) -> Vec<&str> {
+    let (mut parts, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    let bytes = filter.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if quoted {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            quoted = true;
+        } else if bytes[i..].starts_with(b" and ") {
+            parts.push(&filter[start..i]);
+            i += " and ".len();
+            start = i;
+            continue;
+        }
+        i += 1;
+    }
+    parts.push(&filter[start..]);
+    parts
 }
 
 /// Bound parameters, numbered as they are added.
@@ -165,8 +200,10 @@ impl Store {
                 Clause::Profile { name, prefix, value } => {
                     let a = b.text(path(&name))?;
                     if prefix {
-                        let p = b.text(starts_with(&value))?;
-                        conditions.push(format!("{} LIKE ${p} ESCAPE '\\'", attribute(backend, a)));
+                        // `sw` ignores case on both backends (PostgreSQL's
+                        // LIKE would not; SQLite's ignores ASCII case only).
+                        let p = b.text(starts_with(&value.to_lowercase()))?;
+                        conditions.push(format!("lower({}) LIKE ${p} ESCAPE '\\'", attribute(backend, a)));
                     } else {
                         let p = b.text(value)?;
                         conditions.push(format!("{} = ${p}", attribute(backend, a)));
@@ -206,6 +243,14 @@ mod tests {
             vec![
                 Clause::Status(UserStatus::Active),
                 Clause::Profile { name: "department".into(), prefix: true, value: "Eng".into() }
+            ]
+        );
+        let quoted = parse_filter(r#"profile.team eq "Research and Development" and status eq "ACTIVE""#);
+        assert_eq!(
+            quoted.expect("an and inside quotes is part of the value"),
+            vec![
+                Clause::Profile { name: "team".into(), prefix: false, value: "Research and Development".into() },
+                Clause::Status(UserStatus::Active)
             ]
         );
         for bad in [

@@ -195,6 +195,7 @@ impl<C: Connectors> Executor<C> {
         // so the others keep being served.
         let cap = self.config.per_app_concurrency.clamp(1, concurrency);
         let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let mut others_idle = false;
         loop {
             loop {
                 let next = {
@@ -226,17 +227,20 @@ impl<C: Connectors> Executor<C> {
                     .instrument(span),
                 );
             }
-            // Apps with as much work here as they may run at once are left
-            // out of the next claim.
+            // Apps with a full share of work waiting here are left out of
+            // the next claim, so the claim brings the other apps' work.
             let saturated: Vec<String> = {
-                let mut load = busy.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut waiting: HashMap<&str, usize> = HashMap::new();
                 for a in &queue {
-                    *load.entry(a.app_id.clone()).or_default() += 1;
+                    *waiting.entry(a.app_id.as_str()).or_default() += 1;
                 }
-                load.into_iter().filter(|(_, n)| *n >= cap).map(|(app, _)| app).collect()
+                waiting.into_iter().filter(|(_, n)| *n >= cap).map(|(app, _)| app.to_string()).collect()
             };
             let runnable = queue.iter().filter(|a| !saturated.contains(&a.app_id)).count();
-            if runnable < concurrency.div_ceil(2) && queue.len() < concurrency * 4 {
+            // A claim that leaves apps out and finds nothing is not repeated
+            // until new work or the poll says there may be some.
+            let worth_claiming = saturated.is_empty() || !others_idle;
+            if runnable < concurrency.div_ceil(2) && queue.len() < concurrency * 4 && worth_claiming {
                 let limit = (concurrency * 2 - runnable) as u32;
                 match self.store.claim_due_except(&self.config.owner, lease_ms, limit, &settle, &saturated).await {
                     Ok(accounts) if !accounts.is_empty() => {
@@ -246,15 +250,23 @@ impl<C: Connectors> Executor<C> {
                         queue.extend(accounts);
                         continue;
                     }
-                    Ok(_) => {}
+                    Ok(_) => others_idle = !saturated.is_empty(),
                     Err(e) => tracing::warn!(error = %e, "claiming work failed; trying again"),
                 }
             }
             tokio::select! {
                 _ = shutdown.notified() => break,
-                _ = self.work.notified() => {}
+                _ = self.work.notified() => others_idle = false,
                 Some(_) = running.join_next(), if !running.is_empty() => {}
-                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = tokio::time::sleep(self.config.poll) => others_idle = false,
+            }
+        }
+        // Claimed work that never started is given back at once; what was in
+        // flight keeps its lease, which runs out and settles.
+        let now = self.store.now_ms();
+        for account in queue.drain(..) {
+            if let Err(e) = self.store.defer(&account.app_id, &account.user_id, &account.lease(), now).await {
+                tracing::debug!(user = %account.user_id, error = %e, "could not give back claimed work");
             }
         }
         running.shutdown().await;
@@ -571,7 +583,17 @@ impl<C: Connectors> Executor<C> {
                 }
                 match self.update(app, account, &id, &ext, &pushed, &desired).await {
                     Ok(()) => Ok(done(AccountState::Active, &desired, None)),
-                    Err(failure) => Ok(Attempt::Failed(Failed::of(AccountOp::Update, failure))),
+                    Err(failure) => {
+                        // The account is active again (reactivated, or its
+                        // deactivation task cancelled or handed over): the
+                        // retry only updates it, and cancels nothing more.
+                        let linked = (account.pushed_state == AccountState::Inactive).then(|| Linked {
+                            external_id: ext.clone(),
+                            state: AccountState::Active,
+                            profile: pushed.to_map(),
+                        });
+                        Ok(Attempt::Failed(Failed { failure, op: AccountOp::Update, linked, settled: false }))
+                    }
                 }
             }
             (AccountState::Inactive | AccountState::Absent, true, Some(ext)) => {
