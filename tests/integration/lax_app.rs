@@ -260,16 +260,7 @@ impl LaxApp {
             }
         };
         let app = axum::Router::new().fallback(handler);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (addr, tx) = crate::support::serve(app).await;
         LaxApp { addr, state, rule, changed, honours_keys, _shutdown: tx }
     }
 

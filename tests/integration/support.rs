@@ -172,6 +172,22 @@ impl Drop for Scim2Server {
     }
 }
 
+/// Serves `app` on a free loopback port until the returned sender is
+/// dropped: the test peers' common start.
+pub async fn serve(app: axum::Router) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, tx)
+}
+
 /// What the proxy does with one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
@@ -313,16 +329,7 @@ impl RecordingProxy {
             }
         };
         let app = axum::Router::new().fallback(handler);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (addr, tx) = serve(app).await;
         RecordingProxy { addr, record, rule, _shutdown: tx }
     }
 
