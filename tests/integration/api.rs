@@ -166,6 +166,59 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     db.drop().await;
 }
 
+/// A node whose key cannot open the app's credentials (a second node given
+/// the wrong `PROVISIO_SECRET_KEY`) fails every call before it is sent. That
+/// is Provisio's fault, not the app's: the error says so, the calls are
+/// retried, and the app is not quarantined for it.
+#[tokio::test]
+async fn a_fault_of_provisio_itself_is_retried_blames_provisio_and_never_quarantines_the_app() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
+    let config = format!("{TEST_CONFIG}quarantine_after = 2\n");
+    let scim = Scim2Server::start().await;
+    let proxy = RecordingProxy::start(&scim.origin()).await;
+    let mut first = Provisio::start(dir.path(), &db.url, &config).await;
+    let app = first.create_scim_app("Sealed", &proxy.origin(), &scim.token).await;
+    first.kill();
+    proxy.clear();
+
+    let other_key = tempfile::tempdir().expect("tempdir");
+    let wrong = Provisio::start(other_key.path(), &db.url, &config).await;
+    let mut users = Vec::new();
+    for i in 0..3 {
+        let user = wrong.create_user(&format!("k{i}@example.com"), "K", &format!("{i}")).await;
+        wrong.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
+        users.push(user);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (accounts, status) = loop {
+        let accounts = wrong.accounts(&app).await;
+        let status = wrong.ok("GET", &format!("/apps/{app}"), None).await["status"].clone();
+        let retried = accounts.iter().filter(|a| a["attempts"].as_i64() >= Some(2)).count();
+        if retried == users.len() || status == "quarantined" {
+            break (accounts, status);
+        }
+        assert!(std::time::Instant::now() < deadline, "no retries: {accounts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, "active", "six failed calls, none of them the app's fault: {accounts:?}");
+    for account in &accounts {
+        assert_eq!(account["syncState"], "RETRYING", "{account}");
+        let error = account["lastError"].as_str().unwrap_or_default();
+        assert!(error.starts_with("Provisio failed, not the app or its connector"), "{error}");
+        assert!(!account["nextAttempt"].is_null(), "{account}");
+    }
+    assert!(proxy.exchanges().is_empty(), "nothing reached the app");
+    drop(wrong);
+
+    // The node with the right key takes over: every account is created.
+    first.restart().await;
+    first.wait_idle(Duration::from_secs(60)).await;
+    assert_eq!(scim.total_users().await, 3);
+    drop(first);
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn users_are_found_by_a_prefix_and_by_filters_on_both_backends() {
     for backend in crate::databases::BACKENDS {

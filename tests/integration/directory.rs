@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use provisio_directory::{FixedClock, LogQuery, NewUser, Store, UserStatus};
+use provisio_directory::{FixedClock, LogCursor, LogQuery, NewLogEvent, NewUser, Store, UserStatus};
 use serde_json::{Map, Value, json};
 
 /// A fresh PostgreSQL store; dropped by `drop_postgres`.
@@ -186,10 +186,8 @@ async fn every_change_writes_its_log_event_and_the_log_filters_and_pages() {
         assert_eq!(on_user.len(), 2);
 
         let page1 = store.log(&LogQuery { limit: 2, ..LogQuery::default() }).await.expect("page");
-        let page2 = store
-            .log(&LogQuery { limit: 2, after_seq: Some(page1[1].seq), ..LogQuery::default() })
-            .await
-            .expect("page");
+        let page2 =
+            store.log(&LogQuery { limit: 2, after: Some(page1[1].cursor), ..LogQuery::default() }).await.expect("page");
         assert_eq!(page2.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["group.create", "group.member.add"]);
 
         let since = store
@@ -199,6 +197,44 @@ async fn every_change_writes_its_log_event_and_the_log_filters_and_pages() {
         assert_eq!(since.len(), 3);
     })
     .await;
+}
+
+/// Reads the log from `after` to its current end, a page at a time, as a
+/// consumer that follows it does.
+async fn read_to_end(store: &Store, after: &mut Option<LogCursor>) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let page = store.log(&LogQuery { limit: 2, after: *after, ..LogQuery::default() }).await.expect("page");
+        if page.is_empty() {
+            return seen;
+        }
+        *after = page.last().map(|e| e.cursor);
+        seen.extend(page.into_iter().map(|e| e.target_id));
+    }
+}
+
+/// On PostgreSQL a transaction that took its sequence number first may
+/// commit after one that took a later number; a consumer paging by number
+/// would have moved past it. (SQLite has one writer at a time: its commit
+/// order is its numbering order.)
+#[tokio::test]
+async fn a_consumer_paging_the_log_never_skips_an_event_that_commits_after_a_later_one() {
+    let clock = Arc::new(FixedClock::new(1_700_000_000_000));
+    let (store, name) = postgres_store(clock).await;
+    let mut after = None;
+    store.append_log(&NewLogEvent::success("t", "test", "step", "first", json!({}))).await.expect("first");
+    assert_eq!(read_to_end(&store, &mut after).await, ["first"]);
+
+    let mut slow = store.write().await.expect("tx");
+    slow.log(&NewLogEvent::success("t", "test", "step", "slow", json!({}))).await.expect("slow");
+    store.append_log(&NewLogEvent::success("t", "test", "step", "quick", json!({}))).await.expect("quick");
+    let mut seen = read_to_end(&store, &mut after).await;
+    slow.commit().await.expect("commit");
+    seen.extend(read_to_end(&store, &mut after).await);
+
+    seen.sort();
+    assert_eq!(seen, ["quick", "slow"], "every event once, whatever the order of commits");
+    drop_postgres(store, &name).await;
 }
 
 #[tokio::test]

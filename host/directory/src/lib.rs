@@ -34,7 +34,7 @@ pub use groups::Group;
 pub use hooks::{Attempt as DeliveryAttempt, Delivery, Hook};
 pub use levels::{Levels, with_request_id};
 pub use locks::Touches;
-pub use log::{HOOK_EVENTS, LogEvent, LogQuery, NewLogEvent, Outcome};
+pub use log::{HOOK_EVENTS, LogCursor, LogEvent, LogQuery, NewLogEvent, Outcome};
 pub use packages::Package;
 pub use plans::{NewPlan, Plan};
 pub use sealing::Sealer;

@@ -111,12 +111,18 @@ pub enum FailureKind {
     /// The host did not send the call (the lease covering it was about to
     /// end): the app cannot have acted on it.
     NotSent,
+    /// Provisio itself failed (a key that cannot open the app's secrets, a
+    /// connector this node lacks, a directory that did not answer, a host
+    /// bug), not the app or its connector: retried with backoff, and never
+    /// counted towards quarantining the app. The app may have acted if the
+    /// fault came mid-call.
+    HostFault,
 }
 
 impl FailureKind {
     /// Whether the app certainly did not carry the call out.
     pub fn refused(&self) -> bool {
-        !matches!(self, FailureKind::Transient | FailureKind::NotFound)
+        !matches!(self, FailureKind::Transient | FailureKind::NotFound | FailureKind::HostFault)
     }
 }
 

@@ -448,6 +448,10 @@ impl<C: Connectors> Executor<C> {
             FailureKind::Rejected | FailureKind::Unsupported | FailureKind::Conflict { .. } | FailureKind::NotFound => {
                 base
             }
+            FailureKind::HostFault => {
+                let retry_at = now + self.backoff(account.attempt).as_millis() as i64;
+                Failure { retry_at: Some(retry_at), ..base }
+            }
             FailureKind::Unauthorized | FailureKind::Transient => {
                 let quarantine = self.failures_bump(&app.id) >= self.config.quarantine_after;
                 if quarantine {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 use provisio_directory::{App, Sealer, Store};
 use provisio_lifecycle::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 use provisio_runtime::model::{self, Operation, Scalar};
-use provisio_runtime::{AppConfig, CallContext, CallError, CredentialSecret, Runtime};
+use provisio_runtime::{AppConfig, Blame, CallContext, CallError, CredentialSecret, Runtime};
 
 /// Why an install or removal failed.
 #[derive(Debug)]
@@ -95,18 +95,17 @@ impl RuntimeConnectors {
         {
             return Ok(built.clone());
         }
-        let transient = |message: String| CallFailure { kind: FailureKind::Transient, message };
         let misconfigured = |e: String| CallFailure {
             kind: FailureKind::Rejected,
             message: format!("the app's configuration does not work with its connector: {e}; fix the app, then retry"),
         };
         let connector = self.runtime.connector(&app.connector_name, &app.connector_version).ok_or_else(|| {
-            transient(format!(
+            host_fault(format!(
                 "connector {}@{} is not installed on this node",
                 app.connector_name, app.connector_version
             ))
         })?;
-        let secrets = self.store.app_secrets(&app.id, &self.sealer).await.map_err(|e| transient(e.to_string()))?;
+        let secrets = self.store.app_secrets(&app.id, &self.sealer).await.map_err(|e| host_fault(e.to_string()))?;
         let config = app_config(&app.id, &app.settings, &app.grants, secrets).map_err(misconfigured)?;
         let built = Arc::new(self.runtime.app(connector, config).map_err(|e| misconfigured(e.0))?);
         self.apps.write().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), (app.updated_at, built.clone()));
@@ -274,9 +273,16 @@ fn found(account: &model::Account, key: Option<&str>) -> FoundAccount {
     FoundAccount { id: account.id.clone(), active: account.active, correlation }
 }
 
+/// The executor's view of a call's failure. Who is to blame decides what
+/// happens next (a fault of Provisio's never counts against the app) and
+/// leads the message, so the operator knows where to look.
 fn failure(e: CallError, key: Option<&str>) -> CallFailure {
     use model::ConnectorError as E;
-    let message = e.to_string();
+    let message = match e.blame() {
+        Blame::Host => return host_fault(e.to_string()),
+        Blame::Guest => format!("the connector failed, not the app: {e}"),
+        Blame::RemoteApp => e.to_string(),
+    };
     let kind = match e {
         CallError::Connector { error, .. } => match error {
             E::NotFound { .. } => FailureKind::NotFound,
@@ -289,10 +295,17 @@ fn failure(e: CallError, key: Option<&str>) -> CallFailure {
             E::Unsupported { .. } => FailureKind::Unsupported,
             E::Transient { .. } => FailureKind::Transient,
         },
-        // A limit, a trap or a host fault: the app may have acted.
+        // A limit or a trap (a host fault returned above): the app may have acted.
         CallError::Limit { .. } | CallError::Trap { .. } | CallError::Host { .. } => FailureKind::Transient,
     };
     CallFailure { kind, message }
+}
+
+fn host_fault(message: String) -> CallFailure {
+    CallFailure {
+        kind: FailureKind::HostFault,
+        message: format!("Provisio failed, not the app or its connector: {message}; see this node's log"),
+    }
 }
 
 fn rejected(message: String) -> CallFailure {

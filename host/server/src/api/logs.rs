@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use provisio_directory::{LogEvent, LogQuery, Outcome, Store};
+use provisio_directory::{LogCursor, LogEvent, LogQuery, Outcome, Store};
 
 use super::{ApiError, AppState, Params, parse_timestamp, timestamp};
 
@@ -36,8 +36,8 @@ struct LogParams {
     since: Option<String>,
     /// Events before this time (RFC 3339).
     until: Option<String>,
-    /// The `seq` of the last event of the previous page.
-    after: Option<i64>,
+    /// The `cursor` of the last event of the previous page.
+    after: Option<String>,
     /// At most this many (1-1000); ignored by the export.
     limit: Option<u32>,
     /// The export's format: `json` (default) or `csv`.
@@ -68,7 +68,7 @@ impl LogParams {
             outcome,
             since_ms: parse_time("since", &self.since)?,
             until_ms: parse_time("until", &self.until)?,
-            after_seq: self.after,
+            after: self.after.as_deref().map(str::parse::<LogCursor>).transpose().map_err(ApiError::invalid)?,
             limit,
         })
     }
@@ -77,6 +77,7 @@ impl LogParams {
 fn event_json(e: &LogEvent) -> Value {
     json!({
         "seq": e.seq,
+        "cursor": e.cursor.to_string(),
         "uuid": e.id,
         "published": timestamp(e.at),
         "actor": e.actor,
@@ -92,7 +93,7 @@ fn event_json(e: &LogEvent) -> Value {
     path = "/logs",
     operation_id = "listLogEvents",
     tag = "logs",
-    summary = "System log events in order, filtered and paged (`after` = the last `seq` seen)",
+    summary = "System log events in order, filtered and paged (`after` = the last `cursor` seen)",
     params(LogParams),
     responses((status = 200, description = "Events; a `Link: rel=next` header when there may be more")),
     security(("apiToken" = ["logs:read"]))
@@ -107,7 +108,7 @@ async fn list(State(state): State<AppState>, Params(p): Params<LogParams>) -> Re
     if let Some(last) = events.last().filter(|_| events.len() as u32 == q.limit) {
         // The same filters, from after the last event returned.
         let mut next = url_params(&p);
-        next.push(("after".into(), last.seq.to_string()));
+        next.push(("after".into(), last.cursor.to_string()));
         next.push(("limit".into(), q.limit.to_string()));
         let link = format!("</api/v1/logs?{}>; rel=\"next\"", encode(&next));
         if let Ok(v) = HeaderValue::from_str(&link) {
@@ -181,19 +182,19 @@ async fn export(State(state): State<AppState>, Params(p): Params<LogParams>) -> 
     let mut first = p.query(1000)?;
     // Read the first page now, so a failing query is an error, not a cut-off file.
     let page = state.store.log(&first).await?;
-    first.after_seq = page.last().map(|e| e.seq);
+    first.after = page.last().map(|e| e.cursor);
     let pages =
         stream::unfold((state.store.clone(), first, Some(page), true), move |(store, mut q, page, head)| async move {
             let events = match page {
                 Some(events) => events,
-                None if q.after_seq.is_none() => return None,
+                None if q.after.is_none() => return None,
                 None => match next_page(&store, &q).await {
                     Ok(events) => events,
                     Err(e) => return Some((Err(e), (store, q, None, false))),
                 },
             };
             let last_page = (events.len() as u32) < q.limit;
-            q.after_seq = if last_page { None } else { events.last().map(|e| e.seq) };
+            q.after = if last_page { None } else { events.last().map(|e| e.cursor) };
             let chunk = if csv {
                 csv_rows(&events, head).map_err(std::io::Error::other)
             } else {
