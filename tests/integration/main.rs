@@ -8,6 +8,7 @@ mod directory;
 mod docs;
 mod hostile;
 mod install;
+mod interleaving;
 mod lax_app;
 mod lifecycle;
 mod notifications;

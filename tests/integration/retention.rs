@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use provisio_directory::{FixedClock, NewApp, Sealer, Store};
+use provisio_directory::{FixedClock, NewApp, Store};
 use provisio_lifecycle::{Change, Engine, Executor, ExecutorConfig, Mode, Transition};
-use provisio_runtime::{Runtime, RuntimeConfig};
 use provisio_server::provisioner::RuntimeConnectors;
 
 use crate::databases::{BACKENDS, Backend, TestDatabase};
@@ -49,14 +48,7 @@ impl Rig {
         let db = TestDatabase::new(backend, dir.path()).await;
         let clock = Arc::new(FixedClock::new(1_800_000_000_000));
         let store = Store::open_with_clock(&db.url, clock.clone()).await.expect("store");
-        let runtime = Runtime::new(RuntimeConfig::new(dir.path())).expect("runtime");
-        let scim = provisio_bundled::SCIM;
-        let c = runtime.install(scim.manifest, scim.component).await.expect("install");
-        let (name, version) = (c.package.name().to_string(), c.package.version().to_string());
-        store.register_package("test", &name, &version, &c.package.digest, "0.1.0").await.expect("register");
-        let sealer = Arc::new(Sealer::new(&[7; 32]));
-        let connectors = Arc::new(RuntimeConnectors::new(runtime, store.clone(), sealer.clone()));
-        connectors.describe_installed().await.expect("describe");
+        let (connectors, name, version, sealer) = crate::support::scim_connectors(&store, dir.path()).await;
         let work = Arc::new(Notify::new());
         let engine = Engine::new(store.clone(), connectors.clone(), work.clone());
         let config = ExecutorConfig { poll: Duration::from_millis(20), ..ExecutorConfig::default() };

@@ -18,6 +18,34 @@ pub const SCIM_NEXT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scim-next
 pub const CREATE_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/create-only.wasm"));
 pub const CREATE_ONLY_MANIFEST: &str = include_str!("../guests/create-only/connector.toml");
 
+/// The bundled SCIM connector installed in a runtime under `dir` and
+/// registered in `store`, as the engine and executor reach it; returns the
+/// connectors, the connector's name and version, and the key its apps'
+/// secrets are sealed with.
+pub async fn scim_connectors(
+    store: &provisio_directory::Store,
+    dir: &std::path::Path,
+) -> (
+    std::sync::Arc<provisio_server::provisioner::RuntimeConnectors>,
+    String,
+    String,
+    std::sync::Arc<provisio_directory::Sealer>,
+) {
+    let runtime = provisio_runtime::Runtime::new(provisio_runtime::RuntimeConfig::new(dir)).expect("runtime");
+    let scim = provisio_bundled::SCIM;
+    let c = runtime.install(scim.manifest, scim.component).await.expect("install");
+    let (name, version) = (c.package.name().to_string(), c.package.version().to_string());
+    store.register_package("test", &name, &version, &c.package.digest, "0.1.0").await.expect("register");
+    let sealer = std::sync::Arc::new(provisio_directory::Sealer::new(&[7; 32]));
+    let connectors = std::sync::Arc::new(provisio_server::provisioner::RuntimeConnectors::new(
+        runtime,
+        store.clone(),
+        sealer.clone(),
+    ));
+    connectors.describe_installed().await.expect("describe");
+    (connectors, name, version, sealer)
+}
+
 pub fn call(id: &str) -> CallContext {
     CallContext::new(id)
 }

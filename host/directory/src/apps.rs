@@ -382,6 +382,12 @@ impl Tx {
 
     /// The apps that concern a user: assigned (directly or through a group)
     /// or holding an account for them.
+    /// Every app's id, in order.
+    pub async fn app_ids(&mut self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM apps ORDER BY id").fetch_all(self.conn()).await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
     pub async fn apps_concerning(&mut self, user_id: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT app_id FROM app_user_assignments WHERE user_id = $1 \

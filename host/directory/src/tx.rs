@@ -67,4 +67,16 @@ impl Store {
         };
         Ok(Tx { inner, _writer: writer, now: self.now_ms(), backend: self.backend() })
     }
+
+    /// A read-only transaction that sees one moment of the directory
+    /// throughout (PostgreSQL: REPEATABLE READ; SQLite: a read transaction,
+    /// which in WAL mode is a snapshot and does not block the writer). For
+    /// checks that compare many rows with each other; it must be rolled back.
+    pub async fn snapshot(&self) -> Result<Tx, StoreError> {
+        let mut inner = self.pool.begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *inner).await?;
+        }
+        Ok(Tx { inner, _writer: None, now: self.now_ms(), backend: self.backend() })
+    }
 }

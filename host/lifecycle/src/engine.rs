@@ -3,7 +3,7 @@
 //! transaction and rolls it back; a fan-out change over the guard is rolled
 //! back and held as a plan, and applied (recomputed) on approval.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -15,6 +15,7 @@ use provisio_directory::{AccountState, App, AppAccount, NewPlan, Plan, Store, Tx
 use crate::change::{Change, Scope, apply};
 use crate::connector::{AccountOp, Connectors};
 use crate::error::EngineError;
+use crate::fail_point::{FailPoint, Paused};
 use crate::mapping::{AccountImage, Mappings};
 use crate::policy::{Deprovision, Policy, desired_state};
 
@@ -86,11 +87,14 @@ pub struct Engine<C> {
     connectors: Arc<C>,
     /// Woken when new work is committed.
     work: Arc<Notify>,
+    /// Where a test holds a change that has applied, reconciled and locked
+    /// all it touches, but not committed.
+    before_commit: FailPoint,
 }
 
 /// An app with its mappings and policy parsed once per change.
-struct AppView {
-    app: App,
+pub(crate) struct AppView {
+    pub(crate) app: App,
     mappings: Mappings,
     policy: Policy,
     can_delete: bool,
@@ -98,7 +102,13 @@ struct AppView {
 
 impl<C: Connectors> Engine<C> {
     pub fn new(store: Store, connectors: Arc<C>, work: Arc<Notify>) -> Self {
-        Engine { store, connectors, work }
+        Engine { store, connectors, work, before_commit: FailPoint::default() }
+    }
+
+    /// For tests: the next change to be committed waits, with everything it
+    /// wrote and locked, until the returned handle releases it.
+    pub fn pause_before_commit(&self) -> Paused {
+        self.before_commit.arm()
     }
 
     pub fn store(&self) -> &Store {
@@ -130,6 +140,7 @@ impl<C: Connectors> Engine<C> {
             let plan = self.hold(actor, change, &effects).await?;
             return Ok(Outcome { result: Value::Null, effects, held: Some(plan) });
         }
+        self.before_commit.pass().await;
         tx.commit().await?;
         if effects.iter().any(|e| !e.changes.is_empty()) {
             self.work.notify_one();
@@ -181,6 +192,7 @@ impl<C: Connectors> Engine<C> {
             tx.decide_plan(actor, plan_id, "applied").await?;
             let (result, scope) = apply(&mut tx, actor, &change).await?;
             let effects = self.reconcile(&mut tx, scope, true).await?;
+            self.before_commit.pass().await;
             tx.commit().await?;
             Ok(Outcome { result, effects, held: None })
         })
@@ -327,9 +339,7 @@ impl<C: Connectors> Engine<C> {
             start = end;
             let view = self.app_view(tx.app(&app_id).await?)?;
             let accounts_held = if count { tx.account_count(&app_id).await? } else { -1 };
-            let users = tx.users_by_id(&user_ids).await?;
-            let accounts = tx.accounts_of(&app_id, &user_ids).await?;
-            let assigned = tx.assigned_among(&app_id, &user_ids).await?;
+            let known = Known::read(tx, &app_id, &user_ids).await?;
             let mut effect = AppEffect {
                 app_id: app_id.clone(),
                 accounts: accounts_held,
@@ -338,10 +348,9 @@ impl<C: Connectors> Engine<C> {
             };
             let mut new_accounts = Vec::new();
             for user_id in &user_ids {
-                let Some(user) = users.get(user_id) else { continue };
-                let facts = Facts { user, assigned: assigned.contains(user_id), account: accounts.get(user_id) };
-                let Some((desire, change)) = reconcile_one(&view, facts)? else { continue };
-                match accounts.get(user_id) {
+                let Some(user) = known.users.get(user_id) else { continue };
+                let Some((desire, change)) = reconcile_one(&view, known.facts(user))? else { continue };
+                match known.accounts.get(user_id) {
                     None => new_accounts.push((user_id.clone(), desire.0, desire.1)),
                     current => tx.write_desired(current, &app_id, user_id, desire.0, &desire.1).await?,
                 }
@@ -358,7 +367,7 @@ impl<C: Connectors> Engine<C> {
         Ok(effects)
     }
 
-    fn app_view(&self, app: App) -> Result<AppView, EngineError> {
+    pub(crate) fn app_view(&self, app: App) -> Result<AppView, EngineError> {
         let mappings = Mappings::parse(&app.mappings)
             .map_err(|e| EngineError::Mapping(format!("app {} has mappings that no longer compile: {e}", app.name)))?;
         let policy = Policy::parse(&app.policy).map_err(EngineError::Invalid)?;
@@ -401,21 +410,46 @@ fn op_name(op: PlannedOp) -> &'static str {
 }
 
 /// What the directory says about one user and one app.
-struct Facts<'a> {
-    user: &'a User,
-    assigned: bool,
-    account: Option<&'a AppAccount>,
+pub(crate) struct Facts<'a> {
+    pub(crate) user: &'a User,
+    pub(crate) assigned: bool,
+    pub(crate) account: Option<&'a AppAccount>,
+}
+
+/// What the directory says of some users in one app, read in bulk.
+pub(crate) struct Known {
+    pub(crate) users: HashMap<String, User>,
+    pub(crate) accounts: HashMap<String, AppAccount>,
+    pub(crate) assigned: HashSet<String>,
+}
+
+impl Known {
+    pub(crate) async fn read(tx: &mut Tx, app_id: &str, user_ids: &[String]) -> Result<Known, EngineError> {
+        Ok(Known {
+            users: tx.users_by_id(user_ids).await?,
+            accounts: tx.accounts_of(app_id, user_ids).await?,
+            assigned: tx.assigned_among(app_id, user_ids).await?,
+        })
+    }
+
+    pub(crate) fn facts<'a>(&'a self, user: &'a User) -> Facts<'a> {
+        Facts { user, assigned: self.assigned.contains(&user.id), account: self.accounts.get(&user.id) }
+    }
 }
 
 /// One account's new desired state (when it differs from the stored one)
 /// and the operation it will cause relative to what was desired before.
-type Reconciled = ((AccountState, serde_json::Map<String, Value>), Option<PlannedChange>);
+pub(crate) type Reconciled = ((AccountState, serde_json::Map<String, Value>), Option<PlannedChange>);
 
-fn reconcile_one(view: &AppView, facts: Facts<'_>) -> Result<Option<Reconciled>, EngineError> {
+pub(crate) fn reconcile_one(view: &AppView, facts: Facts<'_>) -> Result<Option<Reconciled>, EngineError> {
     let Facts { user, assigned, account } = facts;
     let user_id = user.id.as_str();
+    // An account once wanted may exist (a create may be in flight or in
+    // doubt) until the app says otherwise: its desire stays "inactive",
+    // never falls back to "absent", so the leaver's account is still looked
+    // for and deactivated, and reconciling again changes nothing.
     let exists =
-        account.is_some_and(|a| a.pushed_state != AccountState::Absent || a.desired_state == AccountState::Active);
+        account.is_some_and(|a| a.pushed_state != AccountState::Absent || a.desired_state != AccountState::Absent);
     let mut state = desired_state(user.status, assigned, &view.policy, view.can_delete, exists);
     // A deletion (retention ended) is final unless the user is wanted again.
     if state == AccountState::Inactive && account.is_some_and(|a| a.desired_state == AccountState::Deleted) {

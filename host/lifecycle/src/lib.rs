@@ -6,17 +6,21 @@
 
 mod change;
 mod connector;
+mod drift;
 mod engine;
 mod error;
 mod executor;
+mod fail_point;
 mod leases;
 mod mapping;
 mod policy;
 
 pub use change::{Change, Transition};
 pub use connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
+pub use drift::Drift;
 pub use engine::{AppEffect, Engine, Mode, Outcome, PlannedChange, PlannedOp, SweepReport};
 pub use error::EngineError;
 pub use executor::{Executor, ExecutorConfig, MIN_LEASE};
+pub use fail_point::Paused;
 pub use mapping::{AccountImage, MappingError, MappingSpec, Mappings};
 pub use policy::{Deprovision, Guard, OnSuspend, Policy, desired_state};
