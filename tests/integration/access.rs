@@ -55,6 +55,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("listAppErrors", "SAR"),
     ("retryAppErrors", "SA"),
     ("retryAppError", "SA"),
+    ("resolveAppAccount", "SA"),
     ("listAdmins", "S"),
     ("createAdmin", "S"),
     ("getAdmin", "S"),

@@ -7,6 +7,7 @@ mod databases;
 mod directory;
 mod docs;
 mod hostile;
+mod in_doubt;
 mod install;
 mod interleaving;
 mod lax_app;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::error::StoreError;
+use crate::error::{StoreError, conflict_on_unique};
 use crate::store::Store;
 use crate::tx::Tx;
 use crate::work::NEVER;
@@ -87,6 +87,15 @@ impl AppAccount {
             && (self.external_id.is_none()
                 || !matches!(self.pushed_state, AccountState::Active | AccountState::Inactive))
     }
+}
+
+/// What an admin found in the app for a create in doubt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// The create made this account, holding `profile`.
+    Found { external_id: String, profile: Map<String, Value> },
+    /// The app holds no account for the user.
+    Absent,
 }
 
 /// A claim on an account: the worker (one per process run) and the claim's
@@ -383,6 +392,78 @@ impl Store {
         tx.log(&crate::log::NewLogEvent::success(actor, "app.errors.retry", "app", app_id, details)).await?;
         tx.commit().await?;
         Ok(retried)
+    }
+
+    /// Records what an admin found in the app for a create whose outcome
+    /// Provisio could not learn (the connector cannot look accounts up, or
+    /// the lookup keeps failing), and makes the account due again: a found
+    /// account is linked and brought up to date, an absent one is created.
+    /// Refused while the account is leased, while an abandoned call may
+    /// still land (its settle time), and when no create is in doubt. Any
+    /// attempt still out is fenced off: its outcome will be stale.
+    pub async fn resolve_in_doubt(
+        &self,
+        actor: &str,
+        app_id: &str,
+        user_id: &str,
+        resolution: &Resolution,
+    ) -> Result<AppAccount, StoreError> {
+        let mut tx = self.write().await?;
+        let now = tx.now;
+        let current = tx
+            .account(app_id, user_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("user {user_id}'s account in app {app_id}")))?;
+        if current.intent.as_deref() != Some("create") {
+            return Err(StoreError::Conflict(format!(
+                "no create of user {user_id}'s account in app {app_id} is in doubt: nothing to resolve"
+            )));
+        }
+        if current.lease_until.is_some_and(|until| until > now) {
+            return Err(StoreError::Conflict("the account is being worked on; look again in a moment".into()));
+        }
+        if let Some(until) = current.settle_until.filter(|until| *until > now) {
+            return Err(StoreError::Conflict(format!(
+                "the last create may still land in the app until {}; look again after that",
+                crate::clock::format_time(until)
+            )));
+        }
+        let (external_id, state, profile, details) = match resolution {
+            Resolution::Found { external_id, profile } => (
+                Some(external_id.clone()),
+                "active",
+                profile.clone(),
+                serde_json::json!({ "app": app_id, "found": external_id }),
+            ),
+            Resolution::Absent => (None, "absent", Map::new(), serde_json::json!({ "app": app_id, "found": null })),
+        };
+        sqlx::query(
+            "UPDATE app_accounts SET external_id = COALESCE($1, external_id), pushed_state = $2, \
+             pushed_profile = CASE WHEN $1 IS NULL THEN pushed_profile ELSE $3 END, \
+             intent = NULL, operation_id = NULL, last_error = NULL, attempt = 0, next_attempt_at = $4, \
+             settle_until = NULL, lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, \
+             updated_at = $4 WHERE app_id = $5 AND user_id = $6",
+        )
+        .bind(external_id.clone())
+        .bind(state)
+        .bind(Value::Object(profile).to_string())
+        .bind(now)
+        .bind(app_id)
+        .bind(user_id)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| {
+            conflict_on_unique(e, || {
+                format!(
+                    "another user's account in app {app_id} is linked to {}",
+                    external_id.clone().unwrap_or_default()
+                )
+            })
+        })?;
+        tx.log(&crate::log::NewLogEvent::success(actor, "account.resolve", "user", user_id, details)).await?;
+        let resolved = tx.account(app_id, user_id).await?.ok_or_else(|| StoreError::not_found(user_id))?;
+        tx.commit().await?;
+        Ok(resolved)
     }
 
     /// Sets an app's status: `active`, or `quarantined` with the reason

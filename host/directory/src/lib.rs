@@ -25,7 +25,7 @@ mod tx;
 mod users;
 mod work;
 
-pub use accounts::{AccountState, AppAccount, Lease, ProvisioningError, Pushed};
+pub use accounts::{AccountState, AppAccount, Lease, ProvisioningError, Pushed, Resolution};
 pub use admins::{Admin, ApiToken, Authenticated, IssuedToken, Role, token_hash};
 pub use apps::{App, GroupAssignment, NewApp};
 pub use clock::{Clock, FixedClock, SystemClock, format_time, parse_time};

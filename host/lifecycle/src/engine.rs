@@ -105,6 +105,12 @@ impl<C: Connectors> Engine<C> {
         Engine { store, connectors, work, before_commit: FailPoint::default() }
     }
 
+    /// Wakes the executor: work was made due outside a change (an admin's
+    /// retry or resolution).
+    pub fn notify_work(&self) {
+        self.work.notify_one();
+    }
+
     /// For tests: the next change to be committed waits, with everything it
     /// wrote and locked, until the returned handle releases it.
     pub fn pause_before_commit(&self) -> Paused {

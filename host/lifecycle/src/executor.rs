@@ -672,14 +672,16 @@ impl<C: Connectors> Executor<C> {
         id: &CallId,
         desired: &AccountImage,
     ) -> Result<Result<Option<FoundAccount>, Failed>, StoreError> {
+        // What the admin is told when Provisio cannot find out for itself.
+        let unknown = |why: &str, kind: FailureKind| CallFailure {
+            kind,
+            message: format!(
+                "outcome unknown: an earlier create of \"{}\" may have reached the app, and {why}. Look for this login in the app, then say what you found: POST /api/v1/apps/{}/accounts/{}/resolve with {{\"externalId\": \"<its id>\"}} or {{\"absent\": true}} (provisio errors resolve)",
+                desired.login, app.id, account.user_id
+            ),
+        };
         if !self.connectors.supports(app, AccountOp::Lookup) {
-            let failure = CallFailure {
-                kind: FailureKind::Unsupported,
-                message: format!(
-                    "outcome unknown: an earlier create of \"{}\" may have reached the app, and its connector cannot look accounts up. Check the app for this login, then retry",
-                    desired.login
-                ),
-            };
+            let failure = unknown("its connector cannot look accounts up", FailureKind::Unsupported);
             return Ok(Err(Failed::of(AccountOp::Lookup, failure)));
         }
         match self.call(app, account, id, Call::Lookup { login: desired.login.clone() }).await {
@@ -693,6 +695,11 @@ impl<C: Connectors> Executor<C> {
                 }
             },
             Ok(_) => Ok(Ok(None)),
+            // Refused for good: retrying will not tell either.
+            Err(failure) if matches!(failure.kind, FailureKind::Rejected | FailureKind::Unsupported) => {
+                let why = format!("the app refused to look it up ({})", failure.message);
+                Ok(Err(Failed::of(AccountOp::Lookup, unknown(&why, failure.kind))))
+            }
             Err(failure) => Ok(Err(Failed::of(AccountOp::Lookup, failure))),
         }
     }
@@ -739,7 +746,13 @@ impl<C: Connectors> Executor<C> {
                 Failed { failure, op: AccountOp::Reactivate, linked: linked(AccountState::Inactive), settled: true };
             return Ok(Attempt::Failed(failed));
         }
-        match self.update(app, account, id, &found.id, &unknown, desired).await {
+        // A connector that cannot update leaves the account as the create
+        // made it: the create carried the whole profile.
+        let updated = match self.connectors.supports(app, AccountOp::Update) {
+            true => self.update(app, account, id, &found.id, &unknown, desired).await,
+            false => Ok(()),
+        };
+        match updated {
             Ok(()) => Ok(Attempt::Pushed(Pushed {
                 generation: account.desired_generation,
                 state: AccountState::Active,

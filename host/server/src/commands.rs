@@ -222,6 +222,18 @@ pub enum Errors {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Say what the app holds for a create whose outcome is unknown
+    /// (sync state OUTCOME_UNKNOWN): the account's id, or nothing.
+    Resolve {
+        app: String,
+        user: String,
+        /// The id of the account the create made, as the app shows it.
+        #[arg(long, conflicts_with = "absent", required_unless_present = "absent")]
+        found: Option<String>,
+        /// The app holds no account for this user: create it.
+        #[arg(long)]
+        absent: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -545,6 +557,15 @@ pub async fn errors(c: &Client, cmd: Errors) -> anyhow::Result<()> {
             };
             let r = c.post(&path, None).await?;
             c.done(&r, format!("retrying {}", r["retried"]));
+        }
+        Errors::Resolve { app, user, found, absent } => {
+            let body = match found {
+                Some(id) => json!({ "externalId": id }),
+                None => json!({ "absent": absent }),
+            };
+            let path = format!("/apps/{}/accounts/{}/resolve", enc(&app), enc(&user));
+            let r = c.post(&path, Some(&body)).await?;
+            c.done(&r, format!("resolved: {}", pointer_str(&r, "/syncState")));
         }
     }
     Ok(())

@@ -278,10 +278,14 @@ fn found(account: &model::Account, key: Option<&str>) -> FoundAccount {
 /// leads the message, so the operator knows where to look.
 fn failure(e: CallError, key: Option<&str>) -> CallFailure {
     use model::ConnectorError as E;
-    let message = match e.blame() {
-        Blame::Host => return host_fault(e.to_string()),
-        Blame::Guest => format!("the connector failed, not the app: {e}"),
-        Blame::RemoteApp => e.to_string(),
+    // A connector's typed error says what it is; a trap or a limit the
+    // guest ran into is the connector's failing, not the app's.
+    let message = match (&e, e.blame()) {
+        (_, Blame::Host) => return host_fault(e.to_string()),
+        (CallError::Trap { .. } | CallError::Limit { .. }, Blame::Guest) => {
+            format!("the connector failed, not the app: {e}")
+        }
+        _ => e.to_string(),
     };
     let kind = match e {
         CallError::Connector { error, .. } => match error {

@@ -1,6 +1,6 @@
 //! `/api/v1/apps`: apps on installed connectors (configuration and sealed
 //! credentials), connection checks, mappings with preview, policy,
-//! assignments, app accounts and their sync state, provisioning errors.
+//! assignments. Their accounts are in `accounts`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use provisio_directory::{App, AppAccount, NEVER, NewApp};
+use provisio_directory::{App, NewApp};
 use provisio_lifecycle::{AccountImage, Change, Mappings, Policy};
 
-use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit, timestamp};
+use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, timestamp};
 use crate::provisioner::validate_config;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -29,11 +29,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assign_user, unassign_user))
         .routes(routes!(groups))
         .routes(routes!(assign_group, unassign_group))
-        .routes(routes!(accounts))
-        .routes(routes!(account))
-        .routes(routes!(errors))
-        .routes(routes!(retry_all))
-        .routes(routes!(retry_one))
 }
 
 /// An app as the API shows it; credentials are never shown, only whether
@@ -406,136 +401,4 @@ async fn unassign_group(
 ) -> Result<Response, ApiError> {
     let change = Change::UnassignGroup { app_id, group_id };
     submit(&state, &actor, change, p.preview, |_| StatusCode::NO_CONTENT.into_response()).await
-}
-
-/// An app account and its sync state.
-fn account_json(a: &AppAccount) -> Value {
-    let sync = if a.desired_generation <= a.pushed_generation {
-        "SYNCED"
-    } else if a.last_error.is_some() && a.next_attempt_at >= NEVER && a.intent.as_deref() == Some("create") {
-        // A create may have reached the app and Provisio cannot tell: the
-        // error says what to check before retrying.
-        "OUTCOME_UNKNOWN"
-    } else if a.last_error.is_some() && a.next_attempt_at >= NEVER {
-        "ERROR"
-    } else if a.last_error.is_some() {
-        "RETRYING"
-    } else {
-        "PENDING"
-    };
-    json!({
-        "userId": a.user_id,
-        "externalId": a.external_id,
-        "syncState": sync,
-        "desiredState": a.desired_state,
-        "pushedState": a.pushed_state,
-        "desired": a.desired_profile,
-        "pushed": a.pushed_profile,
-        "attempts": a.attempt,
-        "nextAttempt": (a.desired_generation > a.pushed_generation && a.next_attempt_at < NEVER).then(|| timestamp(a.next_attempt_at)),
-        "lastError": a.last_error,
-    })
-}
-
-#[utoipa::path(
-    get,
-    path = "/apps/{id}/accounts",
-    operation_id = "listAppAccounts",
-    tag = "apps",
-    summary = "App accounts and their sync state, paged by user id",
-    params(("id" = String, Path, description = "The app's id"), Page),
-    responses((status = 200, description = "Accounts")),
-    security(("apiToken" = ["accounts:read"]))
-)]
-async fn accounts(
-    State(state): State<AppState>,
-    _: Actor,
-    Path(id): Path<String>,
-    Params(page): Params<Page>,
-) -> Result<Json<Value>, ApiError> {
-    state.store.app(&id).await?;
-    let rows = state.store.app_accounts(&id, page.after.as_deref(), page.limit).await?;
-    Ok(Json(Value::Array(rows.iter().map(account_json).collect())))
-}
-
-#[utoipa::path(
-    get,
-    path = "/apps/{id}/accounts/{user_id}",
-    operation_id = "getAppAccount",
-    tag = "apps",
-    summary = "One app account and its sync state",
-    params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id")),
-    responses((status = 200, description = "The account")),
-    security(("apiToken" = ["accounts:read"]))
-)]
-async fn account(
-    State(state): State<AppState>,
-    _: Actor,
-    Path((id, user_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let a = state.store.account(&id, &user_id).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("user {user_id} has no account in app {id}"))
-    })?;
-    Ok(Json(account_json(&a)))
-}
-
-#[utoipa::path(
-    get,
-    path = "/apps/{id}/errors",
-    operation_id = "listAppErrors",
-    tag = "apps",
-    summary = "Provisioning errors that wait for an admin",
-    params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "Errors")),
-    security(("apiToken" = ["accounts:read"]))
-)]
-async fn errors(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    state.store.app(&id).await?;
-    Ok(Json(json!(state.store.provisioning_errors(Some(&id)).await?)))
-}
-
-#[utoipa::path(
-    post,
-    path = "/apps/{id}/errors/retry",
-    operation_id = "retryAppErrors",
-    tag = "apps",
-    summary = "Retry every failed account of the app",
-    params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "How many were retried")),
-    security(("apiToken" = ["apps:write"]))
-)]
-async fn retry_all(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    state.store.app(&id).await?;
-    let retried = state.store.retry_errors(&actor.name, &id, None).await?;
-    Ok(Json(json!({ "retried": retried })))
-}
-
-#[utoipa::path(
-    post,
-    path = "/apps/{id}/errors/{user_id}/retry",
-    operation_id = "retryAppError",
-    tag = "apps",
-    summary = "Retry one failed account",
-    params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id")),
-    responses((status = 200, description = "How many were retried")),
-    security(("apiToken" = ["apps:write"]))
-)]
-async fn retry_one(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path((id, user_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let retried = state.store.retry_errors(&actor.name, &id, Some(&user_id)).await?;
-    if retried == 0 {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("user {user_id} has no failed account in app {id}"),
-        ));
-    }
-    Ok(Json(json!({ "retried": retried })))
 }

@@ -5,6 +5,7 @@
 //! change answers what it would do, without doing it.
 
 mod access;
+mod accounts;
 mod admins;
 mod apps;
 mod connectors;
@@ -61,6 +62,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(users::routes())
                 .merge(groups::routes())
                 .merge(apps::routes())
+                .merge(accounts::routes())
                 .merge(plans::routes())
                 .merge(admins::routes())
                 .merge(logs::routes())
