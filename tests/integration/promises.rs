@@ -405,3 +405,49 @@ async fn concurrent_changes_end_as_some_serial_order_would_and_never_answer_5xx(
         w.end().await;
     }
 }
+
+/// An app that commits a create later than its settle time gets a second
+/// create: Provisio gave the first up, waited the settle time, looked the
+/// login up, found nothing yet, and sent again. No answer ever reports the
+/// late account; the duplicate sweep finds it by the key it carries,
+/// deactivates it and reports it, and the user's leaving deactivates the
+/// other: a leaver keeps no access, whatever the app's delay.
+#[tokio::test]
+async fn a_duplicate_made_beyond_the_settle_time_is_found_by_its_key_deactivated_and_reported() {
+    for backend in BACKENDS {
+        let w = world(backend, &format!("{}duplicate_sweep_secs = 1\n", config(1))).await;
+        let p = &w.provisio;
+        // Only the first create is slow (6 s: given up at 3 s, settled at 4 s).
+        let mut first = true;
+        w.app.set_rule(move |r| match r.method.as_str() {
+            "POST" if std::mem::take(&mut first) => Behaviour { delay: Duration::from_secs(6), ..Behaviour::default() },
+            _ => Behaviour::default(),
+        });
+        let app_id = p.create_scim_app("Late", &w.app.origin(), "token").await;
+        let ids = users(p, &app_id, 1).await;
+        let login = "user000@example.com";
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let held = loop {
+            let held = w.app.by_name().remove(login).unwrap_or_default();
+            let active = held.iter().filter(|a| a["active"] == json!(true)).count();
+            if held.len() == 2 && active == 1 {
+                break held;
+            }
+            assert!(std::time::Instant::now() < deadline, "{backend:?}: no duplicate found and deactivated: {held:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(posts(&w.app.requests()), 2, "{backend:?}: the second create is the one this test stages");
+        let linked = p.ok("GET", &format!("/apps/{app_id}/accounts/{}", ids[0]), None).await;
+        let active = held.iter().find(|a| a["active"] == json!(true)).expect("one active");
+        assert_eq!(linked["externalId"], active["id"], "{backend:?}: the linked account is the one kept");
+        let reported = p.ok("GET", &format!("/logs?eventType=account.duplicate&targetId={}", ids[0]), None).await;
+        let duplicate = held.iter().find(|a| a["active"] == json!(false)).expect("one inactive");
+        assert_eq!(reported[0]["details"]["externalId"], duplicate["id"], "{backend:?}: reported: {reported}");
+        assert_eq!(reported[0]["details"]["deactivated"], true, "{backend:?}: {reported}");
+
+        p.ok("POST", &format!("/users/{}/lifecycle/deactivate", ids[0]), None).await;
+        p.wait_idle(Duration::from_secs(30)).await;
+        assert!(w.app.users().iter().all(|u| u["active"] == json!(false)), "{backend:?}: {:?}", w.app.users());
+        w.end().await;
+    }
+}

@@ -44,6 +44,33 @@ impl Tx {
         Ok(users)
     }
 
+    /// Which of these ids are users of this directory, each with the id of
+    /// the account linked to them in the app (`None`: none linked). Ids of
+    /// no user here are absent from the map.
+    pub async fn links_of(
+        &mut self,
+        app_id: &str,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Option<String>>, StoreError> {
+        let mut links = HashMap::new();
+        for chunk in user_ids.chunks(CHUNK) {
+            // Only generated placeholders are formatted into the SQL.
+            let sql = format!(
+                "SELECT u.id, a.external_id FROM users u \
+                 LEFT JOIN app_accounts a ON a.user_id = u.id AND a.app_id = $1 WHERE u.id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app_id.to_string());
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(self.conn()).await? {
+                links.insert(row.try_get("id")?, row.try_get("external_id")?);
+            }
+        }
+        Ok(links)
+    }
+
     /// These users' accounts in an app.
     pub async fn accounts_of(
         &mut self,

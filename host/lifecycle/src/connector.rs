@@ -17,6 +17,8 @@ pub enum AccountOp {
     Reactivate,
     Delete,
     Lookup,
+    /// Every account, page by page (the duplicate sweep).
+    List,
 }
 
 /// One intent across its retries: the connector's idempotency key, and
@@ -56,6 +58,10 @@ pub enum Call {
     Lookup {
         login: String,
     },
+    /// One page of the app's accounts; `cursor` from the previous page.
+    List {
+        cursor: Option<String>,
+    },
 }
 
 impl Call {
@@ -67,6 +73,7 @@ impl Call {
             Call::Reactivate { .. } => AccountOp::Reactivate,
             Call::Delete { .. } => AccountOp::Delete,
             Call::Lookup { .. } => AccountOp::Lookup,
+            Call::List { .. } => AccountOp::List,
         }
     }
 }
@@ -87,6 +94,11 @@ pub enum Reply {
     Account(FoundAccount),
     Done,
     Found(Option<FoundAccount>),
+    /// A page of accounts, and the cursor of the next (none: the last).
+    Page {
+        accounts: Vec<FoundAccount>,
+        next: Option<String>,
+    },
 }
 
 /// What a failure means for the executor.

@@ -7,6 +7,7 @@
 mod change;
 mod connector;
 mod drift;
+mod duplicates;
 mod engine;
 mod error;
 mod executor;
@@ -18,6 +19,7 @@ mod policy;
 pub use change::{Change, Transition};
 pub use connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 pub use drift::Drift;
+pub use duplicates::{DuplicateSweep, Swept};
 pub use engine::{AppEffect, Engine, Mode, Outcome, PlannedChange, PlannedOp, SweepReport};
 pub use error::EngineError;
 pub use executor::{Executor, ExecutorConfig, MIN_LEASE};

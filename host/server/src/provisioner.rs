@@ -192,6 +192,7 @@ fn operation(op: AccountOp) -> Operation {
         AccountOp::Reactivate => Operation::ReactivateUser,
         AccountOp::Delete => Operation::DeleteUser,
         AccountOp::Lookup => Operation::GetUser,
+        AccountOp::List => Operation::ListUsers,
     }
 }
 
@@ -258,6 +259,11 @@ impl Connectors for RuntimeConnectors {
                     .result
                     .map_err(|e| failure(e, key.as_deref()))?;
                 Ok(Reply::Found(account.as_ref().map(found)))
+            }
+            Call::List { cursor } => {
+                let request = model::ListRequest { cursor, since: None, page_size: 500 };
+                let page = built.list_users(&ctx, &request).await.result.map_err(|e| failure(e, key.as_deref()))?;
+                Ok(Reply::Page { accounts: page.items.iter().map(found).collect(), next: page.next_cursor })
             }
         }
     }

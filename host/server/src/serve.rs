@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 
 use provisio_directory::{Sealer, Store};
-use provisio_lifecycle::{Engine, Executor, ExecutorConfig};
+use provisio_lifecycle::{DuplicateSweep, Engine, Executor, ExecutorConfig};
 use provisio_runtime::{Runtime, RuntimeConfig};
 
 use crate::api::{self, AppState};
@@ -78,6 +78,9 @@ struct ExecutorFile {
     rate_limit_pause_ms: Option<u64>,
     quarantine_after: Option<u32>,
     poll_ms: Option<u64>,
+    /// How often to list each app's accounts for duplicates (default:
+    /// hourly; 0: never).
+    duplicate_sweep_secs: Option<u64>,
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
@@ -157,11 +160,20 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         }
     };
     let executor = Executor::new(store.clone(), connectors.clone(), config, work.clone());
+    let duplicates = match file.executor.duplicate_sweep_secs.unwrap_or(3600) {
+        0 => None,
+        secs => {
+            let sweep = DuplicateSweep::new(store.clone(), connectors.clone(), Duration::from_secs(secs));
+            Some(Arc::new(sweep))
+        }
+    };
     let shutdown = Arc::new(Notify::new());
     let worker = tokio::spawn(executor.run(shutdown.clone()));
     let dispatcher = Arc::new(Dispatcher::new(store.clone(), sealer.clone(), hook_config)?);
     let hook_shutdown = Arc::new(Notify::new());
     let hooks = tokio::spawn(dispatcher.run(hook_shutdown.clone()));
+    // Stopped by abort: it holds nothing a cut-off pass would leave half-done.
+    let duplicates = duplicates.map(|sweep| tokio::spawn(sweep.run(Arc::new(Notify::new()))));
     let sweeper = {
         let (engine, every, days) = (
             engine.clone(),
@@ -200,6 +212,9 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
     axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
     sweeper.abort();
+    if let Some(duplicates) = duplicates {
+        duplicates.abort();
+    }
     shutdown.notify_one();
     hook_shutdown.notify_one();
     let _ = worker.await;
