@@ -147,7 +147,7 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     assert_eq!(shown["status"], "quarantined", "{shown}");
     assert!(shown["quarantineReason"].as_str().is_some_and(|r| r.contains("500")), "{shown}");
     let sent = proxy.exchanges().len();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    p.wait_for_claims(3).await;
     assert_eq!(proxy.exchanges().len(), sent, "a quarantined app gets no calls");
 
     // A user cannot be purged while their deactivation is still to be sent.

@@ -175,7 +175,7 @@ async fn removing_a_large_group_from_an_app_waits_for_approval() {
             .to_string();
         p.ok("POST", &format!("/plans/{other}/reject"), None).await;
         p.wait_idle(Duration::from_secs(10)).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        p.wait_for_claims(2).await;
         assert!(w.proxy.exchanges().is_empty(), "{backend:?}: nothing sent: {:?}", w.proxy.exchanges().first());
         let held_users = w.scim.users_by_name().await;
         assert!(held_users.values().all(|u| u["active"] == true));

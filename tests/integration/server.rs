@@ -210,6 +210,27 @@ impl Provisio {
         }
     }
 
+    /// How often the executor has looked for work (its claims, found or not).
+    pub async fn claims(&self) -> u64 {
+        let (status, text) = self.get_text(Some(TOKEN), "/metrics").await;
+        assert_eq!(status, 200, "{text}");
+        text.lines()
+            .find_map(|l| l.strip_prefix("provisio_executor_claims_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    }
+
+    /// Waits until the executor has looked for work `n` more times: what it
+    /// would have sent by then, it has sent.
+    pub async fn wait_for_claims(&self, n: u64) {
+        let start = self.claims().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.claims().await < start + n {
+            assert!(Instant::now() < deadline, "the executor stopped looking for work");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every account of an app (all pages).
     pub async fn accounts(&self, app_id: &str) -> Vec<Json> {
         let mut all = Vec::new();

@@ -242,7 +242,12 @@ impl<C: Connectors> Executor<C> {
             let worth_claiming = saturated.is_empty() || !others_idle;
             if runnable < concurrency.div_ceil(2) && queue.len() < concurrency * 4 && worth_claiming {
                 let limit = (concurrency * 2 - runnable) as u32;
-                match self.store.claim_due_except(&self.config.owner, lease_ms, limit, &settle, &saturated).await {
+                let claimed =
+                    self.store.claim_due_except(&self.config.owner, lease_ms, limit, &settle, &saturated).await;
+                // Each look for work, found or not: an operator sees the
+                // executor is alive, and a test can wait for it to have looked.
+                metrics::counter!("provisio_executor_claims_total").increment(1);
+                match claimed {
                     Ok(accounts) if !accounts.is_empty() => {
                         for account in &accounts {
                             self.leases.hold(account);
