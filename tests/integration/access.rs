@@ -56,6 +56,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("retryAppErrors", "SA"),
     ("retryAppError", "SA"),
     ("resolveAppAccount", "SA"),
+    ("checkAppConsistency", "SAR"),
     ("listAdmins", "S"),
     ("createAdmin", "S"),
     ("getAdmin", "S"),
@@ -83,6 +84,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("getTask", "SAR"),
     ("completeTask", "SA"),
     ("getMetrics", "SAR"),
+    ("listNodes", "SAR"),
     ("listLogEvents", "SAR"),
     ("exportLogEvents", "SAR"),
 ];

@@ -288,3 +288,56 @@ async fn users_are_found_by_a_prefix_and_by_filters_on_both_backends() {
         db.drop().await;
     }
 }
+
+/// The consistency check recomputes every account's desire from the
+/// directory: in step after ordinary changes; an account whose stored
+/// desire the directory does not imply (written behind Provisio's back
+/// here, as a lost race or a bug would) is reported, by the API and by
+/// `provisio check consistency`, which then fails.
+#[tokio::test]
+async fn the_consistency_check_reports_an_account_whose_stored_desire_the_directory_does_not_imply() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
+    let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+    // Nothing listens on port 9: this is about desired state only.
+    let app = p.create_scim_app("Checked", "http://127.0.0.1:9", "token").await;
+    let (ada, alan) =
+        (p.create_user("ada@example.com", "Ada", "L").await, p.create_user("alan@example.com", "Alan", "T").await);
+    for user in [&ada, &alan] {
+        p.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
+    }
+    p.ok("POST", &format!("/users/{alan}/lifecycle/deactivate"), None).await;
+    let checked = p.ok("GET", &format!("/apps/{app}/consistency"), None).await;
+    assert_eq!(
+        (checked["accounts"].as_u64(), checked["drift"].as_array().map(Vec::len)),
+        (Some(2), Some(0)),
+        "{checked}"
+    );
+
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("sqlite");
+    sqlx::query("UPDATE app_accounts SET desired_state = 'inactive' WHERE user_id = ?")
+        .bind(&ada)
+        .execute(&mut conn)
+        .await
+        .expect("tamper");
+    drop(conn);
+    let checked = p.ok("GET", &format!("/apps/{app}/consistency"), None).await;
+    let drift = checked["drift"].as_array().expect("drift");
+    assert_eq!(drift.len(), 1, "{checked}");
+    assert_eq!(
+        (drift[0]["userId"].as_str(), drift[0]["stored"].as_str(), drift[0]["implied"].as_str()),
+        (Some(ada.as_str()), Some("inactive"), Some("active"))
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisio-under-test"))
+        .args(["check", "consistency", "--url", &p.base])
+        .env("PROVISIO_TOKEN", "test-admin-token-0123456789")
+        .output()
+        .expect("provisio check consistency");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a drift fails the check: {stdout} {stderr}");
+    assert!(stdout.contains(&ada) && stderr.contains("1 of 2 accounts differ"), "{stdout} {stderr}");
+    drop(p);
+    db.drop().await;
+}

@@ -215,7 +215,7 @@ async fn every_pair_of_concurrent_changes_ends_as_some_serial_order_would_on_pos
                     failures.push(format!("{first_name} | {second_name}: {who} failed: {:?}", answer.as_ref().err()));
                 }
             }
-            let drift = engine.drift_in(&scene.app).await.expect("drift");
+            let drift = engine.drift_in(&scene.app).await.expect("drift").drift;
             if !drift.is_empty() {
                 failures.push(format!("{first_name} | {second_name}: {drift:?}"));
             }

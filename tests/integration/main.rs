@@ -12,6 +12,7 @@ mod install;
 mod interleaving;
 mod lax_app;
 mod lifecycle;
+mod nodes;
 mod notifications;
 mod oauth;
 mod observability;

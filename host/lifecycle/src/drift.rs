@@ -25,33 +25,43 @@ pub struct Drift {
     pub profile_differs: bool,
 }
 
+/// What a check looked at, and what it found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Checked {
+    /// Users checked against the app(s): every user that concerns one.
+    pub accounts: usize,
+    pub drift: Vec<Drift>,
+}
+
 /// Users read at a time, per app.
 const CHUNK: usize = 1000;
 
 impl<C: Connectors> Engine<C> {
     /// Every drifted account, app by app, from one snapshot of the directory.
-    pub async fn drift(&self) -> Result<Vec<Drift>, EngineError> {
+    pub async fn drift(&self) -> Result<Checked, EngineError> {
         let mut tx = self.store().snapshot().await?;
-        let mut drifted = Vec::new();
+        let mut checked = Checked::default();
         for app_id in tx.app_ids().await? {
-            self.drift_of(&mut tx, &app_id, &mut drifted).await?;
+            self.drift_of(&mut tx, &app_id, &mut checked).await?;
         }
         tx.rollback().await?;
-        Ok(drifted)
+        Ok(checked)
     }
 
     /// The drifted accounts of one app.
-    pub async fn drift_in(&self, app_id: &str) -> Result<Vec<Drift>, EngineError> {
+    pub async fn drift_in(&self, app_id: &str) -> Result<Checked, EngineError> {
         let mut tx = self.store().snapshot().await?;
-        let mut drifted = Vec::new();
-        self.drift_of(&mut tx, app_id, &mut drifted).await?;
+        let mut checked = Checked::default();
+        self.drift_of(&mut tx, app_id, &mut checked).await?;
         tx.rollback().await?;
-        Ok(drifted)
+        Ok(checked)
     }
 
-    async fn drift_of(&self, tx: &mut Tx, app_id: &str, drifted: &mut Vec<Drift>) -> Result<(), EngineError> {
+    async fn drift_of(&self, tx: &mut Tx, app_id: &str, checked: &mut Checked) -> Result<(), EngineError> {
         let view = self.app_view(tx.app(app_id).await?)?;
         let user_ids = tx.users_concerning(app_id).await?;
+        checked.accounts += user_ids.len();
+        let drifted = &mut checked.drift;
         for chunk in user_ids.chunks(CHUNK) {
             let known = Known::read(tx, app_id, chunk).await?;
             for user_id in chunk {

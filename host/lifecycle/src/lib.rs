@@ -18,7 +18,7 @@ mod policy;
 
 pub use change::{Change, Transition};
 pub use connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
-pub use drift::Drift;
+pub use drift::{Checked, Drift};
 pub use duplicates::{DuplicateSweep, Swept};
 pub use engine::{AppEffect, Engine, Mode, Outcome, PlannedChange, PlannedOp, SweepReport};
 pub use error::EngineError;

@@ -1,6 +1,6 @@
 //! The `provisio` command line: `serve` runs the server; the operator's
 //! subcommands (users, groups, apps, assignments, connectors, plans, errors,
-//! tasks, logs, wait) call its API; `package` works on connector packages in
+//! tasks, logs, nodes, check, wait) call its API; `package` works on connector packages in
 //! a data directory without a server.
 
 use std::path::PathBuf;
@@ -65,6 +65,13 @@ enum Remote {
     Tasks(commands::Tasks),
     /// The system log (a page, or `--export csv|json` for all of it).
     Logs(commands::Logs),
+    /// Checks: `consistency` recomputes every account's desired state from
+    /// the directory and reports where the stored one differs (exit 1).
+    #[command(subcommand)]
+    Check(commands::Check),
+    /// The runs of `provisio serve` on this directory: live or not, and the
+    /// accounts each holds.
+    Nodes,
     /// Wait until every app account's change is pushed, showing progress.
     Wait {
         #[arg(long, default_value_t = 600)]
@@ -99,6 +106,8 @@ pub async fn run() -> std::process::ExitCode {
                 Remote::Errors(cmd) => commands::errors(&c, cmd).await,
                 Remote::Tasks(cmd) => commands::tasks(&c, cmd).await,
                 Remote::Logs(q) => commands::logs(&c, q).await,
+                Remote::Nodes => commands::nodes(&c).await,
+                Remote::Check(cmd) => commands::check(&c, cmd).await,
                 Remote::Wait { timeout_secs } => commands::wait(&c, Duration::from_secs(timeout_secs)).await,
             },
         },

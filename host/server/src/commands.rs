@@ -622,6 +622,74 @@ pub async fn logs(c: &Client, q: Logs) -> anyhow::Result<()> {
 }
 
 /// Waits until every app account's change is pushed, with a progress bar.
+#[derive(Subcommand, Debug)]
+pub enum Check {
+    /// Every app's accounts (or one app's) against what the directory implies.
+    Consistency {
+        #[arg(long)]
+        app: Option<String>,
+    },
+}
+
+pub async fn check(c: &Client, cmd: Check) -> anyhow::Result<()> {
+    let Check::Consistency { app } = cmd;
+    let apps: Vec<String> = match app {
+        Some(app) => vec![app],
+        None => c
+            .get("/apps")
+            .await?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["id"].as_str().map(str::to_string))
+            .collect(),
+    };
+    let bar = ProgressBar::new(apps.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} apps checked  {elapsed_precise}")?);
+    if c.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let (mut accounts, mut drift) = (0, Vec::new());
+    for app in &apps {
+        let checked = c.get(&format!("/apps/{}/consistency", enc(app))).await?;
+        accounts += checked["accounts"].as_u64().unwrap_or(0);
+        for d in checked["drift"].as_array().into_iter().flatten() {
+            let mut d = d.clone();
+            d["appId"] = json!(app);
+            drift.push(d);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let report = json!({ "apps": apps.len(), "accounts": accounts, "drift": drift });
+    if drift.is_empty() {
+        c.done(&report, format!("{accounts} accounts in {} apps: every one as the directory implies", apps.len()));
+        return Ok(());
+    }
+    let columns = [
+        ("APP", "/appId"),
+        ("USER", "/userId"),
+        ("STORED", "/stored"),
+        ("IMPLIED", "/implied"),
+        ("PROFILE DIFFERS", "/profileDiffers"),
+    ];
+    c.print(&Value::Array(drift.clone()), &columns);
+    bail!("{} of {accounts} accounts differ from what the directory implies", drift.len())
+}
+
+pub async fn nodes(c: &Client) -> anyhow::Result<()> {
+    let columns = [
+        ("ID", "/id"),
+        ("LIVE", "/live"),
+        ("LISTEN", "/listen"),
+        ("STARTED", "/started"),
+        ("HEARTBEAT", "/lastHeartbeat"),
+        ("HELD", "/accountsHeld"),
+    ];
+    c.print(&c.get("/nodes").await?, &columns);
+    Ok(())
+}
+
 pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let first = c.get("/work").await?["pending"].as_u64().unwrap_or(0);

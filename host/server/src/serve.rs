@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
-use provisio_directory::{Sealer, Store};
+use provisio_directory::{NewNode, Sealer, Store};
 use provisio_lifecycle::{DuplicateSweep, Engine, Executor, ExecutorConfig};
 use provisio_runtime::{Runtime, RuntimeConfig};
 
@@ -92,6 +92,8 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         None => FileConfig::default(),
     };
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    // Held until this process exits.
+    let _data_dir_lock = lock_data_dir(data_dir)?;
     let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let database_url = args
         .database_url
@@ -103,7 +105,8 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     // Leases are named per process run: a restarted node is a new worker,
     // and what its killed run held expires (then settles) instead of being
     // taken back while the app may still be acting on it.
-    let worker_name = format!("{}/{}", node_id(data_dir)?, uuid::Uuid::now_v7());
+    let node = node_id(data_dir)?;
+    let worker_name = format!("{node}/{}", uuid::Uuid::now_v7());
 
     let runtime = Runtime::new(RuntimeConfig::new(data_dir))?;
     runtime.load_installed()?;
@@ -148,6 +151,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         poll: e.poll_ms.map(Duration::from_millis).unwrap_or(defaults.poll),
     };
     config.validate().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let (owner, lease) = (config.owner.clone(), config.lease);
     let hook_config = {
         let (h, d) = (&file.hooks, HookConfig::default());
         HookConfig {
@@ -209,6 +213,27 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         Some(path) => eprintln!("provisio: the admin API token is in {} (readable only by you)", path.display()),
         None => eprintln!("provisio: the admin API token is the one in PROVISIO_BOOTSTRAP_TOKEN"),
     }
+    // This run is shown to operators, alive while it says so.
+    let beat = (lease / 3).min(Duration::from_secs(10)).max(Duration::from_millis(500));
+    let me = NewNode {
+        id: owner.clone(),
+        node,
+        version: env!("CARGO_PKG_VERSION").into(),
+        listen: bound.to_string(),
+        heartbeat_ms: beat.as_millis() as i64,
+    };
+    store.register_node(&me).await.context("registering this node")?;
+    let alive = {
+        let (store, owner) = (store.clone(), owner.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(beat).await;
+                if let Err(e) = store.node_heartbeat(&owner).await {
+                    tracing::warn!(error = %e, "could not record this node's heartbeat");
+                }
+            }
+        })
+    };
     eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
     axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
     sweeper.abort();
@@ -219,6 +244,10 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     hook_shutdown.notify_one();
     let _ = worker.await;
     let _ = hooks.await;
+    alive.abort();
+    if let Err(e) = store.node_stopped(&owner).await {
+        tracing::warn!(error = %e, "could not record this node's stop");
+    }
     store.close().await;
     Ok(())
 }
@@ -287,8 +316,40 @@ fn bootstrap_token(data_dir: &Path) -> anyhow::Result<(String, Option<PathBuf>)>
     Ok((token.trim().to_string(), Some(path)))
 }
 
-/// This node's name in work leases, kept in the data directory so a
-/// restarted node releases what its previous run held.
+/// Takes the data directory for this process. A second process on it would
+/// share its node id, key and token, and its runs would be told apart only
+/// by luck: it is refused, saying which process holds the directory.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Seek, Write};
+    let path = data_dir.join("provisio.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            file.rewind()?;
+            write!(file, "{}", std::process::id())?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "the data directory {} is in use by another provisio process (pid {}); give each node a data directory of its own",
+                data_dir.display(),
+                holder.trim()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+/// This node's id, kept in the data directory: the first half of every
+/// lease its runs take (each run adds an id of its own).
 fn node_id(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("node-id");
     if !path.exists() {

@@ -45,6 +45,7 @@ pub const PERMISSIONS: &[(&str, &[Role])] = &[
     ("hooks:read", &[Role::SuperAdmin, Role::ReadOnly]),
     ("hooks:write", &[Role::SuperAdmin]),
     ("metrics:read", &[Role::SuperAdmin, Role::AppAdmin, Role::ReadOnly]),
+    ("nodes:read", &[Role::SuperAdmin, Role::AppAdmin, Role::ReadOnly]),
     ("self", &[Role::SuperAdmin, Role::AppAdmin, Role::GroupAdmin, Role::ReadOnly]),
 ];
 

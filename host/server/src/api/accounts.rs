@@ -19,6 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts))
         .routes(routes!(account))
         .routes(routes!(resolve))
+        .routes(routes!(consistency))
         .routes(routes!(errors))
         .routes(routes!(retry_all))
         .routes(routes!(retry_one))
@@ -146,6 +147,34 @@ async fn resolve(
     let account = state.store.resolve_in_doubt(&actor.name, &id, &user_id, &resolution).await?;
     state.engine.notify_work();
     Ok(Json(account_json(&account)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/apps/{id}/consistency",
+    operation_id = "checkAppConsistency",
+    tag = "apps",
+    summary = "Recompute every account's desired state from one snapshot of the directory and list where the stored one differs",
+    params(("id" = String, Path, description = "The app's id")),
+    responses((status = 200, description = "How many accounts were checked, and each difference")),
+    security(("apiToken" = ["accounts:read"]))
+)]
+async fn consistency(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    state.store.app(&id).await?;
+    let checked = state.engine.drift_in(&id).await?;
+    let drift: Vec<Value> = checked
+        .drift
+        .iter()
+        .map(|d| {
+            json!({
+                "userId": d.user_id,
+                "stored": d.stored,
+                "implied": d.implied,
+                "profileDiffers": d.profile_differs,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "appId": id, "accounts": checked.accounts, "drift": drift })))
 }
 
 fn no_account(app_id: &str, user_id: &str) -> ApiError {

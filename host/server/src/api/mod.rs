@@ -12,6 +12,7 @@ mod connectors;
 mod groups;
 mod hooks;
 mod logs;
+mod nodes;
 mod observe;
 mod plans;
 mod tasks;
@@ -63,6 +64,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(groups::routes())
                 .merge(apps::routes())
                 .merge(accounts::routes())
+                .merge(nodes::routes())
                 .merge(plans::routes())
                 .merge(admins::routes())
                 .merge(logs::routes())
