@@ -276,7 +276,7 @@ async fn app_secrets_are_sealed_and_open_only_with_the_directory_key() {
     each_backend(|store, _| async move {
         let key = provisio_directory::Sealer::generate_key();
         let sealer = provisio_directory::Sealer::new(&key);
-        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0", None).await.expect("package");
         let app = store.create_app("admin", scim_app("Wiki", "s3cr3t-token-value"), &sealer).await.expect("app");
         assert!(app.has_secrets);
         assert_eq!(store.app(&app.id).await.expect("read").name, "Wiki");
@@ -300,10 +300,12 @@ async fn an_app_needs_an_installed_connector_and_a_unique_name() {
         let err = store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect_err("not installed");
         assert_eq!(err.code(), "invalid");
         assert!(err.to_string().contains("scim@0.1.0 is not installed"), "{err}");
-        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
-        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("same bytes again");
-        let other =
-            store.register_package("admin", "scim", "0.1.0", "sha256-bb", "0.1.0").await.expect_err("other bytes");
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0", None).await.expect("package");
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0", None).await.expect("same bytes again");
+        let other = store
+            .register_package("admin", "scim", "0.1.0", "sha256-bb", "0.1.0", None)
+            .await
+            .expect_err("other bytes");
         assert_eq!(other.code(), "conflict");
         store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect("app");
         let dup = store.create_app("admin", scim_app("wiki", "y"), &sealer).await.expect_err("duplicate");
@@ -317,7 +319,7 @@ async fn an_app_needs_an_installed_connector_and_a_unique_name() {
 async fn an_app_reaches_users_assigned_directly_or_through_any_group() {
     each_backend(|store, _| async move {
         let sealer = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
-        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+        store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0", None).await.expect("package");
         let app = store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect("app");
         let ada = store.create_user("admin", new_user("ada")).await.expect("ada").id;
         let bob = store.create_user("admin", new_user("bob")).await.expect("bob").id;
@@ -352,7 +354,7 @@ async fn an_sqlite_file_never_holds_a_secret_in_clear() {
     let url = format!("sqlite://{}", dir.path().join("provisio.db").display());
     let store = Store::open(&url).await.expect("open");
     let sealer = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
-    store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+    store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0", None).await.expect("package");
     let app = store.create_app("admin", scim_app("Wiki", "s3cr3t-token-value"), &sealer).await.expect("app");
     store.app_secrets(&app.id, &sealer).await.expect("open");
     store.close().await;
@@ -367,7 +369,7 @@ async fn an_sqlite_file_never_holds_a_secret_in_clear() {
 /// A store with one app and `n` users, for the work-model tests.
 pub(crate) async fn app_with_users(store: &Store, n: usize) -> (String, Vec<String>) {
     let sealer = provisio_directory::Sealer::new(&provisio_directory::Sealer::generate_key());
-    store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0").await.expect("package");
+    store.register_package("admin", "scim", "0.1.0", "sha256-aa", "0.1.0", None).await.expect("package");
     let app = store.create_app("admin", scim_app("Wiki", "x"), &sealer).await.expect("app").id;
     let mut users = Vec::new();
     for i in 0..n {

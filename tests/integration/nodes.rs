@@ -81,3 +81,51 @@ async fn a_second_process_on_one_data_directory_is_refused_and_every_run_is_list
     drop((a, b));
     db.drop().await;
 }
+
+/// A version installed through one node is in the directory: another node
+/// loads it (at start, or within seconds when it is installed later) and
+/// runs the apps on it, with the first node gone.
+#[tokio::test]
+async fn a_connector_version_installed_through_one_node_runs_on_another() {
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let db = TestDatabase::new(Backend::Postgres, dir_a.path()).await;
+    let scim = crate::support::Scim2Server::start().await;
+    let proxy = crate::support::RecordingProxy::start(&scim.origin()).await;
+    let mut a = Provisio::start(dir_a.path(), &db.url, CONFIG).await;
+    // Nodes share the key that seals app credentials.
+    std::fs::copy(dir_a.path().join("secret.key"), dir_b.path().join("secret.key")).expect("share the key");
+    let b = Provisio::start(dir_b.path(), &db.url, CONFIG).await;
+
+    let next = crate::versions::package(&crate::versions::next_manifest(), crate::support::SCIM_NEXT);
+    assert_eq!(a.ok("POST", "/connectors", Some(next)).await["label"], "scim@0.2.0");
+    let app = a.create_scim_app("Next", &proxy.origin(), &scim.token).await;
+    a.ok("PUT", &format!("/apps/{app}/connector"), Some(serde_json::json!({ "version": "0.2.0" }))).await;
+    a.kill();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = b.ok("GET", "/connectors", None).await;
+        let loaded = listed.as_array().into_iter().flatten().any(|c| c["version"] == "0.2.0" && c["loaded"] == true);
+        if loaded {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node b never loaded scim@0.2.0: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for i in 0..3 {
+        let user = b.create_user(&format!("n{i}@example.com"), "N", &format!("{i}")).await;
+        b.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while b.pending().await > 0 {
+        assert!(Instant::now() < deadline, "not provisioned by node b: {:?}", b.accounts(&app).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(scim.total_users().await, 3, "provisioned by node b");
+    let exchanges = proxy.exchanges();
+    let posts: Vec<_> = exchanges.iter().filter(|e| e.method == "POST").collect();
+    assert_eq!(posts.len(), 3);
+    assert!(posts.iter().all(|e| e.user_agent.contains("scim@0.2.0")), "{:?}", posts.first().map(|e| &e.user_agent));
+    drop(b);
+    db.drop().await;
+}

@@ -35,14 +35,13 @@ pub async fn scim_connectors(
     let scim = provisio_bundled::SCIM;
     let c = runtime.install(scim.manifest, scim.component).await.expect("install");
     let (name, version) = (c.package.name().to_string(), c.package.version().to_string());
-    store.register_package("test", &name, &version, &c.package.digest, "0.1.0").await.expect("register");
     let sealer = std::sync::Arc::new(provisio_directory::Sealer::new(&[7; 32]));
     let connectors = std::sync::Arc::new(provisio_server::provisioner::RuntimeConnectors::new(
         runtime,
         store.clone(),
         sealer.clone(),
     ));
-    connectors.describe_installed().await.expect("describe");
+    connectors.register_installed("test").await.expect("register");
     (connectors, name, version, sealer)
 }
 

@@ -12,13 +12,13 @@ use crate::databases::{BACKENDS, TestDatabase};
 use crate::server::{Provisio, TEST_CONFIG};
 use crate::support::{RecordingProxy, SCIM_NEXT, Scim2Server, WIT_FUTURE};
 
-fn next_manifest() -> String {
+pub(crate) fn next_manifest() -> String {
     let manifest = provisio_bundled::SCIM.manifest;
     assert!(manifest.contains("version = \"0.1.0\""));
     manifest.replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1)
 }
 
-fn package(manifest: &str, component: &[u8]) -> Json {
+pub(crate) fn package(manifest: &str, component: &[u8]) -> Json {
     json!({ "manifest": manifest, "component": base64::engine::general_purpose::STANDARD.encode(component) })
 }
 

@@ -97,57 +97,6 @@ fn missing_reference(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreE
 }
 
 impl Store {
-    /// Records an installed package; the same name@version with other bytes
-    /// is a conflict.
-    pub async fn register_package(
-        &self,
-        actor: &str,
-        name: &str,
-        version: &str,
-        digest: &str,
-        contract: &str,
-    ) -> Result<(), StoreError> {
-        let now = self.now_ms();
-        let mut tx = self.write().await?;
-        let existing: Option<String> =
-            sqlx::query("SELECT digest FROM connector_packages WHERE name = $1 AND version = $2")
-                .bind(name)
-                .bind(version)
-                .fetch_optional(tx.conn())
-                .await?
-                .map(|r| r.try_get("digest"))
-                .transpose()?;
-        match existing {
-            Some(d) if d == digest => return Ok(()),
-            Some(d) => {
-                return Err(StoreError::Conflict(format!(
-                    "{name}@{version} is already registered with digest {d}; give the new build a new version"
-                )));
-            }
-            None => {}
-        }
-        sqlx::query(
-            "INSERT INTO connector_packages (name, version, digest, contract, installed_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(name)
-        .bind(version)
-        .bind(digest)
-        .bind(contract)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-        let event = NewLogEvent::success(
-            actor,
-            "connector.install",
-            "connector",
-            &format!("{name}@{version}"),
-            json!({ "digest": digest, "contract": contract }),
-        );
-        tx.log(&event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn create_app(&self, actor: &str, new: NewApp, sealer: &Sealer) -> Result<App, StoreError> {
         if new.name.trim().is_empty() || new.name.len() > 256 {
             return Err(StoreError::Invalid("an app name must be 1-256 characters".into()));

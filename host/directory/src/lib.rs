@@ -37,7 +37,7 @@ pub use levels::{Levels, with_request_id};
 pub use locks::Touches;
 pub use log::{HOOK_EVENTS, LogCursor, LogEvent, LogQuery, NewLogEvent, Outcome};
 pub use nodes::{NewNode, Node};
-pub use packages::Package;
+pub use packages::{Package, PackageContent};
 pub use plans::{NewPlan, Plan};
 pub use sealing::Sealer;
 pub use search::UserSearch;

@@ -3,7 +3,7 @@
 //! runtime holds the code; this holds the record every node agrees on.
 
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::apps::App;
@@ -18,15 +18,122 @@ pub struct Package {
     pub digest: String,
     pub contract: String,
     pub installed_at: i64,
+    /// What it can do (its descriptor's operations), when recorded.
+    pub operations: Vec<String>,
     /// The apps that run this version.
     pub apps: Vec<String>,
 }
 
+/// What every node needs to load a package: its manifest, its component
+/// and what it can do (its descriptor's operations, by name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageContent {
+    pub manifest: String,
+    pub component: Vec<u8>,
+    pub operations: Vec<String>,
+}
+
 impl Store {
+    /// Records an installed package; the same name@version with other bytes
+    /// is a conflict. With its `content`, every node can load it from the
+    /// directory (stored once per digest, with what the version can do).
+    pub async fn register_package(
+        &self,
+        actor: &str,
+        name: &str,
+        version: &str,
+        digest: &str,
+        contract: &str,
+        content: Option<&PackageContent>,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.write().await?;
+        let existing: Option<String> =
+            sqlx::query("SELECT digest FROM connector_packages WHERE name = $1 AND version = $2")
+                .bind(name)
+                .bind(version)
+                .fetch_optional(tx.conn())
+                .await?
+                .map(|r| r.try_get("digest"))
+                .transpose()?;
+        let new = match existing {
+            Some(d) if d == digest => false,
+            Some(d) => {
+                return Err(StoreError::Conflict(format!(
+                    "{name}@{version} is already registered with digest {d}; give the new build a new version"
+                )));
+            }
+            None => true,
+        };
+        if new {
+            sqlx::query(
+                "INSERT INTO connector_packages (name, version, digest, contract, installed_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(name)
+            .bind(version)
+            .bind(digest)
+            .bind(contract)
+            .bind(now)
+            .execute(tx.conn())
+            .await?;
+        }
+        let stored = sqlx::query("SELECT 1 FROM package_blobs WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(tx.conn())
+            .await?
+            .is_some();
+        // Sent once per digest: nodes re-register their versions at every start.
+        if let Some(content) = content.filter(|_| !stored) {
+            sqlx::query(
+                "INSERT INTO package_blobs (digest, manifest, component, stored_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(digest)
+            .bind(&content.manifest)
+            .bind(content.component.clone())
+            .bind(now)
+            .execute(tx.conn())
+            .await?;
+        }
+        if let Some(content) = content {
+            sqlx::query(
+                "UPDATE connector_packages SET operations = $1 WHERE name = $2 AND version = $3 AND operations IS NULL",
+            )
+            .bind(Value::from(content.operations.clone()).to_string())
+            .bind(name)
+            .bind(version)
+            .execute(tx.conn())
+            .await?;
+        }
+        if !new {
+            return tx.commit().await;
+        }
+        let event = NewLogEvent::success(
+            actor,
+            "connector.install",
+            "connector",
+            &format!("{name}@{version}"),
+            json!({ "digest": digest, "contract": contract }),
+        );
+        tx.log(&event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A registered version's manifest and component, when stored.
+    pub async fn package_content(&self, digest: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT manifest, component FROM package_blobs WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("manifest")?, r.try_get("component")?))).transpose()
+    }
+
     /// Every registered version, in name and install order, with its apps.
     pub async fn packages(&self) -> Result<Vec<Package>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, version, digest, contract, installed_at FROM connector_packages ORDER BY name, installed_at, version",
+            "SELECT name, version, digest, contract, installed_at, operations FROM connector_packages \
+             ORDER BY name, installed_at, version",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -50,6 +157,10 @@ impl Store {
                     digest: r.try_get("digest")?,
                     contract: r.try_get("contract")?,
                     installed_at: r.try_get("installed_at")?,
+                    operations: r
+                        .try_get::<Option<String>, _>("operations")?
+                        .and_then(|o| serde_json::from_str(&o).ok())
+                        .unwrap_or_default(),
                     apps: users,
                 })
             })

@@ -8,16 +8,19 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value as Json};
 
-use provisio_directory::{App, Sealer, Store};
+use provisio_directory::{App, PackageContent, Sealer, Store};
 use provisio_lifecycle::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 use provisio_runtime::model::{self, Operation, Scalar};
 use provisio_runtime::{AppConfig, Blame, CallContext, CallError, CredentialSecret, Runtime};
 
 /// Why an install or removal failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum InstallFailure {
+    #[error("{0}")]
     Install(provisio_runtime::InstallError),
+    #[error("{0}")]
     Store(provisio_directory::StoreError),
+    #[error("describe: {0}")]
     Describe(String),
 }
 
@@ -46,20 +49,75 @@ impl RuntimeConnectors {
         &self.runtime
     }
 
-    /// Learns what every installed connector supports.
-    pub async fn describe_installed(&self) -> anyhow::Result<()> {
+    /// Learns what every installed connector supports, and records each in
+    /// the directory with its content, so every node can load it.
+    pub async fn register_installed(&self, actor: &str) -> anyhow::Result<()> {
         for connector in self.runtime.connectors() {
-            let descriptor = self.runtime.describe(&connector).await?;
-            self.operations
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(connector.package.label(), descriptor.operations);
+            let component = std::fs::read(self.runtime.packages().component_path(&connector.package.digest))?;
+            self.record(actor, &connector, &connector.package.manifest.to_toml(), component).await?;
         }
         Ok(())
     }
 
-    /// Installs a package on this node, records it in the directory and
-    /// learns what it supports.
+    /// Describes a loaded connector and records it (with its content).
+    async fn record(
+        &self,
+        actor: &str,
+        c: &Arc<provisio_runtime::Connector>,
+        manifest: &str,
+        component: Vec<u8>,
+    ) -> Result<(), InstallFailure> {
+        let descriptor = self.runtime.describe(c).await.map_err(|e| InstallFailure::Describe(e.to_string()))?;
+        let operations = descriptor.operations.iter().filter_map(|o| operation_name(*o)).collect();
+        let content = PackageContent { manifest: manifest.to_string(), component, operations };
+        let (name, version, contract) = (c.package.name(), c.package.version(), c.contract_version.to_string());
+        self.store
+            .register_package(actor, name, version, &c.package.digest, &contract, Some(&content))
+            .await
+            .map_err(InstallFailure::Store)?;
+        self.operations.write().unwrap_or_else(|p| p.into_inner()).insert(c.package.label(), descriptor.operations);
+        Ok(())
+    }
+
+    /// Loads every version the directory holds that this node lacks (one
+    /// another node installed), and learns from the directory what each
+    /// version can do, loaded here or not. A version this node cannot load
+    /// (a contract it does not support, content not stored) is skipped and
+    /// tried again next time. Returns how many were loaded.
+    pub async fn sync(&self) -> Result<usize, provisio_directory::StoreError> {
+        let mut loaded = 0;
+        for p in self.store.packages().await? {
+            let label = format!("{}@{}", p.name, p.version);
+            if self.runtime.connector(&p.name, &p.version).is_none() {
+                match self.load(&p.digest).await {
+                    Ok(true) => {
+                        loaded += 1;
+                        tracing::info!(connector = %label, "loaded a connector version from the directory");
+                    }
+                    Ok(false) => tracing::debug!(connector = %label, "the directory holds no content for it"),
+                    Err(e) => tracing::warn!(connector = %label, error = %e, "cannot load this version on this node"),
+                }
+            }
+            let known = self.operations.read().unwrap_or_else(|p| p.into_inner()).contains_key(&label);
+            if !known && !p.operations.is_empty() {
+                let operations: Vec<Operation> =
+                    p.operations.iter().filter_map(|o| serde_json::from_value(Json::String(o.clone())).ok()).collect();
+                self.operations.write().unwrap_or_else(|p| p.into_inner()).insert(label, operations);
+            }
+        }
+        Ok(loaded)
+    }
+
+    async fn load(&self, digest: &str) -> anyhow::Result<bool> {
+        let Some((manifest, component)) = self.store.package_content(digest).await? else { return Ok(false) };
+        let c = self.runtime.install(&manifest, &component).await?;
+        let descriptor = self.runtime.describe(&c).await?;
+        self.operations.write().unwrap_or_else(|p| p.into_inner()).insert(c.package.label(), descriptor.operations);
+        Ok(true)
+    }
+
+    /// Installs a package on this node, records it in the directory (with
+    /// its content, for the other nodes) and learns what it supports.
     pub async fn install(
         &self,
         actor: &str,
@@ -67,13 +125,7 @@ impl RuntimeConnectors {
         component: &[u8],
     ) -> Result<Arc<provisio_runtime::Connector>, InstallFailure> {
         let c = self.runtime.install(manifest, component).await.map_err(InstallFailure::Install)?;
-        let contract = c.contract_version.to_string();
-        self.store
-            .register_package(actor, c.package.name(), c.package.version(), &c.package.digest, &contract)
-            .await
-            .map_err(InstallFailure::Store)?;
-        let descriptor = self.runtime.describe(&c).await.map_err(|e| InstallFailure::Describe(e.to_string()))?;
-        self.operations.write().unwrap_or_else(|p| p.into_inner()).insert(c.package.label(), descriptor.operations);
+        self.record(actor, &c, manifest, component.to_vec()).await?;
         Ok(c)
     }
 
@@ -182,6 +234,11 @@ fn redact_values(message: &str, credential: &Json) -> String {
         }
     }
     out
+}
+
+/// An operation's name as the manifest and the directory write it.
+fn operation_name(op: Operation) -> Option<String> {
+    serde_json::to_value(op).ok().and_then(|v| v.as_str().map(str::to_string))
 }
 
 fn operation(op: AccountOp) -> Operation {

@@ -19,6 +19,10 @@ use crate::api::{self, AppState};
 use crate::hooks::{Dispatcher, HookConfig};
 use crate::provisioner::RuntimeConnectors;
 
+/// How often a node looks in the directory for connector versions another
+/// node installed.
+const PACKAGE_SYNC: Duration = Duration::from_secs(5);
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Address to listen on.
@@ -112,20 +116,22 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     runtime.load_installed()?;
     crate::connectors::install_bundled(&runtime).await?;
     let store = Store::open(&database_url).await.context("opening the directory")?;
-    for c in runtime.connectors() {
-        store
-            .register_package(
-                "system",
-                c.package.name(),
-                c.package.version(),
-                &c.package.digest,
-                &c.contract_version.to_string(),
-            )
-            .await
-            .with_context(|| format!("registering {}", c.package.label()))?;
-    }
     let connectors = Arc::new(RuntimeConnectors::new(runtime, store.clone(), sealer.clone()));
-    connectors.describe_installed().await?;
+    // What this node has goes into the directory; what other nodes put
+    // there is loaded here, now and whenever one installs a version.
+    connectors.register_installed("system").await.context("registering this node's connectors")?;
+    connectors.sync().await.context("loading the directory's connectors")?;
+    let package_sync = {
+        let connectors = connectors.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PACKAGE_SYNC).await;
+                if let Err(e) = connectors.sync().await {
+                    tracing::warn!(error = %e, "could not look for connector versions in the directory");
+                }
+            }
+        })
+    };
 
     let work = Arc::new(Notify::new());
     let engine = Arc::new(Engine::new(store.clone(), connectors.clone(), work.clone()));
@@ -237,6 +243,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
     axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
     sweeper.abort();
+    package_sync.abort();
     if let Some(duplicates) = duplicates {
         duplicates.abort();
     }
