@@ -237,6 +237,27 @@ async fn a_consumer_paging_the_log_never_skips_an_event_that_commits_after_a_lat
     drop_postgres(store, &name).await;
 }
 
+/// PostgreSQL numbers transactions across the whole server: a write held
+/// open in another application's database must not hold Provisio's log back
+/// (a reader would miss its own write, and a hook or export would stall).
+#[tokio::test]
+async fn a_write_held_open_in_another_database_does_not_hold_the_log_back() {
+    let clock = Arc::new(FixedClock::new(1_700_000_000_000));
+    let (store, name) = postgres_store(clock.clone()).await;
+    let (other, other_name) = postgres_store(clock).await;
+    let mut elsewhere = other.write().await.expect("tx");
+    elsewhere.log(&NewLogEvent::success("t", "test", "step", "elsewhere", json!({}))).await.expect("held open");
+
+    store.append_log(&NewLogEvent::success("t", "test", "step", "mine", json!({}))).await.expect("mine");
+    let page = store.log(&LogQuery { limit: 10, ..LogQuery::default() }).await.expect("log");
+    let seen: Vec<_> = page.iter().map(|e| e.target_id.as_str()).collect();
+    assert_eq!(seen, ["mine"], "the write is seen at once, whatever runs in another database");
+
+    elsewhere.rollback().await.expect("rollback");
+    drop_postgres(other, &other_name).await;
+    drop_postgres(store, &name).await;
+}
+
 #[tokio::test]
 async fn an_sqlite_store_keeps_its_data_across_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");

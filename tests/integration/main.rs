@@ -21,5 +21,6 @@ mod retention;
 mod scim;
 mod server;
 mod support;
+mod three_nodes;
 mod versions;
 mod work;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use crate::databases::{Backend, TestDatabase};
+use crate::lax_app::{LaxApp, Request};
 use crate::server::Provisio;
 
 /// Heartbeats every second (a third of the lease): a killed run is shown
@@ -127,5 +128,80 @@ async fn a_connector_version_installed_through_one_node_runs_on_another() {
     assert_eq!(posts.len(), 3);
     assert!(posts.iter().all(|e| e.user_agent.contains("scim@0.2.0")), "{:?}", posts.first().map(|e| &e.user_agent));
     drop(b);
+    db.drop().await;
+}
+
+/// When each duplicate sweep started, as the app saw it: its first page of
+/// an unfiltered listing.
+pub(crate) fn sweep_starts(requests: &[Request]) -> Vec<Instant> {
+    requests
+        .iter()
+        .filter(|r| r.method == "GET" && (r.path == "/v2/Users" || r.path.starts_with("/v2/Users?")))
+        .filter(|r| !r.path.contains("filter="))
+        .filter(|r| {
+            !r.path.contains("startIndex=") || r.path.contains("startIndex=1&") || r.path.ends_with("startIndex=1")
+        })
+        .map(|r| r.arrived)
+        .collect()
+}
+
+/// Fails if two sweeps started less than a period apart.
+fn assert_once_per_period(starts: &[Instant], period: Duration) {
+    for pair in starts.windows(2) {
+        let apart = pair[1] - pair[0];
+        // Milliseconds of slack for the clock's rounding, nothing more.
+        assert!(apart + Duration::from_millis(50) >= period, "two sweeps {apart:?} apart: {starts:?}");
+    }
+}
+
+/// Who runs a singleton, by the nodes' listing.
+async fn runner(p: &Provisio, singleton: &str) -> Vec<String> {
+    let nodes = p.ok("GET", "/nodes", None).await;
+    nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["live"] == true && n["singletons"].as_array().is_some_and(|s| s.iter().any(|s| s == singleton)))
+        .map(|n| n["listen"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_singleton_runs_on_one_node_once_per_period_and_moves_when_its_node_dies() {
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let db = TestDatabase::new(Backend::Postgres, dir_a.path()).await;
+    let app = LaxApp::start().await;
+    let period = Duration::from_secs(2);
+    let config = format!("{CONFIG}duplicate_sweep_secs = {}\n", period.as_secs());
+    let mut a = Provisio::start(dir_a.path(), &db.url, &config).await;
+    std::fs::copy(dir_a.path().join("secret.key"), dir_b.path().join("secret.key")).expect("share the key");
+    let mut b = Provisio::start(dir_b.path(), &db.url, &config).await;
+    a.create_scim_app("Lax", &app.origin(), "token").await;
+
+    app.wait_for("four sweeps", Duration::from_secs(30), |r| sweep_starts(r).len() >= 4).await;
+    assert_once_per_period(&sweep_starts(&app.requests()), period);
+    let holder = runner(&a, "duplicates").await;
+    assert_eq!(holder.len(), 1, "one node runs the sweep: {holder:?}");
+
+    // The holder dies; the other takes over within a lease and keeps the
+    // schedule.
+    let (dead, survivor) = if a.base.ends_with(&holder[0]) { (&mut a, &b) } else { (&mut b, &a) };
+    let run_of = |nodes: &Json, base: &str| node(nodes, base.trim_start_matches("http://"))["id"].clone();
+    let nodes = survivor.ok("GET", "/nodes", None).await;
+    let (dead_run, survivor_run) = (run_of(&nodes, &dead.base), run_of(&nodes, &survivor.base));
+    dead.kill();
+    let before = sweep_starts(&app.requests()).len();
+    app.wait_for("sweeps after the kill", Duration::from_secs(30), |r| sweep_starts(r).len() >= before + 3).await;
+    let after = sweep_starts(&app.requests());
+    assert_once_per_period(&after[before..], period);
+    let survivor_listen = survivor.base.trim_start_matches("http://").to_string();
+    assert_eq!(runner(survivor, "duplicates").await, [survivor_listen], "the survivor runs it now");
+    // Each change of holder is in the log; the last one is the handover.
+    let log = survivor.ok("GET", "/logs?eventType=singleton.acquire&targetId=duplicates&limit=100", None).await;
+    let takeovers = log.as_array().cloned().unwrap_or_default();
+    assert!(takeovers.len() >= 2 && takeovers[0]["details"]["previous"].is_null(), "{log}");
+    let last = &takeovers[takeovers.len() - 1]["details"];
+    assert_eq!((&last["previous"], &last["holder"]), (&dead_run, &survivor_run), "{log}");
+    drop((a, b));
     db.drop().await;
 }

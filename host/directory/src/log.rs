@@ -162,20 +162,13 @@ pub(crate) async fn append(conn: &mut AnyConnection, at: i64, e: &NewLogEvent) -
 /// commit (PostgreSQL; see `Store::log`).
 const HELD_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The log's query; `$settled` narrows it to what a reader may page past.
-macro_rules! log_query {
-    ($settled:literal) => {
-        concat!(
-            "SELECT seq, tx, id, at, actor, action, target_type, target_id, outcome, details FROM system_log \
+/// The log's query; `$11` narrows it to what a reader may page past.
+const LOG_QUERY: &str = "SELECT seq, tx, id, at, actor, action, target_type, target_id, outcome, details FROM system_log \
              WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2) \
                AND ($3 IS NULL OR target_type = $3) AND ($4 IS NULL OR target_id = $4) \
                AND ($5 IS NULL OR outcome = $5) AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) \
-               AND ($8 IS NULL OR (tx, seq) > ($8, $9)) ",
-            $settled,
-            " ORDER BY tx, seq LIMIT $10"
-        )
-    };
-}
+               AND ($8 IS NULL OR (tx, seq) > ($8, $9)) AND ($11 IS NULL OR tx < $11) \
+             ORDER BY tx, seq LIMIT $10";
 
 impl Store {
     /// Appends an event on its own (for events that record no other change,
@@ -187,28 +180,32 @@ impl Store {
 
     /// Events in order of cursor, filtered.
     ///
-    /// On PostgreSQL only the events of transactions older than every
-    /// transaction still running are returned: an event that commits later
-    /// then always has a later cursor than any already returned, so a
-    /// consumer that pages on never skips one. The price is that a
-    /// long-running write (on the same PostgreSQL server, even in another
-    /// database) holds back the events written after it began: a short page
-    /// waits up to `HELD_BACK_WAIT` for such writes to end, then answers what
-    /// is settled, so that a reader sees its own writes in the common case.
+    /// On PostgreSQL only the events of transactions older than every write
+    /// still running in this database are returned (see `settled_below`): an
+    /// event that commits later then always has a later cursor than any
+    /// already returned, so a consumer that pages on never skips one. The
+    /// price is that a long-running write of Provisio's holds back the events
+    /// written after it began: a short page waits up to `HELD_BACK_WAIT` for
+    /// such writes to end, then answers what is settled, so that a reader
+    /// sees its own writes in the common case.
     pub async fn log(&self, q: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
         let deadline = tokio::time::Instant::now() + HELD_BACK_WAIT;
         let mut pause = std::time::Duration::from_millis(2);
         loop {
-            let page = self.log_page(q).await?;
+            let below = match self.backend() {
+                Backend::Postgres => Some(self.settled_below().await?),
+                Backend::Sqlite => None,
+            };
+            let page = self.log_page(q, below).await?;
             let short = page.len() < q.limit.clamp(1, 1000) as usize;
-            if self.backend() == Backend::Sqlite || !short || tokio::time::Instant::now() >= deadline {
+            let Some(below) = below else { return Ok(page) };
+            if !short || tokio::time::Instant::now() >= deadline {
                 return Ok(page);
             }
-            let held_back = sqlx::query(
-                "SELECT 1 FROM system_log WHERE tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint LIMIT 1",
-            )
-            .fetch_optional(&self.pool)
-            .await?;
+            let held_back = sqlx::query("SELECT 1 FROM system_log WHERE tx >= $1 LIMIT 1")
+                .bind(below)
+                .fetch_optional(&self.pool)
+                .await?;
             if held_back.is_none() {
                 return Ok(page);
             }
@@ -217,13 +214,40 @@ impl Store {
         }
     }
 
-    async fn log_page(&self, q: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
+    /// The transaction id below which every transaction that can still write
+    /// to this database's log has ended (PostgreSQL).
+    ///
+    /// The snapshot's own xmin would do, but it counts every database on the
+    /// server: a long write in another application's database would hold
+    /// Provisio's log back. So: `next` is the snapshot's xmax, taken when the
+    /// statement starts; every transaction below it that is still running
+    /// had its id then, so the sessions of this database read afterwards
+    /// name them all. Where a session's id is hidden from this role (another
+    /// role without `pg_read_all_stats`), the server-wide xmin is used.
+    async fn settled_below(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next, \
+                    pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS server_xmin, \
+                    COALESCE((SELECT string_agg(backend_xid::text, ',') FROM pg_stat_activity \
+                              WHERE datname = current_database() AND backend_xid IS NOT NULL), '') AS running, \
+                    EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() \
+                            AND query = '<insufficient privilege>') AS hidden",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let next: i64 = row.try_get("next")?;
+        if row.try_get::<bool, _>("hidden")? {
+            return Ok(row.try_get("server_xmin")?);
+        }
+        let running: String = row.try_get("running")?;
+        let oldest =
+            running.split(',').filter_map(|x| x.parse::<u32>().ok()).map(|x| widen_xid(x, next)).min().unwrap_or(next);
+        Ok(oldest.min(next))
+    }
+
+    async fn log_page(&self, q: &LogQuery, settled_below: Option<i64>) -> Result<Vec<LogEvent>, StoreError> {
         let limit = i64::from(q.limit.clamp(1, 1000));
-        let sql = match self.backend() {
-            Backend::Postgres => log_query!("AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"),
-            Backend::Sqlite => log_query!(""),
-        };
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query(LOG_QUERY)
             .bind(q.actor.clone())
             .bind(q.action.clone())
             .bind(q.target_type.clone())
@@ -234,6 +258,7 @@ impl Store {
             .bind(q.after.map(|c| c.tx))
             .bind(q.after.map(|c| c.seq))
             .bind(limit)
+            .bind(settled_below)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -253,5 +278,28 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// The 64-bit id of a running transaction known by its 32-bit `xid`, given
+/// `next`, a 64-bit id taken at about the same time: the two are never more
+/// than 2^31 apart, which PostgreSQL's wraparound protection guarantees.
+fn widen_xid(xid: u32, next: i64) -> i64 {
+    let offset = xid.wrapping_sub(next as u32) as i32;
+    next + i64::from(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::widen_xid;
+
+    #[test]
+    fn a_32_bit_xid_widens_to_the_64_bit_id_nearest_the_next_one() {
+        let epoch = 3_i64 << 32;
+        assert_eq!(widen_xid(100, epoch + 150), epoch + 100);
+        assert_eq!(widen_xid(160, epoch + 150), epoch + 160);
+        // Across an epoch boundary, both ways.
+        assert_eq!(widen_xid(u32::MAX - 5, epoch + 10), epoch - 6);
+        assert_eq!(widen_xid(4, epoch - 2), epoch + 4);
     }
 }

@@ -38,6 +38,8 @@ pub struct Node {
     pub live: bool,
     /// App accounts it holds under a live lease.
     pub held: i64,
+    /// The singletons it holds under a live lease (see `singletons.rs`).
+    pub singletons: Vec<String>,
 }
 
 impl Store {
@@ -94,13 +96,21 @@ impl Store {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
+        let singletons = self.singletons().await?;
         rows.iter()
             .map(|r| {
                 let heartbeat_at: i64 = r.try_get("heartbeat_at")?;
                 let heartbeat_ms: i64 = r.try_get("heartbeat_ms")?;
                 let stopped_at: Option<i64> = r.try_get("stopped_at")?;
+                let id: String = r.try_get("id")?;
+                let held_singletons = singletons
+                    .iter()
+                    .filter(|s| s.held && s.holder.as_deref() == Some(id.as_str()))
+                    .map(|s| s.name.clone())
+                    .collect();
                 Ok(Node {
-                    id: r.try_get("id")?,
+                    singletons: held_singletons,
+                    id,
                     node: r.try_get("node")?,
                     version: r.try_get("version")?,
                     listen: r.try_get("listen")?,

@@ -9,10 +9,8 @@
 //! is not linked yet: the executor looks that one up itself.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::Notify;
 
 use provisio_directory::{App, NewLogEvent, Store, StoreError};
 
@@ -21,7 +19,6 @@ use crate::connector::{AccountOp, Call, CallId, Connectors, FoundAccount, Reply}
 pub struct DuplicateSweep<C> {
     store: Store,
     connectors: Arc<C>,
-    every: Duration,
 }
 
 /// What one sweep found.
@@ -34,23 +31,10 @@ pub struct Swept {
 }
 
 impl<C: Connectors> DuplicateSweep<C> {
-    pub fn new(store: Store, connectors: Arc<C>, every: Duration) -> Self {
-        DuplicateSweep { store, connectors, every }
-    }
-
-    /// Sweeps every `every` until shut down.
-    pub async fn run(self: Arc<Self>, shutdown: Arc<Notify>) {
-        loop {
-            tokio::select! {
-                _ = shutdown.notified() => return,
-                _ = tokio::time::sleep(self.every) => {}
-            }
-            match self.sweep().await {
-                Ok(swept) if swept.duplicates > 0 => tracing::warn!(?swept, "duplicate accounts found"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the duplicate sweep stopped part-way"),
-            }
-        }
+    /// The schedule is the caller's: `provisio serve` runs one sweep at a
+    /// time across its nodes (a singleton).
+    pub fn new(store: Store, connectors: Arc<C>) -> Self {
+        DuplicateSweep { store, connectors }
     }
 
     /// One pass over every active app whose connector can list accounts

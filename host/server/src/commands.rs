@@ -685,6 +685,7 @@ pub async fn nodes(c: &Client) -> anyhow::Result<()> {
         ("STARTED", "/started"),
         ("HEARTBEAT", "/lastHeartbeat"),
         ("HELD", "/accountsHeld"),
+        ("RUNS", "/singletons"),
     ];
     c.print(&c.get("/nodes").await?, &columns);
     Ok(())

@@ -84,9 +84,25 @@ impl Dispatcher {
         }
     }
 
-    /// Fans new events out and sends what is due; returns how much it did.
+    /// Turns new events into deliveries until dropped. One node does this
+    /// at a time (a singleton, see `serve.rs`); every node sends.
+    pub async fn fan_out(&self) {
+        loop {
+            let busy = match self.store.fan_out_hook_events(500).await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event hooks: the fan-out failed; trying again");
+                    false
+                }
+            };
+            if !busy {
+                tokio::time::sleep(self.config.poll).await;
+            }
+        }
+    }
+
+    /// Sends what is due; returns how much it did.
     async fn round(&self) -> anyhow::Result<usize> {
-        let events = self.store.fan_out_hook_events(500).await?;
         let lease = (self.config.timeout * 3).as_millis() as i64;
         let due = self.store.claim_deliveries(&self.config.owner, lease, 32).await?;
         let sent = due.len();
@@ -97,7 +113,7 @@ impl Dispatcher {
             }
         });
         futures::future::join_all(attempts).await;
-        Ok(events + sent)
+        Ok(sent)
     }
 
     async fn send(&self, d: &Delivery) -> DeliveryAttempt {

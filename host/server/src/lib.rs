@@ -10,3 +10,4 @@ pub mod hooks;
 pub mod provisioner;
 pub mod remote;
 pub mod serve;
+pub mod singletons;

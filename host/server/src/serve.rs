@@ -18,6 +18,7 @@ use provisio_runtime::{Runtime, RuntimeConfig};
 use crate::api::{self, AppState};
 use crate::hooks::{Dispatcher, HookConfig};
 use crate::provisioner::RuntimeConnectors;
+use crate::singletons::{DUPLICATES, HOOK_FAN_OUT, RETENTION, Singletons};
 
 /// How often a node looks in the directory for connector versions another
 /// node installed.
@@ -170,28 +171,40 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         }
     };
     let executor = Executor::new(store.clone(), connectors.clone(), config, work.clone());
-    let duplicates = match file.executor.duplicate_sweep_secs.unwrap_or(3600) {
-        0 => None,
-        secs => {
-            let sweep = DuplicateSweep::new(store.clone(), connectors.clone(), Duration::from_secs(secs));
-            Some(Arc::new(sweep))
-        }
-    };
     let shutdown = Arc::new(Notify::new());
     let worker = tokio::spawn(executor.run(shutdown.clone()));
     let dispatcher = Arc::new(Dispatcher::new(store.clone(), sealer.clone(), hook_config)?);
     let hook_shutdown = Arc::new(Notify::new());
-    let hooks = tokio::spawn(dispatcher.run(hook_shutdown.clone()));
-    // Stopped by abort: it holds nothing a cut-off pass would leave half-done.
-    let duplicates = duplicates.map(|sweep| tokio::spawn(sweep.run(Arc::new(Notify::new()))));
-    let sweeper = {
+    let hooks = tokio::spawn(dispatcher.clone().run(hook_shutdown.clone()));
+    // What runs on one node at a time. Stopped by abort: each holds nothing
+    // a cut-off pass would leave half-done.
+    let singletons = Singletons::new(store.clone(), &owner, lease);
+    let mut single = vec![tokio::spawn(singletons.clone().always(HOOK_FAN_OUT, move || {
+        let dispatcher = dispatcher.clone();
+        async move { dispatcher.fan_out().await }
+    }))];
+    if let secs @ 1.. = file.executor.duplicate_sweep_secs.unwrap_or(3600) {
+        let sweep = Arc::new(DuplicateSweep::new(store.clone(), connectors.clone()));
+        single.push(tokio::spawn(singletons.clone().every(DUPLICATES, Duration::from_secs(secs), move || {
+            let sweep = sweep.clone();
+            async move {
+                match sweep.sweep().await {
+                    Ok(swept) if swept.duplicates > 0 => tracing::warn!(?swept, "duplicate accounts found"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the duplicate sweep stopped part-way"),
+                }
+            }
+        })));
+    }
+    {
         let (engine, every, days) = (
             engine.clone(),
             Duration::from_secs(file.retention.sweep_secs.unwrap_or(3600).max(1)),
             file.retention.directory_days,
         );
-        tokio::spawn(async move {
-            loop {
+        single.push(tokio::spawn(singletons.clone().every(RETENTION, every, move || {
+            let engine = engine.clone();
+            async move {
                 match engine.sweep(days).await {
                     Ok(r) if r.accounts + r.users > 0 => {
                         tracing::info!(accounts = r.accounts, users = r.users, "retention ended for some")
@@ -199,10 +212,9 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "the retention sweep failed"),
                 }
-                tokio::time::sleep(every).await;
             }
-        })
-    };
+        })));
+    }
 
     let state = AppState {
         store: store.clone(),
@@ -242,11 +254,11 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     };
     eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
     axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
-    sweeper.abort();
-    package_sync.abort();
-    if let Some(duplicates) = duplicates {
-        duplicates.abort();
+    for task in &single {
+        task.abort();
     }
+    singletons.release().await;
+    package_sync.abort();
     shutdown.notify_one();
     hook_shutdown.notify_one();
     let _ = worker.await;

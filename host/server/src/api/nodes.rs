@@ -17,7 +17,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     path = "/nodes",
     operation_id = "listNodes",
     tag = "nodes",
-    summary = "Every run of provisio serve on this directory, newest first: live or not, and the accounts it holds",
+    summary = "Every run of provisio serve on this directory, newest first: live or not, the accounts it holds and the singletons it runs (retention, duplicates, hooks.fan-out)",
     responses((status = 200, description = "Nodes")),
     security(("apiToken" = ["nodes:read"]))
 )]
@@ -36,6 +36,7 @@ async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, Ap
                 "lastHeartbeat": timestamp(n.heartbeat_at),
                 "stopped": n.stopped_at.map(timestamp),
                 "accountsHeld": n.held,
+                "singletons": n.singletons,
             })
         })
         .collect();
