@@ -205,3 +205,43 @@ async fn a_singleton_runs_on_one_node_once_per_period_and_moves_when_its_node_di
     drop((a, b));
     db.drop().await;
 }
+
+/// A version one node cannot load (here: its content is gone from the
+/// directory, as after a node installed it with a build that could not
+/// store it) is run by the nodes that have it; the node without it leaves
+/// the app's work to them instead of failing it.
+#[tokio::test]
+async fn a_node_that_cannot_load_a_version_leaves_the_app_s_work_to_the_nodes_that_can() {
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let db = TestDatabase::new(Backend::Postgres, dir_a.path()).await;
+    let app = LaxApp::start().await;
+    let a = Provisio::start(dir_a.path(), &db.url, CONFIG).await;
+    std::fs::copy(dir_a.path().join("secret.key"), dir_b.path().join("secret.key")).expect("share the key");
+    let next = crate::versions::package(&crate::versions::next_manifest(), crate::support::SCIM_NEXT);
+    assert_eq!(a.ok("POST", "/connectors", Some(next)).await["label"], "scim@0.2.0");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+    sqlx::query("DELETE FROM package_blobs").execute(&mut conn).await.expect("lose the content");
+    let b = Provisio::start(dir_b.path(), &db.url, CONFIG).await;
+    let app_id = a.create_scim_app("Next", &app.origin(), "token").await;
+    a.ok("PUT", &format!("/apps/{app_id}/connector"), Some(serde_json::json!({ "version": "0.2.0" }))).await;
+
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let user = node.create_user(&format!("u{i}@example.com"), "U", &format!("{i}")).await;
+        node.ok("PUT", &format!("/apps/{app_id}/users/{user}"), None).await;
+    }
+    a.wait_idle(Duration::from_secs(60)).await;
+    // Node b looked for work all along, and failed none of it.
+    b.wait_for_claims(3).await;
+    assert_eq!(app.users().len(), 20);
+    let errors = a.ok("GET", "/logs?eventType=account.error&limit=100", None).await;
+    assert_eq!(errors, serde_json::json!([]), "no push failed for want of the version");
+    let (_, metrics) = b.get_text(Some(crate::server::TOKEN), "/metrics").await;
+    let failed: Vec<&str> = metrics.lines().filter(|l| l.starts_with("provisio_work_failed_total")).collect();
+    assert!(failed.is_empty(), "node b failed none of the app's work: {failed:?}");
+    let listed = b.ok("GET", "/connectors", None).await;
+    let loaded_on_b = listed.as_array().into_iter().flatten().any(|c| c["version"] == "0.2.0" && c["loaded"] == true);
+    assert!(!loaded_on_b, "node b never had the version: {listed}");
+    drop((a, b));
+    db.drop().await;
+}

@@ -156,4 +156,11 @@ pub trait Connectors: Send + Sync + 'static {
     fn correlation(&self, app: &App) -> Option<String>;
 
     fn call(&self, app: &App, id: CallId, call: Call) -> impl Future<Output = Result<Reply, CallFailure>> + Send;
+
+    /// Whether this node can run the app's connector version (loading it
+    /// first if another node installed it). A node that cannot leaves the
+    /// app's work to the nodes that can, instead of failing it.
+    fn runs_here(&self, _app: &App) -> impl Future<Output = bool> + Send {
+        async { true }
+    }
 }

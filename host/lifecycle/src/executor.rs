@@ -115,6 +115,9 @@ pub struct Executor<C> {
     failures: Mutex<HashMap<String, u32>>,
     /// Apps as last read, for a moment: work on one app reads it once.
     apps: Mutex<HashMap<String, (Instant, App)>>,
+    /// Apps whose connector version this node cannot run, since when: left
+    /// out of its claims for `ELSEWHERE_TTL`, then tried again.
+    elsewhere: Mutex<HashMap<String, Instant>>,
     /// The leases this worker holds, queued or running.
     leases: HeldLeases,
     /// Outcomes for the batching writer.
@@ -124,6 +127,10 @@ pub struct Executor<C> {
 
 /// How long an app read stays good for the executor.
 const APP_TTL: Duration = Duration::from_millis(500);
+
+/// How long a node leaves an app it cannot run to the other nodes before
+/// it looks again (it may have loaded the version by then).
+const ELSEWHERE_TTL: Duration = Duration::from_secs(5);
 
 /// What one attempt ended in.
 enum Attempt {
@@ -170,6 +177,7 @@ impl<C: Connectors> Executor<C> {
             work,
             failures: Mutex::new(HashMap::new()),
             apps: Mutex::new(HashMap::new()),
+            elsewhere: Mutex::new(HashMap::new()),
             leases: HeldLeases::default(),
             outcomes,
             outcomes_rx: Mutex::new(Some(rx)),
@@ -236,14 +244,19 @@ impl<C: Connectors> Executor<C> {
                 }
                 waiting.into_iter().filter(|(_, n)| *n >= cap).map(|(app, _)| app.to_string()).collect()
             };
+            // So are the apps this node cannot run: another node takes them.
+            let skip: Vec<String> = {
+                let mut elsewhere = self.elsewhere.lock().unwrap_or_else(|p| p.into_inner());
+                elsewhere.retain(|_, since| since.elapsed() < ELSEWHERE_TTL);
+                saturated.iter().cloned().chain(elsewhere.keys().filter(|a| !saturated.contains(a)).cloned()).collect()
+            };
             let runnable = queue.iter().filter(|a| !saturated.contains(&a.app_id)).count();
             // A claim that leaves apps out and finds nothing is not repeated
             // until new work or the poll says there may be some.
-            let worth_claiming = saturated.is_empty() || !others_idle;
+            let worth_claiming = skip.is_empty() || !others_idle;
             if runnable < concurrency.div_ceil(2) && queue.len() < concurrency * 4 && worth_claiming {
                 let limit = (concurrency * 2 - runnable) as u32;
-                let claimed =
-                    self.store.claim_due_except(&self.config.owner, lease_ms, limit, &settle, &saturated).await;
+                let claimed = self.store.claim_due_except(&self.config.owner, lease_ms, limit, &settle, &skip).await;
                 // Each look for work, found or not: an operator sees the
                 // executor is alive, and a test can wait for it to have looked.
                 metrics::counter!("provisio_executor_claims_total").increment(1);
@@ -255,7 +268,7 @@ impl<C: Connectors> Executor<C> {
                         queue.extend(accounts);
                         continue;
                     }
-                    Ok(_) => others_idle = !saturated.is_empty(),
+                    Ok(_) => others_idle = !skip.is_empty(),
                     Err(e) => tracing::warn!(error = %e, "claiming work failed; trying again"),
                 }
             }
@@ -371,6 +384,22 @@ impl<C: Connectors> Executor<C> {
         if app.status != "active" || paused_until.is_some() {
             let until = paused_until.unwrap_or(now + self.config.poll.as_millis() as i64);
             if let Err(e) = self.store.defer(&app.id, &account.user_id, &account.lease(), until).await {
+                tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "deferring failed");
+            }
+            return;
+        }
+        // A version this node cannot load (yet): another node does the
+        // work, at once and without a failure counted.
+        if !self.connectors.runs_here(&app).await {
+            let first = self.elsewhere.lock().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), Instant::now());
+            if first.is_none() {
+                tracing::warn!(
+                    app = %app.id,
+                    connector = %format!("{}@{}", app.connector_name, app.connector_version),
+                    "this node cannot run the app's connector version; leaving its work to the nodes that can"
+                );
+            }
+            if let Err(e) = self.store.defer(&app.id, &account.user_id, &account.lease(), now).await {
                 tracing::warn!(app = %app.id, user = %account.user_id, error = %e, "deferring failed");
             }
             return;

@@ -32,6 +32,9 @@ pub struct RuntimeConnectors {
     operations: RwLock<HashMap<String, Vec<Operation>>>,
     /// Configured apps, rebuilt when the app's row changes.
     apps: RwLock<HashMap<String, (i64, Arc<provisio_runtime::App>)>>,
+    /// One sync at a time: callers that find a version missing at once
+    /// wait for one load of it, not compile it side by side.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl RuntimeConnectors {
@@ -42,6 +45,7 @@ impl RuntimeConnectors {
             sealer,
             operations: RwLock::new(HashMap::new()),
             apps: RwLock::new(HashMap::new()),
+            syncing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -85,6 +89,7 @@ impl RuntimeConnectors {
     /// (a contract it does not support, content not stored) is skipped and
     /// tried again next time. Returns how many were loaded.
     pub async fn sync(&self) -> Result<usize, provisio_directory::StoreError> {
+        let _one_at_a_time = self.syncing.lock().await;
         let mut loaded = 0;
         for p in self.store.packages().await? {
             let label = format!("{}@{}", p.name, p.version);
@@ -261,6 +266,18 @@ impl Connectors for RuntimeConnectors {
             .unwrap_or_else(|p| p.into_inner())
             .get(&label)
             .is_some_and(|ops| ops.contains(&operation(op)))
+    }
+
+    async fn runs_here(&self, app: &App) -> bool {
+        let here = || self.runtime.connector(&app.connector_name, &app.connector_version).is_some();
+        if here() {
+            return true;
+        }
+        // Installed through another node since this one last looked.
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %e, "could not look for connector versions in the directory");
+        }
+        here()
     }
 
     fn correlation(&self, app: &App) -> Option<String> {
