@@ -2,7 +2,7 @@
 //! fenced leases, renewal, settle times, and outcomes recorded only under
 //! the claim they were made with (and never lost when they are not).
 
-use provisio_directory::{AccountState, Failure, LogQuery, Pushed, Store};
+use provisio_directory::{AccountState, Clock, Failure, LogQuery, Pushed, Store};
 use serde_json::{Map, Value, json};
 
 use crate::directory::{app_with_users, each_backend};
@@ -229,4 +229,34 @@ async fn concurrent_claimers_on_postgres_never_share_an_account() {
     assert_eq!(all.len(), users.len(), "every due account was claimed");
     store.close().await;
     db.drop().await;
+}
+
+/// A claim that waits for the database (SQLite's writer here; a free
+/// connection on PostgreSQL) reckons its lease from when it claims, not from
+/// when it began to wait: otherwise the lease would be over on arrival and
+/// another worker could claim the account while the first one calls the app.
+#[tokio::test]
+async fn a_claim_that_waited_for_the_database_gets_a_whole_lease() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = std::sync::Arc::new(provisio_directory::FixedClock::new(1_700_000_000_000));
+    let url = format!("sqlite://{}", dir.path().join("provisio.db").display());
+    let store = Store::open_with_clock(&url, clock.clone()).await.expect("open");
+    let (app, users) = app_with_users(&store, 1).await;
+    store.set_desired(&app, &users[0], AccountState::Active, &Map::new()).await.expect("set");
+
+    let busy = store.write().await.expect("another writer");
+    let claim = {
+        let store = store.clone();
+        tokio::spawn(async move { store.claim_due("w1", 10_000, 1, &no_settle).await })
+    };
+    // Let the claim run until it waits for the writer (one thread: it runs
+    // now, up to its first wait).
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    clock.advance(20_000);
+    busy.rollback().await.expect("release the writer");
+    let claimed = claim.await.expect("join").expect("claim").remove(0);
+    assert_eq!(claimed.lease_until, Some(clock.now_ms() + 10_000), "the lease starts at the claim");
+    assert!(store.claim_due("w2", 10_000, 1, &no_settle).await.expect("claim").is_empty(), "still leased");
 }

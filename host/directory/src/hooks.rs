@@ -258,6 +258,9 @@ impl Store {
     /// Takes due deliveries under a lease, so two nodes never send one at
     /// the same time.
     pub async fn claim_deliveries(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        // The connection first, then the time: a lease reckoned from before
+        // a wait for a connection could be over when it is written.
+        let mut conn = self.pool.acquire().await?;
         let now = self.now_ms();
         let due = sqlx::query(
             "SELECT id FROM hook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
@@ -265,7 +268,7 @@ impl Store {
         )
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let mut claimed = Vec::new();
         for row in due {
@@ -278,12 +281,12 @@ impl Store {
             .bind(now + lease_ms)
             .bind(&id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
             if taken == 1 {
                 let row =
-                    sqlx::query("SELECT * FROM hook_deliveries WHERE id = $1").bind(&id).fetch_one(&self.pool).await?;
+                    sqlx::query("SELECT * FROM hook_deliveries WHERE id = $1").bind(&id).fetch_one(&mut *conn).await?;
                 claimed.push(delivery_from_row(&row)?);
             }
         }

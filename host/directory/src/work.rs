@@ -105,8 +105,11 @@ impl Store {
         settle_ms: &(dyn Fn(&Value) -> i64 + Sync),
         skip: &[String],
     ) -> Result<Vec<AppAccount>, StoreError> {
-        let now = self.now_ms();
         let mut tx = self.write().await?;
+        // Read once the transaction is open: a `now` taken before a wait for
+        // a connection (or SQLite's writer) would give a lease that is
+        // already over, which another worker may claim at once.
+        let now = tx.now_ms();
         // Only generated placeholders are formatted into the SQL.
         let skipped = match skip.len() {
             0 => String::new(),
@@ -190,6 +193,8 @@ impl Store {
     /// renewed. A lease that already ran out is not revived: its account may
     /// belong to another worker by now.
     pub async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<(i64, u64), StoreError> {
+        // The connection first, then the time (see `claim_due_except`).
+        let mut conn = self.pool.acquire().await?;
         let now = self.now_ms();
         let until = now + lease_ms;
         let renewed = sqlx::query(
@@ -199,7 +204,7 @@ impl Store {
         .bind(until)
         .bind(owner)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         Ok((until, renewed))
