@@ -451,3 +451,41 @@ async fn a_duplicate_made_beyond_the_settle_time_is_found_by_its_key_deactivated
         w.end().await;
     }
 }
+
+/// A node killed while a deactivation is in flight never records it; the
+/// app carries it out anyway. The user is back before the lease runs out:
+/// the next attempt must not trust what was last recorded as pushed (still
+/// "active"), or the returning user would stay locked out (and, the other
+/// way round, a leaver would keep access).
+#[tokio::test]
+async fn a_push_cut_off_by_a_kill_is_sent_again_in_full_not_assumed_undone() {
+    for backend in BACKENDS {
+        let mut w = world(backend, &config(1)).await;
+        let app_id = w.provisio.create_scim_app("Cut", &w.app.origin(), "token").await;
+        let ids = users(&w.provisio, &app_id, 1).await;
+        w.provisio.wait_idle(Duration::from_secs(30)).await;
+        // The deactivation takes 2 s in the app: within the lease, but long
+        // enough to kill the node while it is in flight.
+        w.app.set_rule(|r| match r.method.as_str() {
+            "PATCH" if r.body.to_string().contains("false") => {
+                Behaviour { delay: Duration::from_secs(2), ..Behaviour::default() }
+            }
+            _ => Behaviour::default(),
+        });
+        w.provisio.ok("POST", &format!("/users/{}/lifecycle/deactivate", ids[0]), None).await;
+        w.app
+            .wait_for("the deactivation in flight", Duration::from_secs(30), |r| {
+                r.iter().any(|r| r.method == "PATCH" && r.finished.is_none())
+            })
+            .await;
+        w.provisio.kill();
+        w.provisio.restart().await;
+        w.provisio.ok("POST", &format!("/users/{}/lifecycle/reactivate", ids[0]), None).await;
+        w.provisio.wait_idle(Duration::from_secs(60)).await;
+
+        let account = &w.app.users()[0];
+        assert_eq!(account["active"], json!(true), "{backend:?}: the returning user has access: {account}");
+        w.app.assert_one_request_at_a_time();
+        w.end().await;
+    }
+}

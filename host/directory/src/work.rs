@@ -145,7 +145,11 @@ impl Store {
             let settle = settle_ms(&serde_json::from_str(&policy).unwrap_or(Value::Null)).max(0);
             // A create's intent is committed with the claim, before any call
             // is made; `account.intent` keeps what an earlier attempt left,
-            // which tells the worker to look the account up first. The
+            // which tells the worker to look the account up first. Any other
+            // claim records `sync`, cleared only by a recorded success: an
+            // attempt that ended without one (its node died, its call
+            // outlived the lease) may have changed the app after all, so the
+            // next one does not trust the pushed image. The
             // operation id (the idempotency key) is stable across retries of
             // one create: it changes only when a push completes.
             if account.creates() && account.operation_id.is_none() {
@@ -170,7 +174,7 @@ impl Store {
             let sql = format!(
                 "UPDATE app_accounts AS a SET lease_owner = $1, lease_until = $2, lease_token = a.lease_token + 1, \
                  settle_until = v.settle_until, \
-                 intent = CASE WHEN {CREATES} THEN 'create' ELSE a.intent END, \
+                 intent = CASE WHEN {CREATES} OR a.intent = 'create' THEN 'create' ELSE 'sync' END, \
                  operation_id = CASE WHEN {CREATES} AND a.operation_id IS NULL \
                    THEN a.app_id || ':' || a.user_id || ':' || CAST(a.pushed_generation AS TEXT) \
                    ELSE a.operation_id END \
@@ -382,7 +386,7 @@ impl Tx {
              attempt = CASE WHEN desired_generation > $1 THEN 0 ELSE attempt + $2 END, \
              next_attempt_at = CASE WHEN desired_generation > $1 THEN $3 ELSE $4 END, \
              last_error = $5, \
-             intent = CASE WHEN $6 = 1 THEN NULL ELSE intent END, \
+             intent = CASE WHEN $6 = 1 AND intent = 'create' THEN NULL ELSE intent END, \
              operation_id = CASE WHEN $6 = 1 THEN NULL ELSE operation_id END, \
              settle_until = $7, \
              external_id = COALESCE($8, external_id), \

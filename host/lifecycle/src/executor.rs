@@ -548,6 +548,12 @@ impl<C: Connectors> Executor<C> {
         // A create an earlier attempt started may have reached the app (its
         // settle time has passed: the claim waited for it).
         let in_doubt = account.intent.as_deref() == Some("create") && !(holds && external.is_some());
+        // The last attempt ended without an outcome (its node died, or its
+        // call outlived the lease): the app may hold what it sent rather than
+        // what `pushed` says. Everything is sent again, the state included;
+        // each call is idempotent.
+        let unsure = account.intent.as_deref() == Some("sync");
+        let baseline = if unsure { pushed.unknown() } else { pushed.clone() };
 
         match (target, holds, external) {
             (AccountState::Active, false, _) | (AccountState::Active, true, None) => {
@@ -607,7 +613,9 @@ impl<C: Connectors> Executor<C> {
                     };
                     return Ok(Attempt::Failed(Failed::of(AccountOp::Update, failure)));
                 }
-                if account.pushed_state == AccountState::Inactive {
+                let reactivate = account.pushed_state == AccountState::Inactive
+                    || (unsure && self.connectors.supports(app, AccountOp::Reactivate));
+                if reactivate {
                     if self.connectors.supports(app, AccountOp::Reactivate) {
                         if let Err(failure) = self.call(app, account, &id, Call::Reactivate { id: ext.clone() }).await {
                             return Ok(Attempt::Failed(Failed::of(AccountOp::Reactivate, failure)));
@@ -619,7 +627,7 @@ impl<C: Connectors> Executor<C> {
                         self.store.open_manual_task(&app.id, &account.user_id, login, "reactivate", generation).await?;
                     }
                 }
-                match self.update(app, account, &id, &ext, &pushed, &desired).await {
+                match self.update(app, account, &id, &ext, &baseline, &desired).await {
                     Ok(()) => Ok(done(AccountState::Active, &desired, None)),
                     Err(failure) => {
                         // The account is active again (reactivated, or its
@@ -635,7 +643,7 @@ impl<C: Connectors> Executor<C> {
                 }
             }
             (AccountState::Inactive | AccountState::Absent, true, Some(ext)) => {
-                if account.pushed_state == AccountState::Inactive {
+                if account.pushed_state == AccountState::Inactive && !unsure {
                     return Ok(done(AccountState::Inactive, &pushed, None));
                 }
                 self.take_away(app, account, &id, AccountState::Inactive, ext, &pushed, None).await

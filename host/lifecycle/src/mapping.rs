@@ -55,6 +55,14 @@ impl AccountImage {
         }
     }
 
+    /// The same attributes with values known to no one: compared with it,
+    /// every desired attribute is a change, and every attribute no longer
+    /// desired is still removed.
+    pub fn unknown(&self) -> AccountImage {
+        let attributes = self.attributes.keys().map(|k| (k.clone(), Value::Null)).collect();
+        AccountImage { login: self.login.clone(), attributes }
+    }
+
     /// An account's stored profile; an empty one (never pushed) is empty.
     pub fn from_map(map: &Map<String, Value>) -> AccountImage {
         serde_json::from_value(Value::Object(map.clone())).unwrap_or_default()
