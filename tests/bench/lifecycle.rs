@@ -9,11 +9,14 @@
 //! 3. leaver latency: from the deactivate call to the last of 10 apps'
 //!    accounts deactivated;
 //! 4. resident memory of `provisio serve` holding 100,000 users, 1,000
-//!    groups and 10 apps, idle and while provisioning.
+//!    groups and 10 apps, idle and while provisioning;
+//! 5. three nodes on one PostgreSQL against the fixed-answer endpoint, and
+//!    one node in the same run: durable operations per second, and what
+//!    PostgreSQL did per operation (commits, rows written).
 //!
 //! `cargo bench -p provisio-tests --bench lifecycle --profile dev`
-//! (BENCH_USERS, BENCH_MEMORY_USERS and BENCH_ONLY=throughput|ceiling|leaver|memory
-//! tune it.)
+//! (BENCH_USERS, BENCH_MEMORY_USERS and
+//! BENCH_ONLY=throughput|ceiling|leaver|memory|nodes tune it.)
 
 #[path = "../integration/databases.rs"]
 #[allow(dead_code)]
@@ -395,6 +398,63 @@ async fn memory(users: usize) {
     db.drop().await;
 }
 
+/// This database's counters: commits, and rows inserted, updated or
+/// deleted. PostgreSQL flushes a backend's counts within 10 s of its last
+/// transaction, so the caller waits that long before reading them after a
+/// run.
+async fn pg_counters(url: &str) -> (f64, f64) {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let row = sqlx::query(
+        "SELECT xact_commit::float8 AS commits, (tup_inserted + tup_updated + tup_deleted)::float8 AS rows \
+         FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("pg_stat_database");
+    (row.get("commits"), row.get("rows"))
+}
+
+async fn nodes(users: usize) {
+    let stub = start_stub();
+    for count in [1usize, 3] {
+        let dirs: Vec<_> = (0..count).map(|_| tempfile::tempdir().expect("dir")).collect();
+        let db = TestDatabase::new(Backend::Postgres, dirs[0].path()).await;
+        let mut all = vec![Provisio::start(dirs[0].path(), &db.url, &config()).await];
+        for dir in &dirs[1..] {
+            std::fs::copy(dirs[0].path().join("secret.key"), dir.path().join("secret.key")).expect("share the key");
+            all.push(Provisio::start(dir.path(), &db.url, &config()).await);
+        }
+        let p = &all[0];
+        let app = p.create_scim_app("stub", &stub, "unused").await;
+        let group = populate(p, users, 0).await;
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let (commits, rows) = pg_counters(&db.url).await;
+        let cpu: f64 = all.iter().map(|n| cpu_secs(n.pid().expect("pid"))).sum();
+        let started = Instant::now();
+        p.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
+        while p.pending().await > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let took = started.elapsed();
+        let cpu = all.iter().map(|n| cpu_secs(n.pid().expect("pid"))).sum::<f64>() - cpu;
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let (commits_after, rows_after) = pg_counters(&db.url).await;
+        let n = users as f64;
+        println!(
+            "nodes ({count}): {users} creates against a fixed-answer endpoint in {:.2}s: {:.0} durable operations/s; \
+             PostgreSQL {:.2} commits and {:.2} rows written per operation; the nodes used {:.0} µs of CPU per operation",
+            took.as_secs_f64(),
+            n / took.as_secs_f64(),
+            (commits_after - commits) / n,
+            (rows_after - rows) / n,
+            cpu * 1e6 / n
+        );
+        drop(all);
+        db.drop().await;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
@@ -410,5 +470,8 @@ async fn main() {
     }
     if only("memory") {
         memory(env_usize("BENCH_MEMORY_USERS", 100_000)).await;
+    }
+    if only("nodes") {
+        nodes(users).await;
     }
 }

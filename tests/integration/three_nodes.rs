@@ -111,14 +111,22 @@ impl Admin {
         let body = json!({ "profile": {
             "login": login(i), "email": login(i), "firstName": format!("First{i}"), "lastName": "Last", "title": "Engineer"
         }});
-        let (status, answer, retried) = self.call(node, "POST", "/users", Some(body)).await;
-        if (200..300).contains(&status) {
-            return answer["id"].as_str().expect("id").to_string();
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let (status, answer, retried) = self.call(node, "POST", "/users", Some(body.clone())).await;
+            if (200..300).contains(&status) {
+                return answer["id"].as_str().expect("id").to_string();
+            }
+            assert!(retried && status == 409, "creating {}: {status} {answer}", login(i));
+            let filter = format!("filter=profile.login%20eq%20%22{}%22", login(i).replace('@', "%40"));
+            let found = self.ok(node, "GET", &format!("/users?{filter}"), None).await;
+            if let Some(id) = found[0]["id"].as_str() {
+                return id.to_string();
+            }
+            // Neither made nor found (the search was cut off too): again.
+            seen.push(format!("409 {answer}, then {found}"));
         }
-        assert!(retried && status == 409, "creating {}: {status} {answer}", login(i));
-        let filter = format!("filter=profile.login%20eq%20%22{}%22", login(i).replace('@', "%40"));
-        let found = self.ok(node, "GET", &format!("/users?{filter}"), None).await;
-        found[0]["id"].as_str().expect("the user a cut-off call created").to_string()
+        panic!("creating {}: {seen:?}", login(i));
     }
 }
 
