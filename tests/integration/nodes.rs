@@ -149,8 +149,9 @@ pub(crate) fn sweep_starts(requests: &[Request]) -> Vec<Instant> {
 fn assert_once_per_period(starts: &[Instant], period: Duration) {
     for pair in starts.windows(2) {
         let apart = pair[1] - pair[0];
-        // Milliseconds of slack for the clock's rounding, nothing more.
-        assert!(apart + Duration::from_millis(50) >= period, "two sweeps {apart:?} apart: {starts:?}");
+        // A quarter period of slack: the schedule is kept from when a run
+        // began; how soon its first request reaches the app varies with load.
+        assert!(apart + period / 4 >= period, "two sweeps {apart:?} apart: {starts:?}");
     }
 }
 
