@@ -259,6 +259,11 @@ async fn users_are_found_by_a_prefix_and_by_filters_on_both_backends() {
             Vec::<String>::new(),
             "% is a character, not a wildcard"
         );
+        // The login is not stored in the profile, yet found as part of it.
+        let by_login = find("filter=profile.login%20eq%20%22GRACE%40example.com%22");
+        assert_eq!(logins(p.ok("GET", &by_login, None).await), ["grace@example.com"], "{backend:?}");
+        let login_prefix = find("filter=profile.login%20sw%20%22al%22");
+        assert_eq!(logins(p.ok("GET", &login_prefix, None).await), ["alan@example.com"], "{backend:?}");
         let staged = find("filter=status%20eq%20%22STAGED%22");
         assert_eq!(logins(p.ok("GET", &staged, None).await), ["grace@example.com"]);
         let eng_active = find("filter=profile.department%20eq%20%22Engineering%22%20and%20status%20eq%20%22ACTIVE%22");

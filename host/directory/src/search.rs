@@ -197,6 +197,17 @@ impl Store {
                     let p = b.int(at)?;
                     conditions.push(format!("{column} {op} ${p}"));
                 }
+                // The login is a column of its own (shown in the profile):
+                // matched as uniqueness matches it, without regard to case.
+                Clause::Profile { name, prefix, value } if name == "login" => {
+                    let p = match prefix {
+                        true => b.text(starts_with(&crate::users::login_key(&value)))?,
+                        false => b.text(crate::users::login_key(&value))?,
+                    };
+                    let op = if prefix { "LIKE" } else { "=" };
+                    let escape = if prefix { " ESCAPE '\\'" } else { "" };
+                    conditions.push(format!("login_key {op} ${p}{escape}"));
+                }
                 Clause::Profile { name, prefix, value } => {
                     let a = b.text(path(&name))?;
                     if prefix {

@@ -86,7 +86,7 @@ pub(crate) fn from_row(r: &AnyRow) -> Result<User, StoreError> {
 
 /// Logins are compared without case: `Ada@Example.com` and `ada@example.com`
 /// are one person.
-fn login_key(login: &str) -> String {
+pub(crate) fn login_key(login: &str) -> String {
     login.to_lowercase()
 }
 
