@@ -79,7 +79,7 @@ impl<'a> RequestBuilder<'a> {
             let location = response.header("location").map(str::to_string);
             match (self.follow_redirects, response.status, location) {
                 (true, 301 | 302 | 303 | 307 | 308, Some(location)) => {
-                    request.url = resolve(&request.url, &location);
+                    request.url = resolve(&request.url, &location)?;
                     if response.status == 303
                         || (response.status != 307 && response.status != 308 && request.method == Method::Post)
                     {
@@ -102,19 +102,14 @@ impl<'a> RequestBuilder<'a> {
     }
 }
 
-/// `location` relative to `base` (absolute, absolute-path or relative).
-fn resolve(base: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
-    }
-    let origin_end =
-        base.find("://").map(|i| i + 3).and_then(|i| base[i..].find('/').map(|j| i + j)).unwrap_or(base.len());
-    if location.starts_with('/') {
-        format!("{}{location}", &base[..origin_end])
-    } else {
-        let dir_end = base.rfind('/').filter(|&i| i >= origin_end).unwrap_or(origin_end);
-        format!("{}/{location}", &base[..dir_end])
-    }
+/// `location` resolved against the request's URL as RFC 3986 (section 5)
+/// says: a `Location` is relative unless it starts with a scheme, whatever
+/// its query holds.
+fn resolve(base: &str, location: &str) -> Result<String> {
+    let base = url::Url::parse(base).map_err(|e| permanent(format!("\"{base}\" is not a URL: {e}")))?;
+    base.join(location)
+        .map(String::from)
+        .map_err(|e| permanent(format!("the app redirected to \"{location}\", which is not a URL: {e}")))
 }
 
 pub fn from_http_error(e: host::HttpError) -> ConnectorError {
@@ -180,8 +175,23 @@ mod tests {
 
     #[test]
     fn redirect_locations_resolve_against_the_request_url() {
-        assert_eq!(resolve("http://a:1/v2/Users", "http://b/x"), "http://b/x");
-        assert_eq!(resolve("http://a:1/v2/Users", "/other"), "http://a:1/other");
-        assert_eq!(resolve("http://a:1/v2/Users", "Groups"), "http://a:1/v2/Groups");
+        let r = |base: &str, location: &str| resolve(base, location).ok();
+        assert_eq!(r("http://a:1/v2/Users", "http://b/x").as_deref(), Some("http://b/x"));
+        assert_eq!(r("http://a:1/v2/Users", "/other").as_deref(), Some("http://a:1/other"));
+        assert_eq!(r("http://a:1/v2/Users", "Groups").as_deref(), Some("http://a:1/v2/Groups"));
+        assert_eq!(r("http://a:1/v2/Users?x=1", "../up").as_deref(), Some("http://a:1/up"));
+        assert_eq!(r("http://a:1/v2/Users", "//c:2/y").as_deref(), Some("http://c:2/y"));
+    }
+
+    #[test]
+    fn a_relative_redirect_with_a_url_in_its_query_stays_on_the_origin() {
+        assert_eq!(
+            resolve("http://a:1/login", "/landing?next=http://evil.example/x").ok().as_deref(),
+            Some("http://a:1/landing?next=http://evil.example/x")
+        );
+        assert_eq!(
+            resolve("http://a:1/v2/Users", "next?u=https://b").ok().as_deref(),
+            Some("http://a:1/v2/next?u=https://b")
+        );
     }
 }

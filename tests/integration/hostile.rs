@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use provisio_runtime::model::NewAccount;
-use provisio_runtime::{App, Blame, CallError, CallReport, LimitKind, Limits};
+use provisio_runtime::bounds::{MAX_MESSAGE_BYTES, MAX_RETRY_AFTER_MS};
+use provisio_runtime::model::{Account, ConnectorError, NewAccount};
+use provisio_runtime::{App, Blame, CallError, CallReport, Invocation, LimitKind, Limits};
 use provisio_sdk_harness::{Harness, RecordingServer, Reply};
 
 use crate::support::{call, hostile};
@@ -22,6 +23,8 @@ fn test_limits() -> Limits {
 async fn server() -> RecordingServer {
     RecordingServer::start(|req| match req.path.as_str() {
         "/redirect" => Reply::status(302).header("location", "http://evil.example.net/steal"),
+        "/redirect-relative" => Reply::status(302).header("location", "/landing?next=http://evil.example.net/x"),
+        p if p.starts_with("/landing") => Reply { status: 200, headers: Vec::new(), body: b"landed".to_vec() },
         "/echo-auth" => Reply {
             status: 200,
             headers: Vec::new(),
@@ -51,10 +54,25 @@ async fn app_with(harness: &Harness, server: &RecordingServer, limits: Limits) -
 }
 
 async fn attack(app: &App, name: &str) -> (CallError, CallReport) {
-    let user = NewAccount { login: name.into(), active: true, profile: Default::default() };
-    let inv = app.create_user(&call(name), &user).await;
+    let inv = run_attack(app, name).await;
     let err = inv.result.expect_err("the attack must fail");
     (err, inv.report)
+}
+
+async fn run_attack(app: &App, name: &str) -> Invocation<Account> {
+    let user = NewAccount { login: name.into(), active: true, profile: Default::default() };
+    app.create_user(&call(name), &user).await
+}
+
+/// An attack that would keep the host busy forever without its fix, run
+/// apart so that the test itself can give up on it.
+async fn attack_with_patience(app: &App, name: &'static str) -> (CallError, CallReport) {
+    let app = app.clone();
+    let task = tokio::spawn(async move { attack(&app, name).await });
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .unwrap_or_else(|_| panic!("{name}: the guest was still running a minute later"))
+        .expect("the attack's task")
 }
 
 /// The same component, a fresh store: still served.
@@ -174,6 +192,7 @@ async fn an_oversized_request_body_never_leaves_the_host() {
     let app = app_with(&h, &s, Limits { max_request_bytes: 1 << 20, ..test_limits() }).await;
     let (err, _) = attack(&app, "big-request").await;
     assert!(err.to_string().contains("max_request_bytes"), "{err}");
+    assert_eq!(err.blame(), Blame::Guest, "the guest sent too much, not the app: {err:?}");
     assert!(s.requests().is_empty(), "nothing was sent");
     still_served(&app).await;
 }
@@ -301,4 +320,142 @@ async fn a_secret_the_app_echoes_is_redacted_before_the_guest_sees_it() {
     assert!(err.to_string().contains("Bearer [redacted]"), "{err}");
     assert!(report.logs.iter().any(|l| l.message.contains("[redacted]")));
     still_served(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_keeps_the_host_busy_in_its_calls_is_stopped_at_its_wall_time() {
+    let (h, s) = (hostile().await, server().await);
+    let limits = Limits { operation_timeout_ms: 1_000, memory_bytes: 160 << 20, ..test_limits() };
+    let app = app_with(&h, &s, limits).await;
+    for name in ["busy-host", "busy-host-http"] {
+        let (err, report) = attack_with_patience(&app, name).await;
+        assert_limit(&err, LimitKind::WallTime, Blame::Guest);
+        assert!(
+            report.duration < Duration::from_secs(5),
+            "{name}: stopped near its deadline, not {:?}",
+            report.duration
+        );
+    }
+    still_served(&app).await;
+}
+
+#[tokio::test]
+async fn a_huge_error_message_is_cut_with_a_marker_saying_how_much() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, Limits { memory_bytes: 160 << 20, ..test_limits() }).await;
+    let (err, _) = attack(&app, "huge-error").await;
+    let text = err.to_string();
+    assert!(text.len() < 2 * MAX_MESSAGE_BYTES, "kept {} bytes", text.len());
+    assert!(text.contains("more bytes cut]"), "{}", &text[text.len() - 60..]);
+    assert!(!text.contains("END"), "the end was cut");
+}
+
+#[tokio::test]
+async fn a_nul_in_a_message_never_leaves_the_runtime_raw() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    let (err, _) = attack(&app, "nul-error").await;
+    assert!(!err.to_string().contains('\0'), "{err:?}");
+    assert!(err.to_string().contains("bad\u{FFFD}thing"), "{err}");
+}
+
+#[tokio::test]
+async fn an_id_with_a_nul_or_over_its_limit_is_refused_not_cut() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    for (name, says) in [("nul-id", "NUL"), ("huge-id", "2000 bytes")] {
+        let (err, _) = attack(&app, name).await;
+        assert!(matches!(err, CallError::InvalidOutput { .. }), "{name}: {err:?}");
+        assert_eq!(err.blame(), Blame::Guest);
+        assert!(err.to_string().contains(says), "{name}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_near_the_largest_number_is_clamped_to_the_ceiling() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    let (err, _) = attack(&app, "retry-after-max").await;
+    match err.connector_error() {
+        Some(ConnectorError::RateLimited { retry_after_ms, .. }) => {
+            assert_eq!(*retry_after_ms, Some(MAX_RETRY_AFTER_MS))
+        }
+        other => panic!("expected rate-limited, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_error_the_guest_makes_up_without_asking_the_app_is_blamed_on_the_guest() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    let (err, report) = attack(&app, "error-without-request").await;
+    assert_eq!(report.requests, 0);
+    assert_eq!(err.blame(), Blame::Guest, "{err:?}");
+}
+
+#[tokio::test]
+async fn headers_and_the_url_count_against_max_request_bytes() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, Limits { max_request_bytes: 1 << 20, ..test_limits() }).await;
+    for name in ["big-header", "many-headers"] {
+        let (err, _) = attack(&app, name).await;
+        assert!(err.to_string().contains("max_request_bytes"), "{name}: {err}");
+        assert_eq!(err.blame(), Blame::Guest, "{name}: {err:?}");
+    }
+    assert!(s.requests().is_empty(), "nothing was sent");
+    still_served(&app).await;
+}
+
+#[tokio::test]
+async fn a_url_the_http_stack_cannot_carry_is_a_permanent_error_of_the_guest() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, Limits { max_request_bytes: 1 << 20, ..test_limits() }).await;
+    let (err, _) = attack(&app, "long-url").await;
+    assert_eq!(err.blame(), Blame::Guest, "{err:?}");
+    assert!(matches!(err.connector_error(), Some(ConnectorError::Permanent { .. })), "not retried: {err:?}");
+    assert!(s.requests().is_empty());
+}
+
+#[tokio::test]
+async fn localhost_with_the_root_s_trailing_dot_is_the_same_granted_host() {
+    let (h, s) = (hostile().await, server().await);
+    let origin = s.url().replace("127.0.0.1", "localhost");
+    let app = h
+        .app(
+            h.config_for(&s)
+                .setting("target", origin.as_str())
+                .grant(origin.trim_end_matches('/'))
+                .limits(test_limits()),
+        )
+        .expect("app");
+    let inv = run_attack(&app, "localhost-dot").await;
+    assert_eq!(inv.result.expect("reached the granted host").id, "reached");
+    assert!(s.requests().iter().any(|r| r.path == "/ok"));
+}
+
+#[tokio::test]
+async fn deep_recursion_with_large_frames_is_reported_as_the_stack_limit() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    let (err, _) = attack(&app, "stack-large-frames").await;
+    assert_limit(&err, LimitKind::Stack, Blame::Guest);
+    assert!(err.to_string().contains("ran out of stack"), "{err}");
+    still_served(&app).await;
+}
+
+#[tokio::test]
+async fn the_memory_limit_message_carries_no_backtrace_hint() {
+    let (h, s) = (hostile().await, server().await);
+    let app = app_with(&h, &s, test_limits()).await;
+    let (err, _) = attack(&app, "memory-bomb").await;
+    assert!(!err.to_string().contains("RUST_BACKTRACE"), "{err}");
+}
+
+#[tokio::test]
+async fn a_relative_redirect_with_a_url_in_its_query_is_followed_on_the_same_origin() {
+    let (h, s) = (hostile().await, server().await);
+    let app = h.app(h.config_for(&s).setting("target", s.url()).limits(test_limits())).expect("app");
+    let inv = run_attack(&app, "relative-redirect").await;
+    assert_eq!(inv.result.expect("followed").id, "landed");
+    assert!(s.requests().iter().any(|r| r.path.starts_with("/landing?next=")));
 }

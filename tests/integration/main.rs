@@ -3,9 +3,11 @@
 
 mod access;
 mod api;
+mod busy_guest;
 mod databases;
 mod directory;
 mod docs;
+mod executor_faults;
 mod hostile;
 mod in_doubt;
 mod install;

@@ -93,6 +93,24 @@ impl Provisio {
         }
     }
 
+    /// SIGTERM, then waits up to `patience` for the process to exit; its
+    /// exit status, or `None` if it is still running (it is then killed).
+    pub fn terminate(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "could not send SIGTERM");
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// The server's process id (the benchmark reads its CPU and memory).
     #[allow(dead_code)]
     pub fn pid(&self) -> Option<u32> {

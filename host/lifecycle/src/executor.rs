@@ -8,9 +8,11 @@
 //! lookup that recognises the account by Provisio's own correlation key.
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -225,7 +227,12 @@ impl<C: Connectors> Executor<C> {
                 );
                 running.spawn(
                     async move {
-                        this.process(&account).await;
+                        // A bug (a panic) while pushing is recorded on the
+                        // account, not left as work that silently waits out
+                        // its lease.
+                        if let Err(panic) = AssertUnwindSafe(this.process(&account)).catch_unwind().await {
+                            this.record_crash(&account, panic_message(panic.as_ref())).await;
+                        }
                         this.leases.release(&account);
                         if let Some(n) = busy.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&account.app_id) {
                             *n = n.saturating_sub(1);
@@ -440,6 +447,35 @@ impl<C: Connectors> Executor<C> {
         let outcome =
             PushOutcome { app_id: app.id.clone(), user_id: account.user_id.clone(), lease: account.lease(), result };
         // The writer outlives every worker; a closed channel means shutdown.
+        let _ = self.outcomes.send(outcome);
+    }
+
+    /// Records a push that panicked as a failure of Provisio's: retried
+    /// after a backoff, and settled first, since the call may have reached
+    /// the app.
+    async fn record_crash(&self, account: &AppAccount, why: String) {
+        tracing::error!(app = %account.app_id, user = %account.user_id, "pushing an account failed in Provisio: {why}");
+        let now = self.store.now_ms();
+        let policy = self.app(&account.app_id).await.map(|app| app.policy).unwrap_or(Value::Null);
+        let failure = Failure {
+            generation: account.desired_generation,
+            error: format!(
+                "Provisio failed while pushing this account, not the app or its connector: {why}; see this node's log"
+            ),
+            retry_at: Some(now + self.backoff(account.attempt).as_millis() as i64),
+            counts: true,
+            settled: false,
+            settle_until: Some(now + self.config.settle_ms(&policy)),
+            linked: None,
+        };
+        metrics::counter!("provisio_work_failed_total", "app" => account.app_id.clone(), "kind" => "crashed")
+            .increment(1);
+        let outcome = PushOutcome {
+            app_id: account.app_id.clone(),
+            user_id: account.user_id.clone(),
+            lease: account.lease(),
+            result: Err(failure),
+        };
         let _ = self.outcomes.send(outcome);
     }
 
@@ -870,6 +906,15 @@ fn protocol(reply: Reply) -> CallFailure {
     CallFailure { kind: FailureKind::Transient, message: format!("the connector answered a create with {reply:?}") }
 }
 
+/// The message a panic carried, if it was text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -907,3 +952,4 @@ mod tests {
         assert!(Policy::parse(&serde_json::json!({ "settle_secs": 90_000 })).is_err(), "more than a day");
     }
 }
+

@@ -39,6 +39,11 @@ pub enum CallError {
     /// The guest trapped (a panic, an abort, an invalid operation).
     #[error("{connector} trapped: {message}")]
     Trap { connector: String, message: String, guest_output: String },
+    /// The guest returned something the host does not take (an id over its
+    /// limit, a NUL in a value): the call may have changed the app, but its
+    /// answer is not used.
+    #[error("{connector} returned an answer the host does not take: {message}")]
+    InvalidOutput { connector: String, message: String },
     /// Provisio failed; the connector is not at fault.
     #[error("host error: {message}")]
     Host { message: String },
@@ -49,7 +54,7 @@ impl CallError {
         match self {
             CallError::Connector { blame, .. } => *blame,
             CallError::Limit { blame, .. } => *blame,
-            CallError::Trap { .. } => Blame::Guest,
+            CallError::Trap { .. } | CallError::InvalidOutput { .. } => Blame::Guest,
             CallError::Host { .. } => Blame::Host,
         }
     }
@@ -69,6 +74,9 @@ impl CallError {
             },
             CallError::Trap { connector, message, guest_output } => {
                 CallError::Trap { connector, message: scrub(&message), guest_output: scrub(&guest_output) }
+            }
+            CallError::InvalidOutput { connector, message } => {
+                CallError::InvalidOutput { connector, message: scrub(&message) }
             }
             CallError::Host { message } => CallError::Host { message: scrub(&message) },
         }
@@ -96,6 +104,7 @@ impl CallError {
             },
             CallError::Limit { .. } => "limit",
             CallError::Trap { .. } => "trap",
+            CallError::InvalidOutput { .. } => "invalid-output",
             CallError::Host { .. } => "host-error",
         }
     }

@@ -43,7 +43,11 @@ pub struct Response {
 pub enum HttpError {
     Denied(String),
     Timeout(String),
+    /// The app's answer was over `max_response_bytes`.
     TooLarge(String),
+    /// The guest's request was over `max_request_bytes` (sent to the guest
+    /// as `too-large`, but the guest's doing).
+    RequestTooLarge(String),
     Connection(String),
     LimitExceeded(String),
     InvalidRequest(String),
@@ -100,7 +104,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .copied()
                 .filter(|a| match special_address(a.ip()) {
                     None => true,
-                    Some(_) => host == "localhost" && a.ip().is_loopback(),
+                    Some(_) => is_localhost(&host) && a.ip().is_loopback(),
                 })
                 .collect();
             if keep.is_empty() {
@@ -138,7 +142,10 @@ impl HttpError {
     /// network's or the app's.
     pub fn guest_fault(&self) -> Option<&str> {
         match self {
-            HttpError::Denied(m) | HttpError::LimitExceeded(m) | HttpError::InvalidRequest(m) => Some(m),
+            HttpError::Denied(m)
+            | HttpError::LimitExceeded(m)
+            | HttpError::InvalidRequest(m)
+            | HttpError::RequestTooLarge(m) => Some(m),
             HttpError::Timeout(_) | HttpError::TooLarge(_) | HttpError::Connection(_) => None,
         }
     }
@@ -153,8 +160,19 @@ async fn checked_send(
     let app = &state.app;
     let limits = &app.limits;
     charge_request(state)?;
-    let url = url::Url::parse(&req.url)
+    // Everything the guest sends counts, measured before any of it is parsed.
+    let head_len = req.url.len() + req.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>();
+    let request_len = (head_len + req.body.as_ref().map_or(0, Vec::len)) as u64;
+    if request_len > limits.max_request_bytes {
+        return Err(too_large_request(request_len, limits.max_request_bytes));
+    }
+    let mut url = url::Url::parse(&req.url)
         .map_err(|e| HttpError::InvalidRequest(format!("\"{}\" is not a URL: {e}", req.url)))?;
+    // `localhost.` names the same host as `localhost`, but the system's
+    // resolver knows only the latter.
+    if url.host_str().is_some_and(|h| h.ends_with('.') && is_localhost(h)) {
+        let _ = url.set_host(Some("localhost"));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(HttpError::InvalidRequest(
             "credentials in a URL are not allowed; pass a credential handle as `auth`".into(),
@@ -164,9 +182,7 @@ async fn checked_send(
     match url.host() {
         Some(url::Host::Ipv4(ip)) => app.policy.check_address(&url, IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => app.policy.check_address(&url, IpAddr::V6(ip)),
-        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
-            app.policy.check_address(&url, IpAddr::from([127, 0, 0, 1]))
-        }
+        Some(url::Host::Domain(d)) if is_localhost(d) => app.policy.check_address(&url, IpAddr::from([127, 0, 0, 1])),
         _ => Ok(()),
     }
     .map_err(HttpError::Denied)?;
@@ -203,12 +219,9 @@ async fn checked_send(
         state.meter.register_secret(&secret.value);
         body = Some(inject_secret(body.as_deref(), &secret)?);
     }
-    let body_len = body.as_ref().map_or(0, |b| b.len() as u64);
-    if body_len > limits.max_request_bytes {
-        return Err(HttpError::TooLarge(format!(
-            "the request body has {body_len} bytes; the app's max_request_bytes is {}",
-            limits.max_request_bytes
-        )));
+    let request_len = (head_len + body.as_ref().map_or(0, Vec::len)) as u64;
+    if request_len > limits.max_request_bytes {
+        return Err(too_large_request(request_len, limits.max_request_bytes));
     }
 
     let method = match req.method {
@@ -224,6 +237,9 @@ async fn checked_send(
     state.meter.enter_host_call();
     let result = exchange(state, method, &url, &headers, body.as_deref(), auth.as_deref()).await;
     state.meter.exit_host_call();
+    if result.as_ref().err().is_none_or(|e| e.guest_fault().is_none()) {
+        state.meter.count_app_exchange();
+    }
     // An app may echo a credential or a password back (in an error message,
     // say): the guest never gets to see it.
     result.map(|r| Response { body: state.meter.redact_bytes(r.body), ..r })
@@ -332,6 +348,17 @@ async fn read_response(builder: reqwest::RequestBuilder, max: u64) -> Result<Res
     Ok(Response { status, headers, body })
 }
 
+fn too_large_request(len: u64, max: u64) -> HttpError {
+    HttpError::RequestTooLarge(format!(
+        "the request has {len} bytes (URL, headers and body); the app's max_request_bytes is {max}"
+    ))
+}
+
+/// `localhost`, in any case, with or without the root's trailing dot.
+fn is_localhost(host: &str) -> bool {
+    host.strip_suffix('.').unwrap_or(host).eq_ignore_ascii_case("localhost")
+}
+
 fn too_large(max: u64) -> HttpError {
     HttpError::TooLarge(format!("the response is larger than the app's max_response_bytes ({max} bytes)"))
 }
@@ -344,7 +371,10 @@ fn classify(e: reqwest::Error) -> HttpError {
         }
         source = s.source();
     }
-    if e.is_timeout() {
+    if e.is_builder() {
+        // The request could not even be built: the guest's doing.
+        HttpError::InvalidRequest(format!("the request cannot be sent: {}", e.without_url()))
+    } else if e.is_timeout() {
         HttpError::Timeout(format!("the HTTP exchange timed out: {e}"))
     } else {
         // No URL in the message: it is already known to the caller.

@@ -3,6 +3,7 @@
 //! guest. The lifecycle engine calls connectors only through [`App`].
 
 mod bindings;
+pub mod bounds;
 pub mod error;
 mod http;
 pub mod limits;
@@ -16,6 +17,7 @@ mod settings;
 mod state;
 mod trace;
 mod v0_1;
+mod wall_time;
 
 pub use bindings::supported_range;
 pub use error::{Blame, CallError};

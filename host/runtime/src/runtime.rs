@@ -19,6 +19,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
 use crate::bindings::{self, Contract};
+use crate::bounds::{Bounded, MAX_MESSAGE_BYTES};
 use crate::error::{Blame, CallError};
 use crate::limits::{LimitKind, Limits, MAX_MEMORY_BYTES};
 use crate::manifest::{Manifest, setting_reference};
@@ -28,6 +29,7 @@ use crate::package::{InstalledPackage, PackageStore};
 use crate::secrets::{AppCredential, CredentialSecret, SecretHandle, SecretString};
 use crate::state::{AppShared, CallMeter, LogLine, StoreState};
 use crate::v0_1;
+use crate::wall_time::{DeadlinePassed, EpochTicker, GuestThreads};
 
 /// How often a running guest yields to the async executor, in fuel units
 /// (~0.4 ms of guest code), so timeouts and other tasks get their turn.
@@ -44,11 +46,20 @@ pub struct RuntimeConfig {
     pub data_dir: PathBuf,
     /// Instances that may run at once (pooling allocator slots).
     pub max_concurrent_instances: u32,
+    /// Threads of their own for guests: a server sets this so that nothing a
+    /// guest makes the host do runs on the threads that serve its API. 0 runs
+    /// each call on the caller's runtime (a test harness, a benchmark).
+    pub guest_threads: usize,
 }
 
 impl RuntimeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        RuntimeConfig { data_dir: data_dir.into(), max_concurrent_instances: 256 }
+        RuntimeConfig { data_dir: data_dir.into(), max_concurrent_instances: 256, guest_threads: 0 }
+    }
+
+    pub fn guest_threads(mut self, threads: usize) -> Self {
+        self.guest_threads = threads;
+        self
     }
 }
 
@@ -115,6 +126,8 @@ struct Inner {
     /// Installs run one at a time: the check that a version is free and the
     /// write that takes it must not interleave with another install.
     installing: tokio::sync::Mutex<()>,
+    guests: Option<GuestThreads>,
+    _ticker: EpochTicker,
 }
 
 /// The connector runtime. Cheap to clone.
@@ -148,6 +161,7 @@ impl Runtime {
         let mut cfg = wasmtime::Config::new();
         cfg.wasm_component_model(true)
             .consume_fuel(true)
+            .epoch_interruption(true)
             .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg)?;
 
@@ -157,6 +171,8 @@ impl Runtime {
 
         let store = PackageStore::open(&config.data_dir)?;
         let client = crate::http::build_client()?;
+        let guests = (config.guest_threads > 0).then(|| GuestThreads::start(config.guest_threads)).transpose()?;
+        let ticker = EpochTicker::start(&engine)?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -165,6 +181,8 @@ impl Runtime {
                 store,
                 loaded: RwLock::new(HashMap::new()),
                 installing: tokio::sync::Mutex::new(()),
+                guests,
+                _ticker: ticker,
             }),
         })
     }
@@ -459,6 +477,25 @@ pub struct CallReport {
     pub guest_output: String,
 }
 
+impl CallReport {
+    /// The report of a call that never ran.
+    fn empty(app: &AppShared, operation: Operation) -> CallReport {
+        CallReport {
+            app_id: app.app_id.clone(),
+            connector: app.connector.clone(),
+            operation,
+            duration: Duration::ZERO,
+            requests: 0,
+            token_fetches: 0,
+            fuel_consumed: 0,
+            logs: Vec::new(),
+            logs_dropped: 0,
+            refusals: Vec::new(),
+            guest_output: String::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Invocation<T> {
     pub result: Result<T, CallError>,
@@ -528,8 +565,32 @@ impl App {
         Some((name, format!("{}:{}", call.operation_id, operation.name())))
     }
 
-    /// Runs one operation in a fresh store under the app's limits.
-    async fn run<R: Send + 'static>(
+    /// Runs one operation in a fresh store under the app's limits, on the
+    /// guest threads when the runtime has them.
+    async fn run<R: Bounded + Send + 'static>(
+        &self,
+        operation: Operation,
+        call: &CallContext,
+        f: impl for<'a> FnOnce(&'a mut Store<StoreState>, Guest) -> BoxedFuture<'a, GuestResult<R>> + Send + 'static,
+    ) -> Invocation<R> {
+        let Some(guests) = &self.runtime.inner.guests else {
+            return self.run_here(operation, call, f).await;
+        };
+        let (app, call_here) = (self.clone(), call.clone());
+        // The caller's span (an API request, a push) stays the call's parent.
+        let task = async move { app.run_here(operation, &call_here, f).await }.instrument(tracing::Span::current());
+        match guests.run(task).await {
+            Ok(invocation) => invocation,
+            Err(e) => {
+                let result = Err(CallError::Host { message: format!("the connector call did not finish: {e}") });
+                let report = CallReport::empty(&self.shared, operation);
+                crate::trace::call_finished(&report, result.as_ref().err());
+                Invocation { result, report }
+            }
+        }
+    }
+
+    async fn run_here<R: Bounded + Send + 'static>(
         &self,
         operation: Operation,
         call: &CallContext,
@@ -545,6 +606,7 @@ impl App {
         let state = StoreState::new(self.shared.clone(), meter.clone(), operation, started + timeout, idempotency);
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
+        crate::wall_time::arm(&mut store, started + timeout);
 
         let outcome =
             match store.set_fuel(limits.fuel).and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)))
@@ -581,11 +643,29 @@ impl App {
         let label = self.shared.connector.clone();
         let refusals = meter.take_refusals();
         let result = match outcome {
-            Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(error))) => {
-                let guest_at_fault = matches!(error, ConnectorError::Unsupported { .. }) || !refusals.is_empty();
+            Ok(Ok(Ok(mut value))) => match value.bound() {
+                Ok(()) => Ok(value),
+                Err(message) => Err(CallError::InvalidOutput { connector: label.clone(), message }),
+            },
+            Ok(Ok(Err(mut error))) => {
+                error.bound();
+                // Only the app's answers and the network are the app's: an
+                // error after a refusal, or with no exchange at all, is the guest's.
+                let guest_at_fault = matches!(error, ConnectorError::Unsupported { .. })
+                    || !refusals.is_empty()
+                    || meter.app_exchanges() == 0;
                 Err(CallError::Connector { error, blame: if guest_at_fault { Blame::Guest } else { Blame::RemoteApp } })
             }
+            Ok(Err(e)) if e.downcast_ref::<DeadlinePassed>().is_some() => Err(CallError::Limit {
+                connector: label.clone(),
+                limit: LimitKind::WallTime,
+                message: format!(
+                    "the operation took longer than {} ms while the guest kept running (its own code or its calls to the host)",
+                    timeout.as_millis()
+                ),
+                blame: Blame::Guest,
+                guest_output: guest_output.clone(),
+            }),
             Ok(Err(e)) => Err(classify_trap(e, &label, memory_refused, &guest_output)),
             Err(_elapsed) => Err(CallError::Limit {
                 connector: label.clone(),
@@ -602,7 +682,10 @@ impl App {
                 guest_output: guest_output.clone(),
             }),
         };
-        let result = result.map_err(|e| e.redacted(&|text| meter.redact(text)));
+        // Messages are cut before they are scrubbed: the host's work is in
+        // proportion to what it keeps, not to what the guest sent.
+        let result = result
+            .map_err(|e| e.redacted(&|text| crate::bounds::printable(&meter.redact_cut(text, MAX_MESSAGE_BYTES))));
         let report = CallReport {
             app_id: self.shared.app_id.clone(),
             connector: label,
@@ -851,6 +934,13 @@ fn classify_trap(e: wasmtime::Error, connector: &str, memory_refused: bool, gues
             LimitKind::Memory,
             with_said("the guest asked for more memory than the app's memory limit allows".into()),
         ),
+        Some(wasmtime::Trap::MemoryOutOfBounds) if shadow_stack_overflow(&e) => limit(
+            LimitKind::Stack,
+            "the guest ran out of stack: an out-of-bounds access inside a deep recursion, most likely its \
+             stack in linear memory (deep recursion or large stack frames; the stack's size is fixed when \
+             the connector is built)"
+                .into(),
+        ),
         Some(trap) => CallError::Trap {
             connector: connector.to_string(),
             message: with_said(trap.to_string()),
@@ -891,9 +981,21 @@ pub(crate) fn host_fault(e: impl std::fmt::Display) -> wasmtime::Error {
     wasmtime::Error::new(HostFault(e.to_string()))
 }
 
-/// The panic or abort message in a guest's stderr, if any.
+/// Compilers for wasm32 keep a "shadow" stack in linear memory beside wasm's
+/// own call stack: running out of it is an out-of-bounds access, not a stack
+/// overflow trap. Such an access inside a deep recursion (the innermost
+/// frames all one function) is most likely that stack running out.
+fn shadow_stack_overflow(e: &wasmtime::Error) -> bool {
+    const DEPTH: usize = 8;
+    let Some(trace) = e.downcast_ref::<wasmtime::WasmBacktrace>() else { return false };
+    let frames = trace.frames();
+    frames.len() >= DEPTH && frames[..DEPTH].iter().all(|f| f.func_index() == frames[0].func_index())
+}
+
+/// The panic or abort message in a guest's stderr, if any (the runtime's
+/// hints, such as how to get a backtrace, are not a message).
 fn guest_said(output: &str) -> Option<String> {
-    let lines: Vec<&str> = output.lines().collect();
+    let lines: Vec<&str> = output.lines().filter(|l| !l.starts_with("note: ")).collect();
     if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
         let message: Vec<&str> = lines[i + 1..]
             .iter()

