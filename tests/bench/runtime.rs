@@ -172,11 +172,36 @@ fn main() {
     let user = new_user();
     let call = CallContext::new("bench");
 
+    // As a server runs guests: on threads of their own (one hop there and back per call).
+    let threaded_data = tempfile::tempdir().expect("tempdir");
+    let threaded = Runtime::new(RuntimeConfig::new(threaded_data.path()).guest_threads(1)).expect("runtime");
+    rt.block_on(threaded.install(scim.manifest, scim.component)).expect("install");
+    let threaded_app = scim_app(&threaded, &origin);
+
     let mut c = Criterion::default().configure_from_args();
     {
         let mut g = c.benchmark_group("overhead");
         g.bench_function("fresh_store_instantiate_describe", |b| {
             b.to_async(&rt).iter(|| async { app.describe().await.into_result().expect("describe") })
+        });
+        // From the guest threads themselves (the executor's place): no hop.
+        let guest_rt = threaded.guest_threads().expect("guest threads");
+        g.bench_function("fresh_store_instantiate_describe_from_guest_threads", |b| {
+            b.iter_custom(|iters| {
+                let app = threaded_app.clone();
+                let timed = guest_rt.spawn(async move {
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        app.describe().await.into_result().expect("describe");
+                    }
+                    started.elapsed()
+                });
+                rt.block_on(timed).expect("timed on a guest thread")
+            })
+        });
+        // From another runtime (an API request's place): one hop there and back.
+        g.bench_function("fresh_store_instantiate_describe_hop_to_guest_threads", |b| {
+            b.to_async(&rt).iter(|| async { threaded_app.describe().await.into_result().expect("describe") })
         });
         g.finish();
     }

@@ -77,6 +77,16 @@ async fn an_app_moves_to_a_new_connector_version_and_back_while_it_keeps_provisi
         p.ok("DELETE", "/connectors/scim/0.2.0", None).await;
 
         // Users keep arriving while the app moves to 0.2.0 and back.
+        // Installed before users arrive: compiling takes seconds on a loaded
+        // machine, and the move is what this test is about.
+        let answer = p.ok("POST", "/connectors", Some(package(&next_manifest(), SCIM_NEXT))).await;
+        assert_eq!(answer["label"], "scim@0.2.0");
+        let installed = p.ok("GET", "/connectors", None).await;
+        assert_eq!(
+            versions_of(&installed),
+            vec![("0.1.0".to_string(), vec![app.clone()]), ("0.2.0".to_string(), vec![])],
+            "side by side"
+        );
         let arrivals = async {
             let mut ids = Vec::new();
             for i in 0..USERS {
@@ -89,14 +99,6 @@ async fn an_app_moves_to_a_new_connector_version_and_back_while_it_keeps_provisi
         };
         let moves = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let answer = p.ok("POST", "/connectors", Some(package(&next_manifest(), SCIM_NEXT))).await;
-            assert_eq!(answer["label"], "scim@0.2.0");
-            let installed = p.ok("GET", "/connectors", None).await;
-            assert_eq!(
-                versions_of(&installed),
-                vec![("0.1.0".to_string(), vec![app.clone()]), ("0.2.0".to_string(), vec![])],
-                "side by side"
-            );
             let moved = p.ok("PUT", &format!("/apps/{app}/connector"), Some(json!({ "version": "0.2.0" }))).await;
             assert_eq!(
                 (moved["connector"].as_str(), moved["previousConnector"].as_str()),
@@ -106,7 +108,12 @@ async fn an_app_moves_to_a_new_connector_version_and_back_while_it_keeps_provisi
             let (status, answer) = p.call("DELETE", "/connectors/scim/0.2.0", None).await;
             assert_eq!((status, answer["errorCode"].as_str()), (409, Some("connector-in-use")), "{answer}");
             assert!(answer["errorSummary"].as_str().is_some_and(|s| s.contains(&app)), "names the app: {answer}");
-            tokio::time::sleep(Duration::from_millis(700)).await;
+            // Rolled back once the new version has served (however loaded the machine is).
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !proxy.exchanges().iter().any(|e| e.method == "POST" && e.user_agent.ends_with("(scim@0.2.0)")) {
+                assert!(std::time::Instant::now() < deadline, "{backend:?}: scim@0.2.0 never served");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let back = p.ok("POST", &format!("/apps/{app}/connector/rollback"), None).await;
             assert_eq!(back["connector"], "scim@0.1.0");
             // Pinned on 0.1.0: an install that moves apps along leaves it.

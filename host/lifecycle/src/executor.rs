@@ -952,4 +952,3 @@ mod tests {
         assert!(Policy::parse(&serde_json::json!({ "settle_secs": 90_000 })).is_err(), "more than a day");
     }
 }
-

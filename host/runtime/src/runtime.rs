@@ -187,6 +187,13 @@ impl Runtime {
         })
     }
 
+    /// The guest threads' runtime, where the runtime has them: work that
+    /// calls connectors in bulk (an executor) runs there, so its calls need
+    /// no hop between threads.
+    pub fn guest_threads(&self) -> Option<tokio::runtime::Handle> {
+        self.inner.guests.as_ref().map(|g| g.handle().clone())
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
@@ -573,8 +580,9 @@ impl App {
         call: &CallContext,
         f: impl for<'a> FnOnce(&'a mut Store<StoreState>, Guest) -> BoxedFuture<'a, GuestResult<R>> + Send + 'static,
     ) -> Invocation<R> {
-        let Some(guests) = &self.runtime.inner.guests else {
-            return self.run_here(operation, call, f).await;
+        let guests = match &self.runtime.inner.guests {
+            Some(guests) if !GuestThreads::here() => guests,
+            _ => return self.run_here(operation, call, f).await,
         };
         let (app, call_here) = (self.clone(), call.clone());
         // The caller's span (an API request, a push) stays the call's parent.

@@ -12,7 +12,9 @@
 //! - every host call checks the deadline before it does any work
 //!   ([`check_deadline`]);
 //! - guests run on threads of their own ([`GuestThreads`]), so what work a
-//!   guest does cost the host is never done on the threads that serve the API.
+//!   guest makes the host do is never done on the threads that serve the API.
+//!   Work that calls guests in bulk (the executor) runs on those threads too,
+//!   and its calls then need no hop from thread to thread.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -85,7 +87,12 @@ impl Drop for EpochTicker {
     }
 }
 
-/// A tokio runtime that runs only guests (and their HTTP exchanges).
+thread_local! {
+    static ON_GUEST_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A tokio runtime for guests (and their HTTP exchanges), and for the work
+/// that calls them in bulk.
 pub(crate) struct GuestThreads {
     handle: tokio::runtime::Handle,
     /// Kept only to be shut down on drop.
@@ -97,9 +104,19 @@ impl GuestThreads {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("provisio-guest")
+            .on_thread_start(|| ON_GUEST_THREAD.with(|on| on.set(true)))
             .enable_all()
             .build()?;
         Ok(GuestThreads { handle: runtime.handle().clone(), runtime: Some(runtime) })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Whether the caller already runs on guest threads.
+    pub fn here() -> bool {
+        ON_GUEST_THREAD.with(|on| on.get())
     }
 
     /// Runs `future` on the guest threads. Dropping the returned future

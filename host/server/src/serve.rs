@@ -118,6 +118,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     let guest_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = Runtime::new(RuntimeConfig::new(data_dir).guest_threads(guest_threads))?;
     runtime.load_installed()?;
+    let bulk = runtime.guest_threads().unwrap_or_else(tokio::runtime::Handle::current);
     crate::connectors::install_bundled(&runtime).await?;
     let store = Store::open(&database_url).await.context("opening the directory")?;
     let connectors = Arc::new(RuntimeConnectors::new(runtime, store.clone(), sealer.clone()));
@@ -175,7 +176,8 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
     };
     let executor = Executor::new(store.clone(), connectors.clone(), config, work.clone());
     let shutdown = Arc::new(Notify::new());
-    let worker = tokio::spawn(executor.run(shutdown.clone()));
+    // The executor calls connectors in bulk: it runs where the guests run.
+    let worker = bulk.spawn(executor.run(shutdown.clone()));
     let dispatcher = Arc::new(Dispatcher::new(store.clone(), sealer.clone(), hook_config)?);
     let hook_shutdown = Arc::new(Notify::new());
     let hooks = tokio::spawn(dispatcher.clone().run(hook_shutdown.clone()));
