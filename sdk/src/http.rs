@@ -153,9 +153,13 @@ impl Response {
         self.header("retry-after")?.trim().parse::<u64>().ok().map(|s| s * 1000)
     }
 
-    /// A short excerpt of the body for error messages.
+    /// A short excerpt of the body for error messages: text only (an HTML
+    /// error page is reduced to its words), at most 300 characters.
     pub fn error_detail(&self) -> String {
         let text = self.text();
+        let html =
+            self.header("content-type").is_some_and(|t| t.contains("html")) || text.trim_start().starts_with('<');
+        let text = if html { text_of_html(&text) } else { text };
         let text = text.trim();
         match text.char_indices().nth(300) {
             Some((i, _)) => format!("{}…", &text[..i]),
@@ -169,9 +173,40 @@ impl Response {
     }
 }
 
+/// The words of an HTML page: no tags, comments, scripts or styles, and
+/// whitespace collapsed.
+fn text_of_html(html: &str) -> String {
+    let mut out = String::with_capacity(html.len().min(4096));
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        out.push(' ');
+        let tag = &rest[start..];
+        let lower = tag.get(..8).unwrap_or(tag).to_ascii_lowercase();
+        let end = if tag.starts_with("<!--") {
+            tag.find("-->").map(|i| i + 3)
+        } else if lower.starts_with("<script") || lower.starts_with("<style") {
+            let close = if lower.starts_with("<script") { "</script>" } else { "</style>" };
+            tag.to_ascii_lowercase().find(close).map(|i| i + close.len())
+        } else {
+            tag.find('>').map(|i| i + 1)
+        };
+        rest = end.map_or("", |e| &tag[e..]);
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::resolve;
+    use super::{resolve, text_of_html};
+
+    #[test]
+    fn an_html_error_page_is_reduced_to_its_words() {
+        let page = "<!DOCTYPE html><html><head><title>500 Oops</title><style>p{color:red}</style>\
+                    <script>var x = '<b>';</script></head><body><h1>Internal   Error</h1><!-- a <b>comment</b> --></body></html>";
+        assert_eq!(text_of_html(page), "500 Oops Internal Error");
+    }
 
     #[test]
     fn redirect_locations_resolve_against_the_request_url() {

@@ -21,6 +21,7 @@ mod observability;
 mod promises;
 mod retention;
 mod scim;
+mod scim_quirks;
 mod server;
 mod support;
 mod three_nodes;

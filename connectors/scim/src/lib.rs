@@ -1,6 +1,7 @@
 //! A generic SCIM 2.0 connector (RFC 7643 schema, RFC 7644 protocol): users and
 //! groups, paging, and switches for the usual vendor quirks (PUT instead of
-//! PATCH, DELETE instead of deactivate, no filter support, membership by PUT).
+//! PATCH, DELETE instead of deactivate, no filter support, membership by PUT,
+//! a 404 for a filter that matches nothing).
 //!
 //! Profiles use SCIM attribute names; enterprise-extension attributes use
 //! their full URN path (`urn:...:enterprise:2.0:User:employeeNumber`).
@@ -34,6 +35,8 @@ struct Settings {
     no_filter: bool,
     #[serde(default)]
     members_with_put: bool,
+    #[serde(default)]
+    filter_404_means_none: bool,
     #[serde(default = "default_page_size")]
     page_size: u32,
 }
@@ -94,6 +97,10 @@ impl<'a> Service<'a> {
         if !self.settings.no_filter {
             let filter = format!("userName eq {}", quoted(login));
             let response = self.get(&format!("/Users?filter={}", encode(&filter)))?;
+            // Off by default: a 404 can also mean a wrong base URL.
+            if response.status == 404 && self.settings.filter_404_means_none {
+                return Ok(None);
+            }
             let list: ListResponse = response.error_for_status("find user by login")?.json()?;
             return Ok(list
                 .resources

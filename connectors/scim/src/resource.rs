@@ -108,8 +108,19 @@ pub fn account_from(resource: &Json) -> Account {
     Account {
         id: resource.get("id").and_then(Json::as_str).unwrap_or_default().to_string(),
         login: resource.get("userName").and_then(Json::as_str).map(str::to_string),
-        active: resource.get("active").and_then(Json::as_bool),
+        active: resource.get("active").and_then(active_of),
         profile: json_to_profile(&flat),
+    }
+}
+
+/// `active` as a boolean, or as the strings "true" and "false" in any case
+/// (some services send those); anything else is unknown, never a guess.
+fn active_of(value: &Json) -> Option<bool> {
+    match value {
+        Json::Bool(b) => Some(*b),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
     }
 }
 
@@ -181,6 +192,7 @@ pub fn descriptor() -> Descriptor {
             setting("no_filter", SettingType::Boolean, false, "The service has no filter support"),
             setting("members_with_put", SettingType::Boolean, false, "Membership changes by PUT"),
             setting("page_size", SettingType::Integer, false, "Resources per page"),
+            setting("filter_404_means_none", SettingType::Boolean, false, "A 404 for a filter means no match"),
         ],
         credentials: vec!["api".into()],
         profile: vec![

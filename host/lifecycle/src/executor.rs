@@ -817,7 +817,14 @@ impl<C: Connectors> Executor<C> {
         let unknown = AccountImage { login: desired.login.clone(), attributes: Map::new() };
         let linked =
             |state: AccountState| Some(Linked { external_id: found.id.clone(), state, profile: unknown.to_map() });
-        if found.active == Some(false)
+        // An account whose state the app did not say (or said in a way the
+        // connector could not read) counts as inactive: reactivated, never
+        // assumed active.
+        let maybe_inactive = match found.active {
+            Some(active) => !active,
+            None => self.connectors.supports(app, AccountOp::Reactivate),
+        };
+        if maybe_inactive
             && let Err(failure) = self.call(app, account, id, Call::Reactivate { id: found.id.clone() }).await
         {
             let failed =
