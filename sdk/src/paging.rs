@@ -50,27 +50,52 @@ pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
 pub struct MarkedCursor {
     pub offset: u64,
     pub high_water: Option<String>,
+    /// The [`page_digest`] of the page before, so that a service that ignores
+    /// paging (and answers the same page again) ends the listing.
+    pub last_page: Option<u64>,
 }
 
 const MARK_SEPARATOR: &str = ";hw:";
+const PAGE_SEPARATOR: &str = ";pg:";
+
+/// A digest of a page's ids, whatever their order.
+pub fn page_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> u64 {
+    ids.into_iter().fold(0, |acc, id| {
+        // FNV-1a per id, combined by XOR: order does not matter.
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        acc ^ hash
+    })
+}
 
 impl MarkedCursor {
     pub fn parse(cursor: Option<&str>) -> Result<Self> {
         let Some(c) = cursor else {
             return Ok(MarkedCursor::default());
         };
-        let (offset, high_water) = match c.split_once(MARK_SEPARATOR) {
+        let (rest, high_water) = match c.split_once(MARK_SEPARATOR) {
             Some((o, hw)) => (o, Some(hw.to_string())),
             None => (c, None),
         };
-        Ok(MarkedCursor { offset: offset_from(Some(offset))?, high_water })
+        let (offset, last_page) = match rest.split_once(PAGE_SEPARATOR) {
+            Some((o, pg)) => {
+                let pg = u64::from_str_radix(pg, 16)
+                    .map_err(|_| invalid_input(format!("\"{c}\" is not a cursor this connector returned")))?;
+                (o, Some(pg))
+            }
+            None => (rest, None),
+        };
+        Ok(MarkedCursor { offset: offset_from(Some(offset))?, high_water, last_page })
     }
 
     pub fn encode(&self) -> String {
-        match &self.high_water {
-            Some(hw) => format!("{}{MARK_SEPARATOR}{hw}", offset_cursor(self.offset)),
-            None => offset_cursor(self.offset),
+        let mut out = offset_cursor(self.offset);
+        if let Some(pg) = self.last_page {
+            out.push_str(&format!("{PAGE_SEPARATOR}{pg:016x}"));
         }
+        if let Some(hw) = &self.high_water {
+            out.push_str(&format!("{MARK_SEPARATOR}{hw}"));
+        }
+        out
     }
 
     /// Keeps the highest mark (marks compare as text: use sortable ones, such
@@ -92,8 +117,12 @@ mod tests {
         c.observe("2026-01-02T00:00:00Z");
         c.observe("2026-01-01T00:00:00Z");
         c.offset = 20;
+        c.last_page = Some(page_digest(["a", "b"]));
         let again = MarkedCursor::parse(Some(&c.encode())).expect("parse");
-        assert_eq!(again, MarkedCursor { offset: 20, high_water: Some("2026-01-02T00:00:00Z".into()) });
+        assert_eq!(again, c);
+        assert_eq!(again.high_water.as_deref(), Some("2026-01-02T00:00:00Z"));
+        assert_eq!(page_digest(["b", "a"]), page_digest(["a", "b"]), "order does not matter");
+        assert_ne!(page_digest(["a"]), page_digest(["a", "b"]));
         assert!(MarkedCursor::parse(Some("garbage")).is_err());
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use provisio_runtime::model::{AccountKey, ConnectorError, NewAccount};
+use provisio_runtime::model::{AccountKey, ConnectorError, ListRequest, NewAccount};
 use provisio_runtime::{App, AppConfig};
 use provisio_sdk_harness::{AppConfigBuilder, Harness};
 use serde_json::{Value as Json, json};
@@ -141,4 +141,36 @@ async fn linking_an_account_whose_active_cannot_be_read_reactivates_it() {
     // The create met the existing account (409) and linked it; its state
     // could not be read, so it was reactivated rather than assumed active.
     assert_eq!(scim.raw_active("left@example.com").await, vec![json!(true)]);
+}
+
+/// Every account a whole listing returns, page by page (at most 50 pages).
+async fn list_all(app: &App) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    for _ in 0..50 {
+        let request = ListRequest { cursor: cursor.clone(), since: None, page_size: 2 };
+        let page = app.list_users(&call("list"), &request).await.into_result().expect("page");
+        ids.extend(page.items.into_iter().map(|a| a.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return ids,
+        }
+    }
+    panic!("the listing did not end within 50 pages ({} accounts so far)", ids.len());
+}
+
+#[tokio::test]
+async fn a_listing_is_whole_and_lists_each_account_once_whatever_the_service_says_of_its_paging() {
+    let h = scim_harness().await;
+    for quirks in [&[][..], &["total=2"], &["ignore-paging"], &["ignore-paging", "total=2"]] {
+        let scim = QuirkyScim::start(quirks).await;
+        let mut seeded = Vec::new();
+        for i in 0..5 {
+            seeded.push(scim.seed(&format!("user{i}@example.com"), true).await);
+        }
+        let mut listed = list_all(&scim.app(&h, &[])).await;
+        listed.sort();
+        seeded.sort();
+        assert_eq!(listed, seeded, "{quirks:?}");
+    }
 }

@@ -107,32 +107,47 @@ impl<'a> Service<'a> {
                 .into_iter()
                 .find(|r| r.get("userName").and_then(Json::as_str).is_some_and(|u| u.eq_ignore_ascii_case(login))));
         }
-        let mut offset = 0;
+        let (mut offset, mut last_page) = (0, None);
         loop {
-            let (list, next) = self.page("/Users", offset, self.settings.page_size)?;
-            if let Some(found) = list
+            let page = self.page("/Users", offset, self.settings.page_size, last_page)?;
+            if let Some(found) = page
                 .resources
                 .into_iter()
                 .find(|r| r.get("userName").and_then(Json::as_str).is_some_and(|u| u.eq_ignore_ascii_case(login)))
             {
                 return Ok(Some(found));
             }
-            match next {
-                Some(n) => offset = n,
+            match page.next {
+                Some(n) => (offset, last_page) = (n, Some(page.digest)),
                 None => return Ok(None),
             }
         }
     }
 
-    /// One page from `offset` (0-based); returns the next offset if any.
-    fn page(&self, path: &str, offset: u64, count: u32) -> Result<(ListResponse, Option<u64>)> {
+    /// One page from `offset` (0-based), its resources once each.
+    ///
+    /// Imports decide who is gone from listings, so a listing must be whole:
+    /// `totalResults` is trusted to end it only when a short page agrees
+    /// with it (services report it wrong, and may return fewer than asked
+    /// for); otherwise it ends on an empty page, or on a page that repeats
+    /// the one before (`previous`: a service that ignores paging).
+    fn page(&self, path: &str, offset: u64, count: u32, previous: Option<u64>) -> Result<Page> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let response = self.get(&format!("{path}{sep}startIndex={}&count={count}", offset + 1))?;
         let list: ListResponse = response.error_for_status("list")?.json()?;
         let fetched = list.resources.len() as u64;
-        let next = paging::next_offset(offset, fetched, list.total_results, u64::from(count))
-            .and_then(|c| paging::offset_from(Some(&c)).ok());
-        Ok((list, next))
+        let mut seen = std::collections::HashSet::new();
+        let resources: Vec<Json> = list
+            .resources
+            .into_iter()
+            .filter(|r| r.get("id").and_then(Json::as_str).is_none_or(|id| seen.insert(id.to_string())))
+            .collect();
+        let digest = paging::page_digest(seen.iter().map(String::as_str));
+        if fetched > 0 && previous == Some(digest) {
+            return Ok(Page { resources: Vec::new(), next: None, digest });
+        }
+        let complete = fetched == 0 || (fetched < u64::from(count) && list.total_results == Some(offset + fetched));
+        Ok(Page { resources, next: (!complete).then_some(offset + fetched), digest })
     }
 
     /// Sets `active` (deactivate / reactivate) by PATCH, or by PUT in PUT mode.
@@ -199,6 +214,14 @@ impl<'a> Service<'a> {
         response.error_for_status(if add { "add members" } else { "remove members" })?;
         Ok(())
     }
+}
+
+/// One page of a listing: its resources (once each), where the next page
+/// starts (`None`: the listing is complete), and the page's id digest.
+struct Page {
+    resources: Vec<Json>,
+    next: Option<u64>,
+    digest: u64,
 }
 
 #[derive(Deserialize)]
@@ -334,14 +357,16 @@ impl Connector for Scim {
             Some(since) => format!("/Users?filter={}", encode(&format!("meta.lastModified ge {}", quoted(since)))),
             None => "/Users".to_string(),
         };
-        let (list, next) = service.page(&path, cursor.offset, count)?;
-        for modified in list.resources.iter().filter_map(|r| r.pointer("/meta/lastModified").and_then(Json::as_str)) {
+        let page = service.page(&path, cursor.offset, count, cursor.last_page)?;
+        for modified in page.resources.iter().filter_map(|r| r.pointer("/meta/lastModified").and_then(Json::as_str)) {
             cursor.observe(modified);
         }
-        let accounts: Vec<Account> = list.resources.iter().map(account_from).collect();
+        let accounts: Vec<Account> = page.resources.iter().map(account_from).collect();
         // The watermark of the whole listing, carried page to page in the cursor.
-        let (next_cursor, watermark) = match next {
-            Some(offset) => (Some(paging::MarkedCursor { offset, ..cursor }.encode()), None),
+        let (next_cursor, watermark) = match page.next {
+            Some(offset) => {
+                (Some(paging::MarkedCursor { offset, last_page: Some(page.digest), ..cursor }.encode()), None)
+            }
             None => (None, cursor.high_water.or(req.since)),
         };
         Ok(UserPage {
@@ -354,13 +379,15 @@ impl Connector for Scim {
 
     fn list_groups(ctx: Context, req: ListRequest) -> Result<GroupPage> {
         let service = Service::new(&ctx)?;
-        let offset = paging::offset_from(req.cursor.as_deref())?;
+        let cursor = paging::MarkedCursor::parse(req.cursor.as_deref())?;
         let count = paging::page_size(req.page_size, service.settings.page_size, 1000);
-        let (list, next) = service.page("/Groups", offset, count)?;
+        let page = service.page("/Groups", cursor.offset, count, cursor.last_page)?;
         Ok(GroupPage {
-            groups: list.resources.iter().map(group_from).collect(),
+            groups: page.resources.iter().map(group_from).collect(),
             deleted: Vec::new(),
-            next_cursor: next.map(paging::offset_cursor),
+            next_cursor: page
+                .next
+                .map(|offset| paging::MarkedCursor { offset, last_page: Some(page.digest), high_water: None }.encode()),
             watermark: None,
         })
     }

@@ -9,6 +9,7 @@ mod http;
 pub mod limits;
 pub mod manifest;
 pub mod model;
+mod operations;
 pub mod outbound;
 pub mod package;
 mod runtime;
@@ -16,6 +17,7 @@ pub mod secrets;
 mod settings;
 mod state;
 mod trace;
+mod traps;
 mod v0_1;
 mod wall_time;
 

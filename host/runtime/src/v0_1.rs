@@ -9,9 +9,9 @@ use crate::bindings::v0_1::exports::provisio::connector::provisioning as guest;
 use crate::bindings::v0_1::provisio::connector::{http as wit_http, log as wit_log, types as wit};
 use crate::http::{self, BodySecret};
 use crate::model;
-use crate::runtime::host_fault;
 use crate::secrets::SecretHandle;
 use crate::state::{LogLevel, StoreState};
+use crate::traps::host_fault;
 use crate::wall_time::check_deadline;
 
 pub(crate) use crate::bindings::v0_1::{Connector as Bindings, ConnectorPre as BindingsPre};
