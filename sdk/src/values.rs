@@ -79,6 +79,18 @@ pub fn boolean(b: bool) -> Value {
     Value::Single(Scalar::Boolean(b))
 }
 
+/// An application's id for an account, as text: a string, or an integer
+/// (json-server, many REST APIs) written out. `None` for anything else, an
+/// empty string included: an account without an id cannot be found again,
+/// so refuse it rather than hand the host `""`.
+pub fn json_id(id: &Json) -> Option<String> {
+    match id {
+        Json::String(s) if !s.is_empty() => Some(s.clone()),
+        Json::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// The attribute named `name`, if present.
 pub fn attribute<'a>(profile: &'a [Attribute], name: &str) -> Option<&'a Value> {
     profile.iter().find(|a| a.name == name).map(|a| &a.value)
@@ -94,6 +106,16 @@ mod tests {
         assert_eq!(value_to_json(&v), serde_json::json!(false));
         let v = json_to_value(&serde_json::json!(42)).expect("value");
         assert!(matches!(v, Value::Single(Scalar::Integer(42))));
+    }
+
+    #[test]
+    fn an_id_is_text_or_an_integer_never_empty() {
+        use serde_json::json;
+        assert_eq!(json_id(&json!("u-7")), Some("u-7".into()));
+        assert_eq!(json_id(&json!(7)), Some("7".into()));
+        for bad in [json!(""), json!(null), json!(1.5), json!({"id": 1}), json!([1])] {
+            assert_eq!(json_id(&bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn scim_app(runtime: &Runtime, origin: &str) -> App {
         settings: [("base_url".to_string(), json!(format!("{origin}/v2")))].into(),
         credentials: [("api".to_string(), CredentialSecret::Bearer { token: SecretString::new("bench-token") })].into(),
         grants: vec![origin.to_string()],
+        credential_origins: Default::default(),
         limits: None,
     };
     runtime.app(scim, config).expect("app")

@@ -86,6 +86,30 @@ async fn every_endpoint_needs_the_token_and_bad_input_gets_a_coded_error() {
         assert!(answer["errorSummary"].as_str().unwrap_or_default().contains(needle), "{answer}");
     }
     assert_eq!(p.ok("GET", "/apps", None).await.as_array().map(Vec::len), Some(0));
+
+    // What `apps check` would find at the first call is refused at create,
+    // in the same words: no credential, no grant for the base URL.
+    let scim = |credentials: serde_json::Value, grants: serde_json::Value| {
+        json!({ "name": "S", "connector": "scim@0.1.0", "settings": { "base_url": "http://127.0.0.1:9/v2" },
+                "credentials": credentials, "grants": grants })
+    };
+    let bearer = json!({ "api": { "scheme": "bearer", "token": "t" } });
+    for (bad, needle) in [
+        (
+            scim(json!({}), json!(["http://127.0.0.1:9"])),
+            "credential \"api\" is declared by the connector but not configured",
+        ),
+        (scim(bearer.clone(), json!([])), "not granted by the operator for this app (granted: none)"),
+        (scim(bearer.clone(), json!(["http://localhost:9"])), "localhost, 127.0.0.1 and [::1] are different origins"),
+    ] {
+        let (status, answer) = p.call("POST", "/apps", Some(bad)).await;
+        assert_eq!((status, answer["errorCode"].as_str()), (400, Some("invalid")), "{answer}");
+        assert!(answer["errorSummary"].as_str().unwrap_or_default().contains(needle), "{needle}: {answer}");
+    }
+    assert_eq!(p.ok("GET", "/apps", None).await.as_array().map(Vec::len), Some(0));
+    // The app shows where its credential goes.
+    let app = p.ok("POST", "/apps", Some(scim(bearer, json!(["http://127.0.0.1:9"])))).await;
+    assert_eq!(app["credentialOrigins"], json!({ "api": ["http://127.0.0.1:9"] }), "{app}");
     drop(p);
     db.drop().await;
 }

@@ -287,6 +287,7 @@ fn scim_app(name: &str, secret: &str) -> provisio_directory::NewApp {
         settings: json!({"base_url": "https://scim.example.com/v2"}),
         secrets: profile(json!({"api": {"scheme": "bearer", "token": secret}})),
         grants: vec!["https://scim.example.com".into()],
+        credential_origins: Default::default(),
         mappings: json!({}),
         policy: json!({"deprovision": "deactivate"}),
     }

@@ -54,6 +54,7 @@ async fn a_push_that_panics_records_why_on_the_account_and_is_retried() {
         settings: json!({ "base_url": "http://127.0.0.1:9/v2" }),
         secrets: serde_json::Map::new(),
         grants: vec!["http://127.0.0.1:9".into()],
+        credential_origins: Default::default(),
         mappings: json!({}),
         policy: json!({}),
     };

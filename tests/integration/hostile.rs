@@ -152,7 +152,9 @@ async fn a_host_the_manifest_does_not_declare_is_denied_by_the_manifest_rule() {
 async fn a_declared_host_the_operator_did_not_grant_is_denied_by_the_grant_rule() {
     let (h, s) = (hostile().await, server().await);
     // Only the test server is granted here, not the wildcard.
-    let app = h.app(h.config_for(&s).setting("target", s.url()).limits(test_limits())).expect("app");
+    let app = h
+        .app(h.config_for(&s).setting("target", s.url()).bearer("api", "t0ken-value").limits(test_limits()))
+        .expect("app");
     let (err, report) = attack(&app, "ungranted-host").await;
     assert_refused(&err, &report, "not granted by the operator");
     still_served(&app).await;
@@ -170,7 +172,9 @@ async fn the_metadata_address_is_denied_even_under_a_wildcard_grant() {
 #[tokio::test]
 async fn a_redirect_to_a_host_not_granted_is_denied_at_the_second_hop() {
     let (h, s) = (hostile().await, server().await);
-    let app = h.app(h.config_for(&s).setting("target", s.url()).limits(test_limits())).expect("app");
+    let app = h
+        .app(h.config_for(&s).setting("target", s.url()).bearer("api", "t0ken-value").limits(test_limits()))
+        .expect("app");
     let (err, report) = attack(&app, "redirect").await;
     assert_refused(&err, &report, "evil.example.net");
     assert_eq!(s.requests().iter().filter(|r| r.path == "/redirect").count(), 1);
@@ -424,6 +428,7 @@ async fn localhost_with_the_root_s_trailing_dot_is_the_same_granted_host() {
         .app(
             h.config_for(&s)
                 .setting("target", origin.as_str())
+                .bearer("api", "t0ken-value")
                 .grant(origin.trim_end_matches('/'))
                 .limits(test_limits()),
         )
@@ -454,7 +459,9 @@ async fn the_memory_limit_message_carries_no_backtrace_hint() {
 #[tokio::test]
 async fn a_relative_redirect_with_a_url_in_its_query_is_followed_on_the_same_origin() {
     let (h, s) = (hostile().await, server().await);
-    let app = h.app(h.config_for(&s).setting("target", s.url()).limits(test_limits())).expect("app");
+    let app = h
+        .app(h.config_for(&s).setting("target", s.url()).bearer("api", "t0ken-value").limits(test_limits()))
+        .expect("app");
     let inv = run_attack(&app, "relative-redirect").await;
     assert_eq!(inv.result.expect("followed").id, "landed");
     assert!(s.requests().iter().any(|r| r.path.starts_with("/landing?next=")));

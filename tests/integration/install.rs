@@ -44,6 +44,9 @@ async fn a_broken_manifest_is_refused_with_a_fix() {
     let err = rt.install(&manifest, HOSTILE).await.expect_err("refused");
     assert_eq!(err.code(), "invalid-manifest");
     assert!(err.to_string().contains("allow_all"), "{err}");
+    // As the CLI prints it (the error and its causes): once.
+    let printed = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(printed.matches("unknown field `allow_all`").count(), 1, "{printed}");
 }
 
 #[tokio::test]
@@ -55,6 +58,17 @@ async fn bytes_that_are_not_a_component_are_refused() {
 }
 
 #[tokio::test]
+async fn a_component_that_exports_nothing_is_told_to_use_the_export_macro() {
+    // The smallest component there is: what a Rust crate without
+    // `export_connector!` comes to.
+    const EMPTY_COMPONENT: &[u8] = &[0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime(dir.path());
+    let err = rt.install(HOSTILE_MANIFEST, EMPTY_COMPONENT).await.expect_err("refused");
+    assert!(err.to_string().contains("provisio_sdk::export_connector!(YourType);"), "{err}");
+}
+
+#[tokio::test]
 async fn a_manifest_that_disagrees_with_describe_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = runtime(dir.path());
@@ -62,6 +76,7 @@ async fn a_manifest_that_disagrees_with_describe_is_refused() {
     let err = rt.install(&manifest, HOSTILE).await.expect_err("refused");
     assert_eq!(err.code(), "manifest-mismatch");
     assert!(err.to_string().contains("describe() says hostile@0.1.0"), "{err}");
+    assert!(err.to_string().contains("Cargo.toml"), "the usual source of the version is named: {err}");
 }
 
 #[tokio::test]

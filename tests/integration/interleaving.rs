@@ -64,6 +64,7 @@ impl Rig {
             settings: json!({ "base_url": "http://127.0.0.1:9/v2" }),
             secrets: Map::new(),
             grants: Vec::new(),
+            credential_origins: Default::default(),
             mappings: json!({ "login": "user.login", "attributes": { "title": "user.title" } }),
             // These fan-outs are a few accounts: the guard is not under test.
             policy: json!({ "guard": { "percent": 100 } }),

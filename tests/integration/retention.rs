@@ -66,6 +66,7 @@ impl Rig {
             settings: json!({ "base_url": server.base_url }),
             secrets,
             grants: vec![server.origin()],
+            credential_origins: Default::default(),
             mappings: json!({}),
             policy,
         };

@@ -2,8 +2,8 @@
 //! `POST /users`, `GET|PATCH|DELETE /users/{id}`, `GET /users?login=`,
 //! `GET /users?offset=&limit=` answering `{"users": [...], "total": n}`.
 
-use provisio_sdk::error::{Result, conflict};
-use provisio_sdk::values::{json_to_profile, profile_to_json};
+use provisio_sdk::error::{Result, conflict, permanent};
+use provisio_sdk::values::{json_id, json_to_profile, profile_to_json};
 use provisio_sdk::{
     Account, AccountKey, Change, Connector, Context, ContextExt, Descriptor, ListRequest, NewAccount, Operation,
     Profile, SettingSchema, SettingType, UserPage, http, paging,
@@ -35,9 +35,12 @@ impl<'a> Api<'a> {
     }
 
     fn find_by_login(&self, login: &str) -> Result<Option<Account>> {
-        let response = self.send(http::get(format!("{}/users?login={login}", self.base)))?;
+        // `.query` encodes the login: `grace+ops@example.com` unencoded
+        // would arrive as `grace ops@example.com` and find nothing, and a
+        // lookup that misses after a lost answer creates a duplicate.
+        let response = self.send(http::get(format!("{}/users", self.base)).query("login", login))?;
         let users: Vec<Json> = response.error_for_status("find user")?.json()?;
-        Ok(users.first().map(account))
+        users.first().map(account).transpose()
     }
 
     fn set_active(&self, id: &str, active: bool) -> Result<()> {
@@ -47,15 +50,12 @@ impl<'a> Api<'a> {
     }
 }
 
-/// The API's user object as an account.
-fn account(user: &Json) -> Account {
+/// The API's user object as an account. Its id may be a number; a user
+/// without one is an error, never an account with an empty id.
+fn account(user: &Json) -> Result<Account> {
+    let id = json_id(&user["id"]).ok_or_else(|| permanent(format!("the API returned a user without an id: {user}")))?;
     let profile = user.as_object().map(json_to_profile).unwrap_or_default();
-    Account {
-        id: user["id"].as_str().unwrap_or_default().to_string(),
-        login: user["login"].as_str().map(str::to_string),
-        active: user["active"].as_bool(),
-        profile,
-    }
+    Ok(Account { id, login: user["login"].as_str().map(str::to_string), active: user["active"].as_bool(), profile })
 }
 
 impl Connector for ExampleRest {
@@ -101,7 +101,7 @@ impl Connector for ExampleRest {
             let existing = api.find_by_login(&user.login)?;
             return Err(conflict(format!("login {} exists", user.login), existing));
         }
-        Ok(account(&response.error_for_status("create user")?.json()?))
+        account(&response.error_for_status("create user")?.json()?)
     }
 
     fn update_user(ctx: Context, id: String, changes: Vec<Change>, _desired: Profile) -> Result<Account> {
@@ -112,7 +112,7 @@ impl Connector for ExampleRest {
             .map(|c| (c.name.clone(), c.value.as_ref().map_or(Json::Null, provisio_sdk::values::value_to_json)))
             .collect();
         let response = api.send(http::patch(format!("{}/users/{id}", api.base)).json(&patch)?)?;
-        Ok(account(&response.error_for_status("update user")?.json()?))
+        account(&response.error_for_status("update user")?.json()?)
     }
 
     fn deactivate_user(ctx: Context, id: String) -> Result<()> {
@@ -141,7 +141,7 @@ impl Connector for ExampleRest {
                 if response.status == 404 {
                     return Ok(None);
                 }
-                Ok(Some(account(&response.error_for_status("get user")?.json()?)))
+                account(&response.error_for_status("get user")?.json()?).map(Some)
             }
         }
     }
@@ -152,7 +152,7 @@ impl Connector for ExampleRest {
         let limit = paging::page_size(req.page_size, 100, 500);
         let url = format!("{}/users?offset={offset}&limit={limit}", api.base);
         let page: Json = api.send(http::get(url))?.error_for_status("list users")?.json()?;
-        let users: Vec<Account> = page["users"].as_array().map(|u| u.iter().map(account).collect()).unwrap_or_default();
+        let users: Vec<Account> = page["users"].as_array().into_iter().flatten().map(account).collect::<Result<_>>()?;
         let next = paging::next_offset(offset, users.len() as u64, page["total"].as_u64(), u64::from(limit));
         Ok(UserPage { accounts: users, deleted: Vec::new(), next_cursor: next, watermark: None })
     }

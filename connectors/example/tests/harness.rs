@@ -1,10 +1,16 @@
 //! The example connector in the real runtime, against a local server that
 //! records what it was sent.
 
-use provisio_sdk_harness::provisio_runtime::CallContext;
-use provisio_sdk_harness::provisio_runtime::model::{ConnectorError, NewAccount, Value};
-use provisio_sdk_harness::{Harness, RecordingServer, Reply};
+use provisio_sdk_harness::{
+    AccountKey, AppConfigBuilder, CallContext, ConnectorError, Harness, ListRequest, NewAccount, RecordingServer,
+    Reply, Value,
+};
 use serde_json::json;
+
+/// An app on the test server, with the token the manifest requires.
+fn config(harness: &Harness, server: &RecordingServer) -> AppConfigBuilder {
+    harness.config_for(server).setting("base_url", server.url()).bearer("token", "s3cret")
+}
 
 fn ada() -> NewAccount {
     NewAccount {
@@ -18,9 +24,7 @@ fn ada() -> NewAccount {
 async fn create_user_posts_the_profile_with_the_token_the_host_adds() {
     let server = RecordingServer::start(|_| Reply::json(201, json!({"id": "7", "login": "ada", "active": true}))).await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
-    let app = harness
-        .app(harness.config_for(&server).setting("base_url", server.url()).bearer("token", "s3cret"))
-        .expect("app");
+    let app = harness.app(config(&harness, &server)).expect("app");
 
     let account = app.create_user(&CallContext::new("op-1"), &ada()).await.into_result().expect("created");
 
@@ -39,7 +43,7 @@ async fn a_taken_login_is_a_conflict_carrying_the_existing_account() {
     })
     .await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
-    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
+    let app = harness.app(config(&harness, &server)).expect("app");
 
     let err = app.create_user(&CallContext::new("op-1"), &ada()).await.into_result().expect_err("conflict");
 
@@ -51,10 +55,40 @@ async fn a_taken_login_is_a_conflict_carrying_the_existing_account() {
 }
 
 #[tokio::test]
+async fn a_lookup_sends_the_login_as_written_whatever_it_holds() {
+    let server = RecordingServer::start(|req| {
+        let asked = req.query("login").unwrap_or_default();
+        Reply::json(200, json!([{"id": 12, "login": asked, "active": true}]))
+    })
+    .await;
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
+    let app = harness.app(config(&harness, &server)).expect("app");
+
+    for login in ["grace+ops@example.com", "Zoë Ng", "o'hara&co=1"] {
+        let key = AccountKey::Login(login.into());
+        let found = app.get_user(&CallContext::new("find"), &key).await.into_result().expect("lookup");
+        let found = found.expect("the server knows the login it was asked for");
+        // A numeric id comes back as its digits, never as an empty id.
+        assert_eq!((found.id.as_str(), found.login.as_deref()), ("12", Some(login)));
+    }
+}
+
+#[tokio::test]
+async fn a_user_without_an_id_is_an_error_not_an_empty_id() {
+    let server = RecordingServer::start(|_| Reply::json(201, json!({"login": "ada", "active": true}))).await;
+    let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
+    let app = harness.app(config(&harness, &server)).expect("app");
+
+    let err = app.create_user(&CallContext::new("op-1"), &ada()).await.into_result().expect_err("no id");
+
+    assert!(err.to_string().contains("without an id"), "{err}");
+}
+
+#[tokio::test]
 async fn deactivate_sends_active_false_as_a_json_boolean() {
     let server = RecordingServer::start(|_| Reply::json(200, json!({}))).await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
-    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
+    let app = harness.app(config(&harness, &server)).expect("app");
 
     app.deactivate_user(&CallContext::new("op-1"), "7").await.into_result().expect("deactivated");
 
@@ -79,12 +113,12 @@ async fn listing_follows_the_cursor_across_pages() {
     })
     .await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("build and install");
-    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
+    let app = harness.app(config(&harness, &server)).expect("app");
 
     let mut ids = Vec::new();
     let mut cursor = None;
     loop {
-        let req = provisio_sdk_harness::provisio_runtime::model::ListRequest { cursor, since: None, page_size: 2 };
+        let req = ListRequest { cursor, since: None, page_size: 2 };
         let page = app.list_users(&CallContext::new("list"), &req).await.into_result().expect("page");
         ids.extend(page.items.into_iter().map(|a| a.id));
         match page.next_cursor {

@@ -45,7 +45,8 @@ async fn create_posts_a_scim_user_with_a_boolean_active_and_the_bearer_token() {
 async fn a_429_becomes_rate_limited_with_the_retry_after_in_milliseconds() {
     let server = RecordingServer::start(|_| Reply::status(429).header("retry-after", "7")).await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("harness");
-    let app = harness.app(harness.config_for(&server).setting("base_url", server.url())).expect("app");
+    let app =
+        harness.app(harness.config_for(&server).setting("base_url", server.url()).bearer("api", "t0ken")).expect("app");
 
     let err = app.deactivate_user(&call(), "u-1").await.into_result().expect_err("429");
 
@@ -63,11 +64,11 @@ async fn a_429_becomes_rate_limited_with_the_retry_after_in_milliseconds() {
 async fn a_base_url_the_operator_did_not_grant_is_refused_before_any_request() {
     let server = RecordingServer::start(|_| Reply::status(200)).await;
     let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await.expect("harness");
-    let mut config = harness.config_for(&server).setting("base_url", server.url());
+    let mut config = harness.config_for(&server).setting("base_url", server.url()).bearer("api", "t0ken");
     config.0.grants = vec!["https://scim.example.com".into()];
-    let app = harness.app(config).expect("app");
 
-    let err = app.check(&call()).await.into_result().expect_err("denied");
+    // Refused when configured, in the words a call would get.
+    let err = harness.app(config).expect_err("denied");
 
     assert!(err.to_string().contains("not granted by the operator"), "{err}");
     assert!(server.requests().is_empty());

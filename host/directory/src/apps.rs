@@ -1,6 +1,8 @@
 //! Installed connector packages, apps, and who is assigned to them (directly
 //! or through a group).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -21,6 +23,8 @@ pub struct NewApp {
     /// Plain secrets in; sealed before they reach the database.
     pub secrets: Map<String, Value>,
     pub grants: Vec<String>,
+    /// Credential name → the origins the operator lets it go to.
+    pub credential_origins: BTreeMap<String, Vec<String>>,
     pub mappings: Value,
     pub policy: Value,
 }
@@ -35,6 +39,7 @@ pub struct App {
     pub settings: Value,
     pub has_secrets: bool,
     pub grants: Vec<String>,
+    pub credential_origins: BTreeMap<String, Vec<String>>,
     pub mappings: Value,
     pub policy: Value,
     pub status: String,
@@ -51,7 +56,7 @@ pub struct App {
 macro_rules! app_columns {
     () => {
         "id, name, connector_name, connector_version, settings, CAST(CASE WHEN secrets IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_secrets, grants, \
-         mappings, policy, status, paused_until, quarantine_reason, connector_pinned, previous_connector_version, \
+         credential_origins, mappings, policy, status, paused_until, quarantine_reason, connector_pinned, previous_connector_version, \
          created_at, updated_at"
     };
 }
@@ -72,6 +77,8 @@ fn from_row(r: &AnyRow) -> Result<App, StoreError> {
         has_secrets: r.try_get::<i64, _>("has_secrets")? != 0,
         grants: serde_json::from_value(json_column(r, "grants")?)
             .map_err(|e| StoreError::Invalid(format!("stored grants: {e}")))?,
+        credential_origins: serde_json::from_value(json_column(r, "credential_origins")?)
+            .map_err(|e| StoreError::Invalid(format!("stored credential origins: {e}")))?,
         mappings: json_column(r, "mappings")?,
         policy: json_column(r, "policy")?,
         status: r.try_get("status")?,
@@ -113,8 +120,8 @@ impl Store {
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO apps (id, name, name_key, connector_name, connector_version, settings, secrets, grants, \
-             mappings, policy, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11)",
+             mappings, policy, credential_origins, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $12)",
         )
         .bind(&id)
         .bind(&new.name)
@@ -126,6 +133,7 @@ impl Store {
         .bind(json!(new.grants).to_string())
         .bind(new.mappings.to_string())
         .bind(new.policy.to_string())
+        .bind(json!(new.credential_origins).to_string())
         .bind(now)
         .execute(tx.conn())
         .await

@@ -71,10 +71,18 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<(semver::Version
     let ty = component.component_type();
     let exported: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
     let Some(version) = exported.iter().find_map(|n| n.strip_prefix(EXPORT_PREFIX)) else {
-        return Err(format!(
-            "the component does not export provisio:connector/provisioning (it exports: {}); build it against the WIT in wit/ with the world provisio:connector/connector",
-            if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
-        ));
+        // Exporting nothing is what a Rust crate built with the SDK but
+        // without its export macro looks like.
+        let hint = if exported.is_empty() {
+            "it exports nothing: with the Rust SDK, end the crate with `provisio_sdk::export_connector!(YourType);`"
+                .to_string()
+        } else {
+            format!(
+                "it exports: {}; build it against the WIT in wit/ with the world provisio:connector/connector",
+                exported.join(", ")
+            )
+        };
+        return Err(format!("the component does not export provisio:connector/provisioning ({hint})"));
     };
     let version = semver::Version::parse(version)
         .map_err(|e| format!("the component exports {EXPORT_PREFIX}{version}, which is not a version: {e}"))?;

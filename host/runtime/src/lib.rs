@@ -4,6 +4,7 @@
 
 mod bindings;
 pub mod bounds;
+mod configure;
 pub mod error;
 mod http;
 pub mod limits;
@@ -22,6 +23,7 @@ mod v0_1;
 mod wall_time;
 
 pub use bindings::supported_range;
+pub use configure::credential_origins;
 pub use error::{Blame, CallError};
 pub use limits::{LimitKind, Limits};
 pub use manifest::Manifest;

@@ -110,9 +110,19 @@ pub struct CredentialDecl {
     /// The schemes the application accepts; the operator picks one per app.
     pub schemes: Vec<AuthScheme>,
     /// Origins the credential may be sent to, e.g. `"${settings.base_url}"`.
+    /// An app's credential goes where its operator grants it, within these;
+    /// a wildcard here is never a default: the operator must name origins.
     pub origins: Vec<String>,
+    /// An app without it is refused (default); `false` for a credential
+    /// some applications do without.
+    #[serde(default = "required_by_default")]
+    pub required: bool,
     #[serde(default)]
     pub description: String,
+}
+
+fn required_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -133,11 +143,63 @@ fn bad(msg: impl Into<String>) -> ManifestError {
     ManifestError(msg.into())
 }
 
+/// What a package asks to reach, for the operator to read before granting:
+/// `connectors describe` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Access {
+    pub hosts: Vec<String>,
+    pub credentials: Vec<CredentialAccess>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialAccess {
+    pub name: String,
+    pub schemes: Vec<AuthScheme>,
+    /// Where the package binds it: an app's operator grants within these.
+    pub origins: Vec<String>,
+    pub required: bool,
+    /// Bound to a wildcard: an app must name its origins (`credentialOrigins`).
+    pub wildcard: bool,
+}
+
+impl Access {
+    /// What the operator should know before granting: a credential bound to
+    /// a wildcard goes nowhere until each app names its origins.
+    pub fn warnings(&self) -> Vec<String> {
+        self.credentials
+            .iter()
+            .filter(|c| c.wildcard)
+            .map(|c| {
+                format!(
+                    "credential \"{}\" is bound to {}, a wildcard: each app must name where it may be sent (credentialOrigins)",
+                    c.name,
+                    c.origins.join(", ")
+                )
+            })
+            .collect()
+    }
+}
+
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         manifest.validate()?;
         Ok(manifest)
+    }
+
+    pub fn access(&self) -> Access {
+        let credentials = self
+            .credentials
+            .iter()
+            .map(|c| CredentialAccess {
+                name: c.name.clone(),
+                schemes: c.schemes.clone(),
+                origins: c.origins.clone(),
+                required: c.required,
+                wildcard: c.origins.iter().any(|o| OriginPattern::parse(o).is_ok_and(|p| p.is_wildcard())),
+            })
+            .collect();
+        Access { hosts: self.outbound.hosts.clone(), credentials }
     }
 
     pub fn to_toml(&self) -> String {

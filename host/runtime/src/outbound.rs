@@ -82,6 +82,30 @@ impl OriginPattern {
             }
     }
 
+    /// True when the pattern stands for more than one origin (`*` host,
+    /// `*.` subdomains, or any port): a credential bound this wide goes only
+    /// where the operator names.
+    pub fn is_wildcard(&self) -> bool {
+        self.port.is_none() || !matches!(self.host, HostPattern::Exact(_))
+    }
+
+    /// True when every origin this pattern matches is also matched by `wider`.
+    pub fn within(&self, wider: &OriginPattern) -> bool {
+        let port = match (wider.port, self.port) {
+            (None, _) => true,
+            (Some(w), Some(s)) => w == s,
+            (Some(_), None) => false,
+        };
+        let host = match (&wider.host, &self.host) {
+            (HostPattern::Any, _) => true,
+            (HostPattern::Subdomains(w), HostPattern::Subdomains(s)) => s.ends_with(w.as_str()),
+            (HostPattern::Subdomains(w), HostPattern::Exact(h)) => h.len() > w.len() && h.ends_with(w.as_str()),
+            (HostPattern::Exact(w), HostPattern::Exact(h)) => w == h,
+            _ => false,
+        };
+        self.scheme == wider.scheme && port && host
+    }
+
     /// True when this pattern names `ip` itself (or `localhost` for a loopback
     /// address): the only way a special address becomes reachable.
     fn names_address(&self, ip: IpAddr) -> bool {
@@ -209,13 +233,19 @@ impl OutboundPolicy {
             ));
         }
         if !self.granted.iter().any(|p| p.matches(url)) {
-            return Err(format!(
-                "{} is declared by the connector but not granted by the operator for this app (granted: {})",
-                origin(),
-                list(&self.granted)
-            ));
+            return Err(not_granted(&origin(), &self.granted));
         }
         Ok(())
+    }
+
+    /// Each of `origins` (the app's own URLs) must be granted: an app that
+    /// cannot reach its base URL is refused when it is configured, with the
+    /// message a call would get.
+    pub fn check_granted(&self, origins: &[OriginPattern]) -> Result<(), String> {
+        match origins.iter().find(|o| !self.granted.iter().any(|g| o.within(g))) {
+            Some(missing) => Err(not_granted(&missing.to_string(), &self.granted)),
+            None => Ok(()),
+        }
     }
 
     /// Loopback, link-local and metadata addresses pass only when a grant that
@@ -236,6 +266,19 @@ impl OutboundPolicy {
     }
 }
 
+fn not_granted(origin: &str, granted: &[OriginPattern]) -> String {
+    let mut message = format!(
+        "{origin} is declared by the connector but not granted by the operator for this app (granted: {})",
+        list(granted)
+    );
+    // The usual slip: a grant for localhost and a base URL on 127.0.0.1.
+    let loopback = |text: &str| ["localhost", "127.0.0.1", "[::1]"].iter().any(|l| text.contains(&format!("://{l}:")));
+    if loopback(origin) && granted.iter().any(|g| loopback(&g.to_string())) {
+        message.push_str("; localhost, 127.0.0.1 and [::1] are different origins: grant the one the URL names");
+    }
+    message
+}
+
 fn list(patterns: &[OriginPattern]) -> String {
     if patterns.is_empty() {
         return "none".into();
@@ -253,6 +296,29 @@ mod tests {
 
     fn pattern(s: &str) -> OriginPattern {
         OriginPattern::parse(s).expect("pattern")
+    }
+
+    #[test]
+    fn a_pattern_is_within_a_wider_one_only() {
+        let within = |a: &str, b: &str| pattern(a).within(&pattern(b));
+        assert!(within("https://api.example.com", "https://*.example.com"));
+        assert!(within("https://a.b.example.com:443", "https://*.example.com:*"));
+        assert!(within("https://*.b.example.com", "https://*.example.com"));
+        assert!(within("http://127.0.0.1:8080", "http://*:*"));
+        assert!(!within("https://example.com", "https://*.example.com"));
+        assert!(!within("https://api.example.com:*", "https://api.example.com"));
+        assert!(!within("http://api.example.com", "https://api.example.com"));
+        assert!(!within("https://*.example.com", "https://api.example.com"));
+        assert!(!within("http://localhost:8080", "http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn a_missing_loopback_grant_says_localhost_is_not_127_0_0_1() {
+        let policy = OutboundPolicy::new(Vec::new(), vec![pattern("http://localhost:8080")]);
+        let err = policy.check_granted(&[pattern("http://127.0.0.1:8080")]).expect_err("not granted");
+        assert!(err.contains("not granted by the operator"), "{err}");
+        assert!(err.contains("localhost, 127.0.0.1 and [::1] are different origins"), "{err}");
+        assert!(policy.check_granted(&[pattern("http://localhost:8080")]).is_ok());
     }
 
     #[test]

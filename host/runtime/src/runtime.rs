@@ -22,11 +22,11 @@ use crate::bindings::{self, Contract};
 use crate::bounds::{Bounded, MAX_MESSAGE_BYTES};
 use crate::error::{Blame, CallError};
 use crate::limits::{LimitKind, Limits, MAX_MEMORY_BYTES};
-use crate::manifest::{Manifest, setting_reference};
+use crate::manifest::Manifest;
 use crate::model::{self, ConnectorError, Operation};
-use crate::outbound::{OriginPattern, OutboundPolicy};
+use crate::outbound::OutboundPolicy;
 use crate::package::{InstalledPackage, PackageStore};
-use crate::secrets::{AppCredential, CredentialSecret};
+use crate::secrets::CredentialSecret;
 use crate::state::{AppShared, CallMeter, LogLine, StoreState};
 use crate::traps::{classify_trap, host_fault};
 use crate::v0_1;
@@ -66,7 +66,9 @@ impl RuntimeConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InstallError {
-    #[error("{0}")]
+    // Transparent: the manifest error is the message, not also its cause
+    // (a chain printer would say it twice).
+    #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
     #[error("the component is not a valid WebAssembly component: {0}")]
     InvalidComponent(String),
@@ -334,64 +336,22 @@ impl Runtime {
         app.describe().await.result
     }
 
-    /// Configures an app on an installed connector: settings checked against
-    /// the schema, credentials against the declared schemes, and the effective
-    /// allow-list computed as declared ∩ granted.
+    /// Configures an app on an installed connector (see `configure`): settings
+    /// checked against the schema, the allow-list computed as declared ∩
+    /// granted, each credential bound to where the operator lets it go.
     pub fn app(&self, connector: Arc<Connector>, config: AppConfig) -> Result<App, ConfigError> {
         let manifest = &connector.package.manifest;
-        let settings = crate::settings::resolve(&manifest.settings, &config.settings).map_err(ConfigError)?;
-        let resolve_origin = |template: &str| -> Result<OriginPattern, ConfigError> {
-            match setting_reference(template) {
-                Some(name) => match settings.get(name) {
-                    Some(model::Scalar::Text(url)) => OriginPattern::from_url(url).map_err(ConfigError),
-                    _ => Err(ConfigError(format!(
-                        "the connector needs setting \"{name}\" to know where it may connect; set it"
-                    ))),
-                },
-                None => OriginPattern::parse(template).map_err(ConfigError),
-            }
-        };
-        let declared = manifest.outbound.hosts.iter().map(|h| resolve_origin(h)).collect::<Result<Vec<_>, _>>()?;
-        let granted = config
-            .grants
-            .iter()
-            .map(|g| OriginPattern::parse(g).map_err(|e| ConfigError(format!("grant {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let mut credentials = BTreeMap::new();
-        for (name, secret) in config.credentials {
-            let Some(decl) = manifest.credentials.iter().find(|c| c.name == name) else {
-                let known: Vec<&str> = manifest.credentials.iter().map(|c| c.name.as_str()).collect();
-                return Err(ConfigError(format!(
-                    "unknown credential \"{name}\"; this connector takes: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                )));
-            };
-            if !decl.schemes.contains(&secret.scheme()) {
-                return Err(ConfigError(format!(
-                    "credential \"{name}\" uses scheme {:?}, which this connector does not accept (it takes {:?})",
-                    secret.scheme(),
-                    decl.schemes
-                )));
-            }
-            if let CredentialSecret::Oauth2ClientCredentials { token_url, .. } = &secret {
-                url::Url::parse(token_url).map_err(|e| {
-                    ConfigError(format!("credential \"{name}\": token_url \"{token_url}\" is not a URL: {e}"))
-                })?;
-            }
-            let origins = decl.origins.iter().map(|o| resolve_origin(o)).collect::<Result<Vec<_>, _>>()?;
-            credentials.insert(name.clone(), AppCredential::new(name, secret, origins));
-        }
-
-        let limits = config.limits.unwrap_or(manifest.limits);
+        let (app_id, limits) = (config.app_id.clone(), config.limits);
+        let resolved = crate::configure::resolve(manifest, config)?;
+        let limits = limits.unwrap_or(manifest.limits);
         limits.validate().map_err(|e| ConfigError(format!("limits: {e}")))?;
         let shared = Arc::new(AppShared {
-            app_id: config.app_id,
+            app_id,
             connector: connector.package.label(),
             user_agent: crate::http::user_agent(&connector.package.label()),
-            settings,
-            credentials,
-            policy: OutboundPolicy::new(declared, granted),
+            settings: resolved.settings,
+            credentials: resolved.credentials,
+            policy: resolved.policy,
             limits,
             client: self.inner.client.clone(),
         });
@@ -416,7 +376,7 @@ fn check_descriptor(described: &Result<model::Descriptor, CallError>, manifest: 
     let m = &manifest.connector;
     if d.name != m.name || d.version != m.version {
         return Err(InstallError::Mismatch(format!(
-            "describe() says {}@{} but connector.toml says {}@{}; make them the same",
+            "describe() says {}@{} but connector.toml says {}@{}; make them the same (with the Rust SDK, describe() usually takes its version from Cargo.toml through env!(\"CARGO_PKG_VERSION\"): bump both files)",
             d.name, d.version, m.name, m.version
         )));
     }
@@ -447,6 +407,10 @@ pub struct AppConfig {
     pub credentials: BTreeMap<String, CredentialSecret>,
     /// Origins the operator allows this app to reach (`scheme://host[:port]`).
     pub grants: Vec<String>,
+    /// Where each credential may be sent, when not only to the origins the
+    /// package binds it to exactly (its base URL); each must fall within the
+    /// package's binding.
+    pub credential_origins: BTreeMap<String, Vec<String>>,
     /// Overrides the manifest's default limits.
     pub limits: Option<Limits>,
 }

@@ -486,6 +486,9 @@ pub async fn connectors(c: &Client, cmd: Connectors) -> anyhow::Result<()> {
                 "upgradeApps": upgrade_apps,
             });
             let r = c.post("/connectors", Some(&body)).await?;
+            for warning in r["warnings"].as_array().into_iter().flatten().filter_map(|w| w.as_str()) {
+                eprintln!("warning: {warning}");
+            }
             c.done(
                 &r,
                 format!(

@@ -42,6 +42,8 @@ struct AppFile {
     credentials: BTreeMap<String, CredentialSecret>,
     #[serde(default)]
     grants: Vec<String>,
+    #[serde(default)]
+    credential_origins: BTreeMap<String, Vec<String>>,
 }
 
 pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
@@ -63,12 +65,16 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
                 std::fs::read(&component_path).with_context(|| format!("reading {}", component_path.display()))?;
             let c = runtime.install(&manifest, &bytes).await?;
             println!("installed {} ({})", c.package.label(), c.package.digest);
+            for warning in c.package.manifest.access().warnings() {
+                eprintln!("warning: {warning}");
+            }
             Ok(())
         }
         Command::Describe { connector } => {
             let c = find(&runtime, &connector)?;
             let d = runtime.describe(&c).await?;
-            println!("{}", serde_json::to_string_pretty(&d)?);
+            let access = c.package.manifest.access();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "descriptor": d, "access": access }))?);
             Ok(())
         }
         Command::Check { connector, app } => {
@@ -82,6 +88,7 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
                     settings: file.settings,
                     credentials: file.credentials,
                     grants: file.grants,
+                    credential_origins: file.credential_origins,
                     limits: None,
                 },
             )?;

@@ -163,7 +163,7 @@ impl RuntimeConnectors {
             ))
         })?;
         let secrets = self.store.app_secrets(&app.id, &self.sealer).await.map_err(|e| host_fault(e.to_string()))?;
-        let config = app_config(&app.id, &app.settings, &app.grants, secrets).map_err(misconfigured)?;
+        let config = app_config(&app.id, &AppParts::of(app), secrets).map_err(misconfigured)?;
         let built = Arc::new(self.runtime.app(connector, config).map_err(|e| misconfigured(e.0))?);
         self.apps.write().unwrap_or_else(|p| p.into_inner()).insert(app.id.clone(), (app.updated_at, built.clone()));
         Ok(built)
@@ -180,13 +180,26 @@ impl RuntimeConnectors {
     }
 }
 
+/// The parts of an app's configuration that are not secret, as stored or
+/// as a request gives them.
+pub struct AppParts<'a> {
+    pub settings: &'a Json,
+    pub grants: &'a [String],
+    pub credential_origins: &'a BTreeMap<String, Vec<String>>,
+}
+
+impl<'a> AppParts<'a> {
+    pub fn of(app: &'a App) -> Self {
+        AppParts { settings: &app.settings, grants: &app.grants, credential_origins: &app.credential_origins }
+    }
+}
+
 /// Validates an app's configuration against its connector's schema without
 /// keeping anything.
 pub fn validate_config(
     runtime: &Runtime,
     connector: (&str, &str),
-    settings: &Json,
-    grants: &[String],
+    parts: &AppParts<'_>,
     secrets: &Map<String, Json>,
 ) -> Result<(), String> {
     let (name, version) = connector;
@@ -194,16 +207,23 @@ pub fn validate_config(
     let c = runtime
         .connector(name, version)
         .ok_or_else(|| format!("connector {name}@{version} is not installed (installed: {})", installed.join(", ")))?;
-    runtime.app(c, app_config("validation", settings, grants, secrets.clone())?).map(|_| ()).map_err(|e| e.0)
+    runtime.app(c, app_config("validation", parts, secrets.clone())?).map(|_| ()).map_err(|e| e.0)
 }
 
-fn app_config(
-    app_id: &str,
-    settings: &Json,
-    grants: &[String],
-    secrets: Map<String, Json>,
-) -> Result<AppConfig, String> {
-    let settings: BTreeMap<String, Json> = match settings {
+/// Where each of the app's credentials goes, for showing: empty when this
+/// node lacks the connector.
+pub fn credential_origins(runtime: &Runtime, app: &App) -> BTreeMap<String, Vec<String>> {
+    let Some(c) = runtime.connector(&app.connector_name, &app.connector_version) else {
+        return BTreeMap::new();
+    };
+    match app_config(&app.id, &AppParts::of(app), Map::new()) {
+        Ok(config) => provisio_runtime::credential_origins(&c.package.manifest, &config),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+fn app_config(app_id: &str, parts: &AppParts<'_>, secrets: Map<String, Json>) -> Result<AppConfig, String> {
+    let settings: BTreeMap<String, Json> = match parts.settings {
         Json::Object(o) => o.clone().into_iter().collect(),
         Json::Null => BTreeMap::new(),
         _ => return Err("settings must be an object".into()),
@@ -222,7 +242,14 @@ fn app_config(
         })?;
         credentials.insert(name, secret);
     }
-    Ok(AppConfig { app_id: app_id.into(), settings, credentials, grants: grants.to_vec(), limits: None })
+    Ok(AppConfig {
+        app_id: app_id.into(),
+        settings,
+        credentials,
+        grants: parts.grants.to_vec(),
+        credential_origins: parts.credential_origins.clone(),
+        limits: None,
+    })
 }
 
 /// `message` with every value of `credential` (strings and numbers) masked.

@@ -8,7 +8,8 @@
 //! use provisio_sdk_harness::{Harness, RecordingServer, Reply};
 //! let server = RecordingServer::start(|_req| Reply::json(200, serde_json::json!({"ok": true}))).await;
 //! let harness = Harness::for_crate(env!("CARGO_MANIFEST_DIR")).await?;
-//! let app = harness.app(harness.config_for(&server).setting("base_url", server.url()))?;
+//! let config = harness.config_for(&server).setting("base_url", server.url()).bearer("token", "t0ken");
+//! let app = harness.app(config)?;
 //! app.check(&provisio_runtime::CallContext::new("op-1")).await.into_result()?;
 //! assert_eq!(server.requests().len(), 1);
 //! # Ok(()) }
@@ -25,6 +26,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use provisio_runtime::{App, AppConfig, Connector, CredentialSecret, Runtime, RuntimeConfig, SecretString};
 
 pub use provisio_runtime;
+/// What a test sees of a call, as the host sees it. These are the host's
+/// types: `ConnectorError` here is not `provisio_sdk::error::ConnectorError`
+/// (the guest's, which a test never receives); import it from here.
+pub use provisio_runtime::model::{Account, AccountKey, Changes, ConnectorError, ListRequest, NewAccount, Value};
+pub use provisio_runtime::{CallContext, CallError};
 
 /// A connector crate built and installed into a private runtime.
 pub struct Harness {
@@ -106,6 +112,12 @@ impl AppConfigBuilder {
         self.0.grants.push(origin.into());
         self
     }
+    /// Where `credential` may be sent, as an operator grants it (by default:
+    /// the origins the manifest binds it to exactly).
+    pub fn credential_origins(mut self, credential: &str, origins: &[&str]) -> Self {
+        self.0.credential_origins.insert(credential.into(), origins.iter().map(|o| o.to_string()).collect());
+        self
+    }
     pub fn limits(mut self, limits: provisio_runtime::Limits) -> Self {
         self.0.limits = Some(limits);
         self
@@ -134,6 +146,11 @@ impl Recorded {
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+    /// A query parameter as an application decodes it (`+` is a space).
+    pub fn query(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(&format!("http://recorded{}", self.path)).ok()?;
+        url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 }
 

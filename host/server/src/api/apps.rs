@@ -2,6 +2,8 @@
 //! credentials), connection checks, mappings with preview, policy,
 //! assignments. Their accounts are in `accounts`.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +16,7 @@ use provisio_directory::{App, NewApp};
 use provisio_lifecycle::{AccountImage, Change, Mappings, Policy};
 
 use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, timestamp};
-use crate::provisioner::validate_config;
+use crate::provisioner::{AppParts, credential_origins, validate_config};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,8 +34,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// An app as the API shows it; credentials are never shown, only whether
-/// there are any.
-pub fn app_json(app: &App) -> Value {
+/// there are any and where each may be sent.
+pub fn app_json(state: &AppState, app: &App) -> Value {
+    let origins = credential_origins(state.connectors.runtime(), app);
     json!({
         "id": app.id,
         "name": app.name,
@@ -46,6 +49,7 @@ pub fn app_json(app: &App) -> Value {
         "settings": app.settings,
         "hasCredentials": app.has_secrets,
         "grants": app.grants,
+        "credentialOrigins": origins,
         "mappings": app.mappings,
         "policy": app.policy,
         "created": timestamp(app.created_at),
@@ -68,6 +72,12 @@ struct NewAppBody {
     credentials: Map<String, Value>,
     #[serde(default)]
     grants: Vec<String>,
+    /// Credential name → the origins it may be sent to, each within those the
+    /// connector binds it to. Left out: the origins bound exactly (the base
+    /// URL's); a connector that binds a credential to a wildcard needs it.
+    #[serde(default, rename = "credentialOrigins")]
+    #[schema(value_type = Object)]
+    credential_origins: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     mappings: Option<Value>,
     #[serde(default)]
@@ -98,7 +108,8 @@ async fn create(
     let policy = body.policy.unwrap_or_else(|| json!({}));
     Policy::parse(&policy).map_err(ApiError::invalid)?;
     let settings = Value::Object(body.settings);
-    validate_config(state.connectors.runtime(), (name, version), &settings, &body.grants, &body.credentials)
+    let parts = AppParts { settings: &settings, grants: &body.grants, credential_origins: &body.credential_origins };
+    validate_config(state.connectors.runtime(), (name, version), &parts, &body.credentials)
         .map_err(ApiError::invalid)?;
     let new = NewApp {
         name: body.name,
@@ -107,11 +118,12 @@ async fn create(
         settings,
         secrets: body.credentials,
         grants: body.grants,
+        credential_origins: body.credential_origins,
         mappings,
         policy,
     };
     let app = state.store.create_app(&actor.name, new, &state.sealer).await?;
-    Ok((StatusCode::CREATED, Json(app_json(&app))).into_response())
+    Ok((StatusCode::CREATED, Json(app_json(&state, &app))).into_response())
 }
 
 #[utoipa::path(
@@ -124,7 +136,7 @@ async fn create(
     security(("apiToken" = ["apps:read"]))
 )]
 async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Array(state.store.list_apps().await?.iter().map(app_json).collect())))
+    Ok(Json(Value::Array(state.store.list_apps().await?.iter().map(|a| app_json(&state, a)).collect())))
 }
 
 #[utoipa::path(
@@ -138,7 +150,7 @@ async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, Ap
     security(("apiToken" = ["apps:read"]))
 )]
 async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(app_json(&state.store.app(&id).await?)))
+    Ok(Json(app_json(&state, &state.store.app(&id).await?)))
 }
 
 #[utoipa::path(
@@ -187,7 +199,7 @@ async fn lifecycle(
         }
     };
     state.store.set_app_status(&actor.name, &id, status, None).await?;
-    Ok(Json(app_json(&state.store.app(&id).await?)))
+    Ok(Json(app_json(&state, &state.store.app(&id).await?)))
 }
 
 #[utoipa::path(

