@@ -23,90 +23,13 @@ use provisio_directory::{AccountState, App, AppAccount, Failure, Linked, PushOut
 use crate::connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 use crate::leases::HeldLeases;
 use crate::mapping::AccountImage;
-use crate::policy::Policy;
+mod config;
+mod failures;
+mod linking;
 
-#[derive(Debug, Clone)]
-pub struct ExecutorConfig {
-    /// This worker's name in leases: one per process run (a restarted node
-    /// is a new worker; its dead run's leases expire, they are not taken
-    /// back blindly).
-    pub owner: String,
-    pub concurrency: usize,
-    /// Calls one app may have running at once (at most `concurrency`).
-    pub per_app_concurrency: usize,
-    pub lease: Duration,
-    /// How long an abandoned call may still land in an app, for apps whose
-    /// policy does not say (`policy.settle_secs`).
-    pub settle: Duration,
-    /// First retry delay; doubles per attempt, with jitter, up to `max_backoff`.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
-    /// Pause when an app asks to slow down without saying how long.
-    pub default_rate_limit_pause: Duration,
-    /// The longest pause an app's Retry-After may impose.
-    pub max_rate_limit_pause: Duration,
-    /// Consecutive failed calls to one app before it is quarantined.
-    pub quarantine_after: u32,
-    /// How often to look for work that became due without a wake-up.
-    pub poll: Duration,
-}
-
-impl Default for ExecutorConfig {
-    fn default() -> Self {
-        ExecutorConfig {
-            owner: format!("node-{}", uuid::Uuid::now_v7()),
-            concurrency: 16,
-            per_app_concurrency: 12,
-            lease: Duration::from_secs(120),
-            settle: Duration::from_secs(30),
-            base_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(15 * 60),
-            default_rate_limit_pause: Duration::from_secs(30),
-            max_rate_limit_pause: Duration::from_secs(3600),
-            quarantine_after: 25,
-            poll: Duration::from_millis(500),
-        }
-    }
-}
-
-/// The shortest lease the executor accepts: it is renewed every third of it,
-/// and a call needs some of it left to start.
-pub const MIN_LEASE: Duration = Duration::from_secs(2);
-
-impl ExecutorConfig {
-    /// Refuses a configuration that cannot work, saying how to fix it.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.concurrency == 0 || self.per_app_concurrency == 0 {
-            return Err("executor.concurrency and executor.per_app_concurrency must be at least 1".into());
-        }
-        if self.lease < MIN_LEASE {
-            return Err(format!(
-                "executor.lease_secs = {} is too short: a lease is renewed every third of it and must leave calls time to run; use at least {}",
-                self.lease.as_secs(),
-                MIN_LEASE.as_secs()
-            ));
-        }
-        if self.settle > Duration::from_secs(u64::from(crate::policy::MAX_SETTLE_SECS)) {
-            return Err("executor.settle_secs must be at most 86400 (a day)".into());
-        }
-        if self.poll.is_zero() {
-            return Err("executor.poll_ms must be at least 1".into());
-        }
-        if self.base_backoff.is_zero() || self.base_backoff > self.max_backoff {
-            return Err("executor.retry_base_ms must be at least 1 and at most retry_max_ms".into());
-        }
-        if self.quarantine_after == 0 {
-            return Err("executor.quarantine_after must be at least 1".into());
-        }
-        Ok(())
-    }
-
-    /// An app's settle time in milliseconds, from its policy.
-    fn settle_ms(&self, policy: &Value) -> i64 {
-        let secs = Policy::parse(policy).ok().and_then(|p| p.settle_secs);
-        secs.map_or(self.settle.as_millis() as i64, |s| i64::from(s) * 1000)
-    }
-}
+pub use config::{ExecutorConfig, MIN_LEASE};
+use failures::panic_message;
+use linking::{Holder, collision};
 
 pub struct Executor<C> {
     store: Store,
@@ -157,16 +80,6 @@ impl Failed {
     fn of(op: AccountOp, failure: CallFailure) -> Failed {
         Failed { failure, op, linked: None, settled: false }
     }
-}
-
-/// Whose an account found in the app is.
-enum Holder {
-    /// It carries this user's correlation key.
-    This,
-    /// It carries no key and no other user is linked to it.
-    Nobody,
-    /// Someone else's: why.
-    Other(String),
 }
 
 impl<C: Connectors> Executor<C> {
@@ -450,116 +363,6 @@ impl<C: Connectors> Executor<C> {
         let _ = self.outcomes.send(outcome);
     }
 
-    /// Records a push that panicked as a failure of Provisio's: retried
-    /// after a backoff, and settled first, since the call may have reached
-    /// the app.
-    async fn record_crash(&self, account: &AppAccount, why: String) {
-        tracing::error!(app = %account.app_id, user = %account.user_id, "pushing an account failed in Provisio: {why}");
-        let now = self.store.now_ms();
-        let policy = self.app(&account.app_id).await.map(|app| app.policy).unwrap_or(Value::Null);
-        let failure = Failure {
-            generation: account.desired_generation,
-            error: format!(
-                "Provisio failed while pushing this account, not the app or its connector: {why}; see this node's log"
-            ),
-            retry_at: Some(now + self.backoff(account.attempt).as_millis() as i64),
-            counts: true,
-            settled: false,
-            settle_until: Some(now + self.config.settle_ms(&policy)),
-            linked: None,
-        };
-        metrics::counter!("provisio_work_failed_total", "app" => account.app_id.clone(), "kind" => "crashed")
-            .increment(1);
-        let outcome = PushOutcome {
-            app_id: account.app_id.clone(),
-            user_id: account.user_id.clone(),
-            lease: account.lease(),
-            result: Err(failure),
-        };
-        let _ = self.outcomes.send(outcome);
-    }
-
-    /// What a failed call means: when to retry, whether it counts, whether
-    /// the app may still act on it, whether to pause or quarantine the app.
-    async fn classify(&self, app: &App, account: &AppAccount, failed: Failed) -> Result<Failure, StoreError> {
-        let now = self.store.now_ms();
-        let Failed { failure, op, linked, settled } = failed;
-        let message = failure.message.clone();
-        // A create the app refused created nothing; a found account settles
-        // what an earlier create did.
-        let settled = settled || linked.is_some() || (op == AccountOp::Create && failure.kind.refused());
-        // An abandoned call that changes the app may still land: nothing
-        // starts on the account until the app's settle time has passed.
-        let settle_until =
-            (!failure.kind.refused() && op != AccountOp::Lookup).then(|| now + self.config.settle_ms(&app.policy));
-        let base = Failure {
-            generation: account.desired_generation,
-            error: message.clone(),
-            retry_at: None,
-            counts: true,
-            settled,
-            settle_until,
-            linked,
-        };
-        let recorded = match failure.kind {
-            FailureKind::RateLimited { retry_after_ms } => {
-                let pause = retry_after_ms
-                    .map_or(self.config.default_rate_limit_pause, Duration::from_millis)
-                    .min(self.config.max_rate_limit_pause);
-                let until = now.saturating_add(pause.as_millis() as i64);
-                tracing::info!(app = %app.id, pause_ms = pause.as_millis() as u64, "the app asked to slow down; pausing it");
-                self.store.pause_app(&app.id, until).await?;
-                self.forget_app(&app.id);
-                Failure { retry_at: Some(until), counts: false, ..base }
-            }
-            FailureKind::NotSent => {
-                Failure { retry_at: Some(now + self.config.poll.as_millis() as i64), counts: false, ..base }
-            }
-            FailureKind::Rejected | FailureKind::Unsupported | FailureKind::Conflict { .. } | FailureKind::NotFound => {
-                base
-            }
-            FailureKind::HostFault => {
-                let retry_at = now + self.backoff(account.attempt).as_millis() as i64;
-                Failure { retry_at: Some(retry_at), ..base }
-            }
-            FailureKind::Unauthorized | FailureKind::Transient => {
-                let quarantine = self.failures_bump(&app.id) >= self.config.quarantine_after;
-                if quarantine {
-                    let reason = format!(
-                        "{} calls in a row failed; the last: {message}. Fix the app or its credentials, then resume it.",
-                        self.config.quarantine_after
-                    );
-                    tracing::warn!(app = %app.id, %reason, "quarantining the app");
-                    self.store.set_app_status("executor", &app.id, "quarantined", Some(&reason)).await?;
-                    self.forget_app(&app.id);
-                    self.failures_reset(&app.id);
-                }
-                let retry_at = now + self.backoff(account.attempt).as_millis() as i64;
-                Failure { retry_at: Some(retry_at), ..base }
-            }
-        };
-        Ok(recorded)
-    }
-
-    fn backoff(&self, attempt: i64) -> Duration {
-        let exp = attempt.clamp(0, 20) as u32;
-        let base = self.config.base_backoff.saturating_mul(2u32.saturating_pow(exp)).min(self.config.max_backoff);
-        // Full jitter over the upper half: spreads retries without ever
-        // retrying sooner than half the backoff.
-        base.mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-
-    fn failures_bump(&self, app_id: &str) -> u32 {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = failures.entry(app_id.to_string()).or_default();
-        *n += 1;
-        *n
-    }
-
-    fn failures_reset(&self, app_id: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(app_id);
-    }
-
     /// Sends what the app lacks; the result is what the app now holds.
     async fn attempt(&self, app: &App, account: &AppAccount) -> Result<Attempt, StoreError> {
         let mut desired = AccountImage::from_map(&account.desired_profile);
@@ -740,119 +543,6 @@ impl<C: Connectors> Executor<C> {
         }
     }
 
-    /// Looks up, by login, the account an earlier create of this user's may
-    /// have made: `Some` only when it is this user's (or nobody's). An
-    /// account someone else holds under the login is a collision.
-    async fn find_own(
-        &self,
-        app: &App,
-        account: &AppAccount,
-        id: &CallId,
-        desired: &AccountImage,
-    ) -> Result<Result<Option<FoundAccount>, Failed>, StoreError> {
-        // What the admin is told when Provisio cannot find out for itself.
-        let unknown = |why: &str, kind: FailureKind| CallFailure {
-            kind,
-            message: format!(
-                "outcome unknown: an earlier create of \"{}\" may have reached the app, and {why}. Look for this login in the app, then say what you found: POST /api/v1/apps/{}/accounts/{}/resolve with {{\"externalId\": \"<its id>\"}} or {{\"absent\": true}} (provisio errors resolve)",
-                desired.login, app.id, account.user_id
-            ),
-        };
-        if !self.connectors.supports(app, AccountOp::Lookup) {
-            let failure = unknown("its connector cannot look accounts up", FailureKind::Unsupported);
-            return Ok(Err(Failed::of(AccountOp::Lookup, failure)));
-        }
-        match self.call(app, account, id, Call::Lookup { login: desired.login.clone() }).await {
-            Ok(Reply::Found(Some(found))) => match self.holder(app, account, &found).await? {
-                Holder::This | Holder::Nobody => Ok(Ok(Some(found))),
-                Holder::Other(whose) => {
-                    let failure = collision(&desired.login, &found.id, &whose, "found by login");
-                    // Nothing of this user's is known to be there; the
-                    // intent stays until an admin has looked.
-                    Ok(Err(Failed::of(AccountOp::Lookup, failure)))
-                }
-            },
-            Ok(_) => Ok(Ok(None)),
-            // Refused for good: retrying will not tell either.
-            Err(failure) if matches!(failure.kind, FailureKind::Rejected | FailureKind::Unsupported) => {
-                let why = format!("the app refused to look it up ({})", failure.message);
-                Ok(Err(Failed::of(AccountOp::Lookup, unknown(&why, failure.kind))))
-            }
-            Err(failure) => Ok(Err(Failed::of(AccountOp::Lookup, failure))),
-        }
-    }
-
-    /// Whose an account found in the app is: by the correlation key it
-    /// carries, or, when it carries none, by whether another user is linked
-    /// to it.
-    async fn holder(&self, app: &App, account: &AppAccount, found: &FoundAccount) -> Result<Holder, StoreError> {
-        let attribute = self.connectors.correlation(app);
-        if let (Some(attribute), Some(key)) = (&attribute, &found.correlation) {
-            if *key == account.user_id {
-                return Ok(Holder::This);
-            }
-            return Ok(Holder::Other(format!("its {attribute} is \"{key}\", another user's key")));
-        }
-        Ok(match self.store.account_by_external_id(&app.id, &found.id).await? {
-            Some(other) if other.user_id != account.user_id => {
-                Holder::Other(format!("it is linked to Provisio user {}", other.user_id))
-            }
-            Some(_) => Holder::This,
-            None => Holder::Nobody,
-        })
-    }
-
-    /// Links an account the app already holds for this user, then brings
-    /// it to the desired image (its attributes are unknown: all are sent).
-    /// The link is recorded even if that fails.
-    async fn adopt(
-        &self,
-        app: &App,
-        account: &AppAccount,
-        id: &CallId,
-        desired: &AccountImage,
-        found: FoundAccount,
-    ) -> Result<Attempt, StoreError> {
-        tracing::info!(app = %app.id, user = %account.user_id, external_id = %found.id, "linking the existing account");
-        let unknown = AccountImage { login: desired.login.clone(), attributes: Map::new() };
-        let linked =
-            |state: AccountState| Some(Linked { external_id: found.id.clone(), state, profile: unknown.to_map() });
-        // An account whose state the app did not say (or said in a way the
-        // connector could not read) counts as inactive: reactivated, never
-        // assumed active.
-        let maybe_inactive = match found.active {
-            Some(active) => !active,
-            None => self.connectors.supports(app, AccountOp::Reactivate),
-        };
-        if maybe_inactive
-            && let Err(failure) = self.call(app, account, id, Call::Reactivate { id: found.id.clone() }).await
-        {
-            let failed =
-                Failed { failure, op: AccountOp::Reactivate, linked: linked(AccountState::Inactive), settled: true };
-            return Ok(Attempt::Failed(failed));
-        }
-        // A connector that cannot update leaves the account as the create
-        // made it: the create carried the whole profile.
-        let updated = match self.connectors.supports(app, AccountOp::Update) {
-            true => self.update(app, account, id, &found.id, &unknown, desired).await,
-            false => Ok(()),
-        };
-        match updated {
-            Ok(()) => Ok(Attempt::Pushed(Pushed {
-                generation: account.desired_generation,
-                state: AccountState::Active,
-                profile: desired.to_map(),
-                external_id: Some(found.id),
-            })),
-            Err(failure) => Ok(Attempt::Failed(Failed {
-                failure,
-                op: AccountOp::Update,
-                linked: linked(AccountState::Active),
-                settled: true,
-            })),
-        }
-    }
-
     /// Sends the attributes that differ; nothing when none do.
     async fn update(
         &self,
@@ -900,62 +590,6 @@ fn warn_stale(outcomes: &[PushOutcome], held: &[bool]) {
     }
 }
 
-fn collision(login: &str, external_id: &str, whose: &str, message: &str) -> CallFailure {
-    CallFailure {
-        kind: FailureKind::Rejected,
-        message: format!(
-            "login collision: the app already holds an account for \"{login}\" (id {external_id}) and {whose}; Provisio will not take it over. Free the login in the app or give this user another one, then retry ({message})"
-        ),
-    }
-}
-
 fn protocol(reply: Reply) -> CallFailure {
     CallFailure { kind: FailureKind::Transient, message: format!("the connector answered a create with {reply:?}") }
-}
-
-/// The message a panic carried, if it was text.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_configuration_that_cannot_work_is_refused_with_the_fix() {
-        assert_eq!(ExecutorConfig::default().validate(), Ok(()));
-        let zero_lease = ExecutorConfig { lease: Duration::ZERO, ..ExecutorConfig::default() };
-        assert!(zero_lease.validate().is_err_and(|e| e.contains("lease_secs = 0") && e.contains("at least 2")));
-        let one = ExecutorConfig { lease: Duration::from_secs(1), ..ExecutorConfig::default() };
-        assert!(one.validate().is_err());
-        let two = ExecutorConfig { lease: MIN_LEASE, ..ExecutorConfig::default() };
-        assert_eq!(two.validate(), Ok(()));
-        for broken in [
-            ExecutorConfig { concurrency: 0, ..ExecutorConfig::default() },
-            ExecutorConfig { per_app_concurrency: 0, ..ExecutorConfig::default() },
-            ExecutorConfig { poll: Duration::ZERO, ..ExecutorConfig::default() },
-            ExecutorConfig { quarantine_after: 0, ..ExecutorConfig::default() },
-            ExecutorConfig {
-                base_backoff: Duration::from_secs(10),
-                max_backoff: Duration::from_secs(1),
-                ..ExecutorConfig::default()
-            },
-            ExecutorConfig { settle: Duration::from_secs(100_000), ..ExecutorConfig::default() },
-        ] {
-            assert!(broken.validate().is_err(), "{broken:?}");
-        }
-    }
-
-    #[test]
-    fn an_app_s_settle_time_comes_from_its_policy_or_the_executor() {
-        let config = ExecutorConfig { settle: Duration::from_secs(30), ..ExecutorConfig::default() };
-        assert_eq!(config.settle_ms(&Value::Null), 30_000);
-        assert_eq!(config.settle_ms(&serde_json::json!({ "settle_secs": 5 })), 5_000);
-        assert!(Policy::parse(&serde_json::json!({ "settle_secs": 90_000 })).is_err(), "more than a day");
-    }
 }
