@@ -8,6 +8,7 @@ mod credential_origins;
 mod databases;
 mod directory;
 mod docs;
+mod door;
 mod executor_faults;
 mod hostile;
 mod in_doubt;

@@ -152,6 +152,23 @@ impl Provisio {
         (status, r.json().await.unwrap_or(Json::Null))
     }
 
+    /// A call with a JSON body given as text (one serde would not write,
+    /// such as a key twice).
+    pub async fn call_raw(&self, method: &str, path: &str, body: &str) -> (u16, Json) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let r = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .header("Authorization", format!("SSWS {TOKEN}"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("provisio answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Json::Null))
+    }
+
     /// A call that must succeed (2xx); returns the body.
     pub async fn ok(&self, method: &str, path: &str, body: Option<Json>) -> Json {
         let (status, answer) = self.call(method, path, body).await;

@@ -50,10 +50,20 @@ fn parse_time(value: &str) -> Result<i64, StoreError> {
     crate::clock::parse_time(value).map_err(|e| StoreError::Invalid(format!("filter time {e}")))
 }
 
+/// The most `and` terms a filter may join: far more than any real search
+/// needs, and well below what SQLite's expression tree takes (about 1,000
+/// terms answer "Expression tree is too large").
+pub const MAX_FILTER_TERMS: usize = 50;
+
 /// Parses `clause (and clause)*`; anything else is refused with the reason.
 fn parse_filter(filter: &str) -> Result<Vec<Clause>, StoreError> {
     let mut clauses = Vec::new();
-    for part in clauses_of(filter) {
+    for (n, part) in clauses_of(filter).into_iter().enumerate() {
+        if n == MAX_FILTER_TERMS {
+            return Err(StoreError::Invalid(format!(
+                "the filter joins more than {MAX_FILTER_TERMS} terms; narrow it, or search in several steps"
+            )));
+        }
         let part = part.trim();
         let mut words = part.splitn(3, ' ');
         let (Some(field), Some(op), Some(value)) = (words.next(), words.next(), words.next()) else {

@@ -11,6 +11,7 @@ mod apps;
 mod connectors;
 mod groups;
 mod hooks;
+mod input;
 mod logs;
 mod nodes;
 mod observe;
@@ -19,17 +20,17 @@ mod tasks;
 mod users;
 
 pub use access::{Actor, PERMISSIONS, RoutePermissions, role_holds};
+pub use input::{Body, Params};
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::{StatusCode, request::Parts};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -108,6 +109,7 @@ pub fn router(mut state: AppState) -> Router {
     let doc = Arc::new(doc);
     let api = api
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint") })
+        .layer(middleware::from_fn(input::refuse_nul_in_url))
         .layer(middleware::from_fn_with_state(state.clone(), access::guard))
         // Connector packages are uploaded whole; bodies are read only after
         // the guard has let the caller in.
@@ -192,33 +194,6 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
             EngineError::IllegalTransition(m) => ApiError::new(StatusCode::BAD_REQUEST, "illegal-transition", m),
             EngineError::Mapping(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "mapping-failed", m),
-        }
-    }
-}
-
-/// A JSON body whose rejection (malformed, unknown field, wrong type) is a
-/// coded error.
-pub struct Body<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(rejection) => Err(ApiError::invalid(rejection.body_text())),
-        }
-    }
-}
-
-/// Query parameters, with the same coded rejection.
-pub struct Params<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Params(v)),
-            Err(rejection) => Err(ApiError::invalid(rejection.body_text())),
         }
     }
 }

@@ -1,0 +1,62 @@
+//! Hostile or careless input is refused at the door with a coded 400, the
+//! same on SQLite and PostgreSQL, and nothing it carried can break a search
+//! afterwards.
+
+use serde_json::json;
+
+use crate::databases::{BACKENDS, TestDatabase};
+use crate::server::{Provisio, TEST_CONFIG};
+
+fn assert_invalid(what: &str, (status, answer): (u16, serde_json::Value), says: &str) {
+    assert_eq!((status, answer["errorCode"].as_str()), (400, Some("invalid")), "{what}: {answer}");
+    let summary = answer["errorSummary"].as_str().unwrap_or_default();
+    assert!(summary.contains(says), "{what}: the error should say {says:?}: {summary}");
+}
+
+#[tokio::test]
+async fn a_nul_a_key_twice_or_a_huge_filter_is_refused_the_same_on_both_backends() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = TestDatabase::new(backend, dir.path()).await;
+        let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+        let id = p.create_user("ada@example.com", "Ada", "Lovelace").await;
+
+        // A NUL in a profile value, a login, a key; a group admin could
+        // otherwise store one and break every search on PostgreSQL.
+        for body in [
+            json!({ "profile": { "login": "nul@example.com", "title": "a\u{0}b" } }),
+            json!({ "profile": { "login": "nul\u{0}@example.com" } }),
+            json!({ "profile": { "login": "nul@example.com", "ti\u{0}tle": "x" } }),
+        ] {
+            assert_invalid(&format!("{backend:?} {body}"), p.call("POST", "/users", Some(body.clone())).await, "NUL");
+        }
+        let patch = json!({ "profile": { "title": "\u{0}" } });
+        assert_invalid("update", p.call("POST", &format!("/users/{id}"), Some(patch)).await, "NUL");
+
+        // `%00` in an id or a query parameter.
+        for path in ["/users/%00", "/users?q=a%00", "/users?filter=profile.login%20eq%20%22a%00%22", "/apps/%00/users"]
+        {
+            assert_invalid(&format!("{backend:?} {path}"), p.call("GET", path, None).await, "NUL");
+        }
+
+        // A key twice in one object: last-wins would hide what was meant.
+        let twice = r#"{ "profile": { "login": "twice@example.com", "title": "A", "title": "B" } }"#;
+        assert_invalid("a key twice", p.call_raw("POST", "/users", twice).await, "names \"title\" twice");
+
+        // A filter far larger than any search: 400, not the backend's 503.
+        let terms = vec!["status%20eq%20%22ACTIVE%22"; 1000].join("%20and%20");
+        assert_invalid(
+            "1,000 terms",
+            p.call("GET", &format!("/users?filter={terms}"), None).await,
+            "more than 50 terms",
+        );
+
+        // Nothing was written, and every search still answers.
+        let users = p.ok("GET", "/users", None).await;
+        assert_eq!(users.as_array().map(Vec::len), Some(1), "{backend:?}: {users}");
+        let found = p.ok("GET", "/users?filter=profile.title%20eq%20%22Engineer%22", None).await;
+        assert_eq!(found.as_array().map(Vec::len), Some(1), "{backend:?}: {found}");
+        drop(p);
+        db.drop().await;
+    }
+}
