@@ -60,3 +60,18 @@ async fn a_nul_a_key_twice_or_a_huge_filter_is_refused_the_same_on_both_backends
         db.drop().await;
     }
 }
+
+#[tokio::test]
+async fn a_method_an_endpoint_does_not_have_answers_405_naming_the_ones_it_has() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::new(crate::databases::Backend::Sqlite, dir.path()).await;
+    let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+    let (status, answer) = p.call("PUT", "/users", Some(json!({}))).await;
+    assert_eq!((status, answer["errorCode"].as_str()), (405, Some("method-not-allowed")), "{answer}");
+    assert!(answer["errorSummary"].as_str().is_some_and(|s| s.contains("GET, POST")), "{answer}");
+    // Still authenticated first: no token, no hint about the endpoint.
+    let (status, _) = p.call_as(None, "PUT", "/users", None).await;
+    assert_eq!(status, 401);
+    drop(p);
+    db.drop().await;
+}

@@ -120,7 +120,16 @@ impl RoutePermissions {
     }
 
     pub fn get(&self, method: &Method, path: &str) -> Option<&str> {
+        // HEAD is GET without the body, under GET's permission.
+        let method = if method == Method::HEAD { &Method::GET } else { method };
         self.0.get(&(method.clone(), path.to_owned())).map(String::as_str)
+    }
+
+    /// The methods a route declares, in a stable order.
+    pub fn methods(&self, path: &str) -> Vec<Method> {
+        let mut methods: Vec<Method> = self.0.keys().filter(|(_, p)| p == path).map(|(m, _)| m.clone()).collect();
+        methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        methods
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&(Method, String), &String)> {
@@ -155,6 +164,18 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         return next.run(request).await;
     };
     let Some(permission) = state.permissions.get(request.method(), &path) else {
+        let allowed = state.permissions.methods(&path);
+        if !allowed.is_empty() {
+            let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            let message =
+                format!("{} is not a method of this endpoint; it takes {}", request.method(), allow.join(", "));
+            let mut response =
+                ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", message).into_response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&allow.join(", ")) {
+                response.headers_mut().insert(axum::http::header::ALLOW, value);
+            }
+            return response;
+        }
         tracing::error!(%path, method = %request.method(), "route declares no permission; refused");
         return forbidden("this endpoint declares no permission, so no one may call it").into_response();
     };
