@@ -51,6 +51,21 @@ fn new_user(login: &str) -> NewUser {
     }
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("provisio.db");
+    let store = Store::open(&format!("sqlite://{}", path.display())).await.expect("open");
+    store.create_user("admin", new_user("ada")).await.expect("create");
+    for file in ["provisio.db", "provisio.db-wal", "provisio.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(file)).expect(file).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} is {mode:o}: it holds profiles and token hashes");
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_user_is_created_and_read_back_with_its_profile_types() {
     each_backend(|store, _| async move {

@@ -47,6 +47,9 @@ impl Store {
                 url.split('@').next_back().unwrap_or(url)
             )));
         };
+        if backend == Backend::Sqlite {
+            create_private(url)?;
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -88,6 +91,26 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Creates a SQLite database file that does not exist yet readable by its
+/// owner only (it holds profiles and token hashes); SQLite gives its WAL and
+/// shared-memory files the database's permissions.
+fn create_private(url: &str) -> Result<(), StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Invalid(format!("cannot create the database file {path}: {e}"))),
     }
 }
 
