@@ -145,7 +145,7 @@ fn csv_rows(events: &[LogEvent], header: bool) -> Result<Vec<u8>, csv::Error> {
         w.write_record(h)?;
     }
     for e in events {
-        w.write_record([
+        let cells = [
             e.seq.to_string(),
             e.id.clone(),
             timestamp(e.at),
@@ -155,9 +155,50 @@ fn csv_rows(events: &[LogEvent], header: bool) -> Result<Vec<u8>, csv::Error> {
             e.target_id.clone(),
             e.outcome.clone(),
             e.details.to_string(),
-        ])?;
+        ];
+        w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// A cell a spreadsheet will not run: one that starts like a formula (`=`,
+/// `+`, `-`, `@`, or a tab or carriage return before one) gets a leading
+/// `'`, as OWASP advises, so an auditor opening the export sees the text.
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_that_starts_like_a_formula_is_written_as_text() {
+        let event = |actor: &str| LogEvent {
+            seq: 1,
+            cursor: LogCursor { tx: 0, seq: 1 },
+            id: "id".into(),
+            at: 0,
+            actor: actor.into(),
+            action: "user.create".into(),
+            target_type: "user".into(),
+            target_id: "-1+2".into(),
+            outcome: "SUCCESS".into(),
+            details: serde_json::json!({}),
+        };
+        for attack in ["=HYPERLINK(\"http://evil.example\")", "+1", "@SUM(A1)", "\t=1"] {
+            let text = String::from_utf8(csv_rows(&[event(attack)], false).expect("csv")).expect("utf-8");
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+            let row = reader.records().next().expect("a row").expect("csv");
+            assert_eq!(&row[3], format!("'{attack}"), "{text}");
+            assert_eq!(&row[6], "'-1+2");
+        }
+        let plain = String::from_utf8(csv_rows(&[event("ops@example.com")], false).expect("csv")).expect("utf-8");
+        assert!(plain.contains(",ops@example.com,"), "{plain}");
+    }
 }
 
 #[utoipa::path(
