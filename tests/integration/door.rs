@@ -75,3 +75,48 @@ async fn a_method_an_endpoint_does_not_have_answers_405_naming_the_ones_it_has()
     drop(p);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_profile_past_its_limits_is_refused_and_an_error_never_echoes_it_whole() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = TestDatabase::new(backend, dir.path()).await;
+        let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+        let user = |extra: serde_json::Map<String, serde_json::Value>| {
+            let mut profile = extra;
+            profile.insert("login".into(), json!("big@example.com"));
+            json!({ "profile": profile })
+        };
+        let one = |name: &str, value: serde_json::Value| [(name.to_string(), value)].into_iter().collect();
+
+        // A body past the endpoint's 1 MiB: 413. (Just past it: a client
+        // still writing a far larger one when the server answers finds the
+        // socket closed under it.)
+        let (status, answer) =
+            p.call("POST", "/users", Some(user(one("title", json!("x".repeat((1 << 20) + 1024)))))).await;
+        assert_eq!((status, answer["errorCode"].as_str()), (413, Some("too-large")), "{backend:?}: {answer}");
+        // Within the body, past a value's or the profile's limit.
+        let (status, answer) = p.call("POST", "/users", Some(user(one("title", json!("x".repeat(100 << 10)))))).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["errorSummary"].as_str().is_some_and(|s| s.contains("at most 64 KiB")), "{answer}");
+        let many = (0..1000).map(|i| (format!("a{i}"), json!(i))).collect();
+        let (status, answer) = p.call("POST", "/users", Some(user(many))).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["errorSummary"].as_str().is_some_and(|s| s.contains("at most 500")), "{answer}");
+        // A 512 KiB login: refused, and the error quotes only its start.
+        let login = "l".repeat(512 << 10);
+        let (status, answer) = p.call("POST", "/users", Some(json!({ "profile": { "login": login } }))).await;
+        assert_eq!(status, 400, "{answer}");
+        let summary = answer["errorSummary"].as_str().unwrap_or_default();
+        assert!(summary.len() < 500 && summary.contains("bytes)"), "{} bytes: {}", summary.len(), &summary[..200]);
+
+        assert_eq!(p.ok("GET", "/users", None).await.as_array().map(Vec::len), Some(0), "nothing was written");
+        // An update is held to the same limits.
+        let id = p.create_user("ada@example.com", "Ada", "Lovelace").await;
+        let patch = json!({ "profile": { "title": "x".repeat(100 << 10) } });
+        let (status, answer) = p.call("POST", &format!("/users/{id}"), Some(patch)).await;
+        assert_eq!(status, 400, "{answer}");
+        drop(p);
+        db.drop().await;
+    }
+}

@@ -93,10 +93,55 @@ pub(crate) fn login_key(login: &str) -> String {
 fn check_login(login: &str) -> Result<(), StoreError> {
     if login.trim().is_empty() || login.len() > 256 || login.chars().any(char::is_control) || login.trim() != login {
         return Err(StoreError::Invalid(format!(
-            "login \"{login}\" must be 1-256 characters, with no control characters or surrounding spaces"
+            "login \"{}\" must be 1-256 characters, with no control characters or surrounding spaces",
+            shown(login)
         )));
     }
     Ok(())
+}
+
+/// The most attributes one profile holds.
+pub const MAX_PROFILE_ATTRIBUTES: usize = 500;
+/// The longest attribute name.
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 128;
+/// The largest attribute value, as JSON.
+pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 64 << 10;
+
+/// A profile within its limits: every list answer carries whole profiles,
+/// so one huge profile would slow every search.
+fn check_profile(profile: &Map<String, Value>) -> Result<(), StoreError> {
+    if profile.len() > MAX_PROFILE_ATTRIBUTES {
+        return Err(StoreError::Invalid(format!(
+            "the profile has {} attributes; a profile holds at most {MAX_PROFILE_ATTRIBUTES}",
+            profile.len()
+        )));
+    }
+    for (name, value) in profile {
+        if name.is_empty() || name.len() > MAX_ATTRIBUTE_NAME_BYTES || name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!(
+                "attribute name \"{}\" must be 1-{MAX_ATTRIBUTE_NAME_BYTES} bytes with no control characters",
+                shown(name)
+            )));
+        }
+        let size = value.to_string().len();
+        if size > MAX_ATTRIBUTE_VALUE_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "attribute \"{}\" is {size} bytes; a value holds at most {} KiB",
+                shown(name),
+                MAX_ATTRIBUTE_VALUE_BYTES >> 10
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Input quoted in an error, cut short: an error never echoes a megabyte.
+fn shown(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+        None => text.to_string(),
+    }
 }
 
 async fn fetch_user<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(e: E, id: &str) -> Result<User, StoreError> {
@@ -111,6 +156,7 @@ async fn fetch_user<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(e: E, id: &
 impl Tx {
     pub async fn create_user(&mut self, actor: &str, new: NewUser) -> Result<User, StoreError> {
         check_login(&new.login)?;
+        check_profile(&new.profile)?;
         let now = self.now;
         let id = new_id();
         sqlx::query(
@@ -150,6 +196,7 @@ impl Tx {
         profile: Map<String, Value>,
         expected_version: Option<i64>,
     ) -> Result<User, StoreError> {
+        check_profile(&profile)?;
         let now = self.now;
         let updated = sqlx::query(
             "UPDATE users SET profile = $1, version = version + 1, updated_at = $2 \

@@ -25,6 +25,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(describe, remove))
         .routes(routes!(set_app_connector))
         .routes(routes!(roll_back))
+        // A package is uploaded whole, its component in base64.
+        .layer(axum::extract::DefaultBodyLimit::max(super::input::MAX_PACKAGE_BODY))
 }
 
 impl From<InstallFailure> for ApiError {

@@ -10,12 +10,19 @@ use std::fmt;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::ApiError;
+
+/// The largest body most endpoints take: a user, an app, a mapping.
+pub const MAX_BODY: usize = 1 << 20;
+/// The largest body the connector routes take: a package, whose component
+/// (10-20 MB is usual) travels in base64.
+pub const MAX_PACKAGE_BODY: usize = 64 << 20;
 
 /// A JSON body whose rejection (malformed, unknown field, wrong type, a key
 /// twice, a NUL) is a coded error.
@@ -25,9 +32,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
+        let bytes =
+            Bytes::from_request(Request::from_parts(parts.clone(), body), state).await.map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too-large",
+                        format!(
+                            "the body is larger than this endpoint takes ({} MiB; a connector package {} MiB)",
+                            MAX_BODY >> 20,
+                            MAX_PACKAGE_BODY >> 20
+                        ),
+                    )
+                } else {
+                    ApiError::invalid(rejection.body_text())
+                }
+            })?;
         // Checked only once the body is JSON at all: a malformed one gets
         // serde's message, with its line and column, from the parse below.
         if let Err(e) = serde_json::from_slice::<Checked>(&bytes)

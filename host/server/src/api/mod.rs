@@ -111,9 +111,9 @@ pub fn router(mut state: AppState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint") })
         .layer(middleware::from_fn(input::refuse_nul_in_url))
         .layer(middleware::from_fn_with_state(state.clone(), access::guard))
-        // Connector packages are uploaded whole; bodies are read only after
-        // the guard has let the caller in.
-        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
+        // Bodies are read only after the guard has let the caller in; the
+        // connector routes take whole packages (input::MAX_PACKAGE_BODY).
+        .layer(axum::extract::DefaultBodyLimit::max(input::MAX_BODY));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(ready))
