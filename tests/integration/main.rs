@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod busy_guest;
+mod changing;
 mod credential_origins;
 mod databases;
 mod directory;

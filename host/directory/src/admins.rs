@@ -238,6 +238,16 @@ impl Tx {
         self.admin(id).await
     }
 
+    /// Deletes an admin; their tokens and group scopes go with them (ON
+    /// DELETE CASCADE), so no token of theirs authenticates again. The
+    /// system log keeps naming them: its actor is a login, not a reference.
+    pub async fn delete_admin(&mut self, actor: &str, id: &str) -> Result<(), StoreError> {
+        let admin = self.admin(id).await?;
+        sqlx::query("DELETE FROM admins WHERE id = $1").bind(id).execute(self.conn()).await?;
+        let details = json!({ "login": admin.login, "role": admin.role });
+        self.log(&NewLogEvent::success(actor, "admin.delete", "admin", id, details)).await
+    }
+
     async fn put_admin_groups(&mut self, admin_id: &str, role: Role, groups: &[String]) -> Result<(), StoreError> {
         if role != Role::GroupAdmin && !groups.is_empty() {
             return Err(StoreError::Invalid(format!("only a group admin is given groups, not a {role}")));

@@ -49,6 +49,9 @@ pub struct App {
     pub connector_pinned: bool,
     /// The version it ran before the last change of version (for a roll back).
     pub previous_connector_version: Option<String>,
+    /// Set when an admin deleted the app: it is assigned to no one, and it
+    /// goes once its accounts are settled.
+    pub retiring_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -57,16 +60,16 @@ macro_rules! app_columns {
     () => {
         "id, name, connector_name, connector_version, settings, CAST(CASE WHEN secrets IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_secrets, grants, \
          credential_origins, mappings, policy, status, paused_until, quarantine_reason, connector_pinned, previous_connector_version, \
-         created_at, updated_at"
+         retiring_since, created_at, updated_at"
     };
 }
 
-fn json_column(r: &AnyRow, name: &str) -> Result<Value, StoreError> {
+pub(crate) fn json_column(r: &AnyRow, name: &str) -> Result<Value, StoreError> {
     let text: String = r.try_get(name)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Invalid(format!("stored {name} is not JSON: {e}")))
 }
 
-fn from_row(r: &AnyRow) -> Result<App, StoreError> {
+pub(crate) fn from_row(r: &AnyRow) -> Result<App, StoreError> {
     Ok(App {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -86,6 +89,7 @@ fn from_row(r: &AnyRow) -> Result<App, StoreError> {
         quarantine_reason: r.try_get("quarantine_reason")?,
         connector_pinned: r.try_get::<i64, _>("connector_pinned")? != 0,
         previous_connector_version: r.try_get("previous_connector_version")?,
+        retiring_since: r.try_get("retiring_since")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -93,6 +97,32 @@ fn from_row(r: &AnyRow) -> Result<App, StoreError> {
 
 fn seal_context(app_id: &str) -> String {
     format!("app {app_id}")
+}
+
+/// An app's secrets sealed for its row (None when it has none).
+pub(crate) fn seal_secrets(
+    sealer: &Sealer,
+    app_id: &str,
+    secrets: &Map<String, Value>,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    let plain = zeroize::Zeroizing::new(Value::Object(secrets.clone()).to_string());
+    Ok(Some(sealer.seal(&seal_context(app_id), plain.as_bytes())?))
+}
+
+/// An app's secrets, opened from its row.
+pub(crate) fn open_secrets(
+    sealer: &Sealer,
+    app_id: &str,
+    sealed: Option<Vec<u8>>,
+) -> Result<Map<String, Value>, StoreError> {
+    let Some(sealed) = sealed else {
+        return Ok(Map::new());
+    };
+    let plain = sealer.open(&seal_context(app_id), &sealed)?;
+    serde_json::from_slice(&plain).map_err(|_| StoreError::Invalid(format!("the secrets of app {app_id} are damaged")))
 }
 
 /// A missing row behind a foreign key becomes a readable error.
@@ -110,12 +140,7 @@ impl Store {
         }
         let now = self.now_ms();
         let id = new_id();
-        let secrets = if new.secrets.is_empty() {
-            None
-        } else {
-            let plain = zeroize::Zeroizing::new(Value::Object(new.secrets.clone()).to_string());
-            Some(sealer.seal(&seal_context(&id), plain.as_bytes())?)
-        };
+        let secrets = seal_secrets(sealer, &id, &new.secrets)?;
         let connector = format!("{}@{}", new.connector_name, new.connector_version);
         let mut tx = self.write().await?;
         sqlx::query(
@@ -175,11 +200,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("app {id}")))?
             .try_get("secrets")?;
-        let Some(sealed) = sealed else {
-            return Ok(Map::new());
-        };
-        let plain = sealer.open(&seal_context(id), &sealed)?;
-        serde_json::from_slice(&plain).map_err(|_| StoreError::Invalid(format!("the secrets of app {id} are damaged")))
+        open_secrets(sealer, id, sealed)
     }
 
     pub async fn assign_user(&self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
@@ -243,7 +264,10 @@ impl Store {
     }
 }
 
-async fn fetch_app<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(e: E, id: &str) -> Result<App, StoreError> {
+pub(crate) async fn fetch_app<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    id: &str,
+) -> Result<App, StoreError> {
     let row = sqlx::query(concat!("SELECT ", app_columns!(), " FROM apps WHERE id = $1"))
         .bind(id)
         .fetch_optional(e)
@@ -258,6 +282,7 @@ impl Tx {
     }
 
     pub async fn assign_user(&mut self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.refuse_if_retiring(app_id).await?;
         let statement = sqlx::query(
             "INSERT INTO app_user_assignments (app_id, user_id, assigned_at) VALUES ($1, $2, $3) \
              ON CONFLICT (app_id, user_id) DO NOTHING",
@@ -282,6 +307,7 @@ impl Tx {
         group_id: &str,
         priority: i64,
     ) -> Result<bool, StoreError> {
+        self.refuse_if_retiring(app_id).await?;
         let statement = sqlx::query(
             "INSERT INTO app_group_assignments (app_id, group_id, priority, assigned_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (app_id, group_id) DO NOTHING",

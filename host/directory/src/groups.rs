@@ -49,11 +49,16 @@ async fn fetch_members<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
 }
 
+fn check_name(name: &str) -> Result<(), StoreError> {
+    if name.trim().is_empty() || name.len() > 256 {
+        return Err(StoreError::Invalid("a group name must be 1-256 characters".into()));
+    }
+    Ok(())
+}
+
 impl Tx {
     pub async fn create_group(&mut self, actor: &str, name: &str, description: &str) -> Result<Group, StoreError> {
-        if name.trim().is_empty() || name.len() > 256 {
-            return Err(StoreError::Invalid("a group name must be 1-256 characters".into()));
-        }
+        check_name(name)?;
         let now = self.now;
         let id = new_id();
         sqlx::query(
@@ -78,6 +83,48 @@ impl Tx {
 
     pub async fn members(&mut self, group_id: &str) -> Result<Vec<String>, StoreError> {
         fetch_members(self.conn(), group_id).await
+    }
+
+    /// Renames a group or changes its description (names are unique, case
+    /// aside, as at creation).
+    pub async fn update_group(
+        &mut self,
+        actor: &str,
+        id: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<Group, StoreError> {
+        check_name(name)?;
+        let current = self.group(id).await?;
+        if current.name == name && current.description == description {
+            return Ok(current);
+        }
+        let now = self.now.max(current.updated_at + 1);
+        sqlx::query("UPDATE user_groups SET name = $1, name_key = $2, description = $3, updated_at = $4 WHERE id = $5")
+            .bind(name)
+            .bind(name.to_lowercase())
+            .bind(description)
+            .bind(now)
+            .bind(id)
+            .execute(self.conn())
+            .await
+            .map_err(|e| conflict_on_unique(e, || format!("a group named \"{name}\" already exists")))?;
+        let details = json!({
+            "name": { "old": current.name, "new": name },
+            "description": { "old": current.description, "new": description },
+        });
+        self.log(&NewLogEvent::success(actor, "group.update", "group", id, details)).await?;
+        self.group(id).await
+    }
+
+    /// Deletes a group with its memberships and app assignments; the caller
+    /// reconciles the accounts those gave (see the engine's group deletion).
+    pub async fn delete_group(&mut self, actor: &str, id: &str) -> Result<(), StoreError> {
+        let group = self.group(id).await?;
+        let members = self.members(id).await?.len();
+        sqlx::query("DELETE FROM user_groups WHERE id = $1").bind(id).execute(self.conn()).await?;
+        let details = json!({ "name": group.name, "members": members });
+        self.log(&NewLogEvent::success(actor, "group.delete", "group", id, details)).await
     }
 
     /// Adds a member; adding one who is already a member changes nothing and

@@ -6,6 +6,7 @@
 #[macro_use]
 mod accounts;
 mod admins;
+mod app_edits;
 mod apps;
 mod bulk;
 mod clock;
@@ -29,6 +30,7 @@ mod work;
 
 pub use accounts::{AccountState, AppAccount, Lease, ProvisioningError, Pushed, Resolution};
 pub use admins::{Admin, ApiToken, Authenticated, IssuedToken, Role, token_hash};
+pub use app_edits::{AppConfigEdit, Retirement};
 pub use apps::{App, GroupAssignment, NewApp};
 pub use clock::{Clock, FixedClock, SystemClock, format_time, parse_time};
 pub use error::StoreError;

@@ -113,6 +113,15 @@ pub enum Change {
         app_id: String,
         policy: Value,
     },
+    /// Deletes a group: its members lose what it gave them.
+    DeleteGroup {
+        group_id: String,
+    },
+    /// Deletes an app: it is assigned to no one from now on, each account
+    /// it holds is deprovisioned, and the app goes once they are settled.
+    DeleteApp {
+        app_id: String,
+    },
     /// Deletes deactivated accounts whose retention has ended.
     ExpireAccounts {
         app_id: String,
@@ -141,8 +150,9 @@ impl Change {
             Change::AssignGroup { app_id, group_id, .. } | Change::UnassignGroup { app_id, group_id } => {
                 Touches { groups: one(group_id), users: Vec::new(), apps: one(app_id) }
             }
+            Change::DeleteGroup { group_id } => Touches { groups: one(group_id), ..Touches::default() },
             // The app's row is locked by the change's own update.
-            Change::SetMappings { .. } | Change::SetPolicy { .. } => Touches::default(),
+            Change::SetMappings { .. } | Change::SetPolicy { .. } | Change::DeleteApp { .. } => Touches::default(),
             Change::ExpireAccounts { app_id, user_ids } => {
                 Touches { groups: Vec::new(), users: user_ids.clone(), apps: one(app_id) }
             }
@@ -155,6 +165,8 @@ impl Change {
             self,
             Change::BulkLifecycle { .. }
                 | Change::UnassignGroup { .. }
+                | Change::DeleteGroup { .. }
+                | Change::DeleteApp { .. }
                 | Change::SetMappings { .. }
                 | Change::SetPolicy { .. }
         )
@@ -175,6 +187,8 @@ impl Change {
             Change::UnassignGroup { .. } => "app.unassign.group",
             Change::SetMappings { .. } => "app.mappings",
             Change::SetPolicy { .. } => "app.policy",
+            Change::DeleteGroup { .. } => "group.delete",
+            Change::DeleteApp { .. } => "app.delete",
             Change::ExpireAccounts { .. } => "app.accounts.expire",
         }
     }
@@ -293,6 +307,22 @@ pub(crate) async fn apply(tx: &mut Tx, actor: &str, change: &Change) -> Result<(
             tx.set_app_policy(actor, app_id, policy).await?;
             scope.apps.push(app_id.clone());
             json!({ "policy": policy })
+        }
+        Change::DeleteGroup { group_id } => {
+            // Who loses what is read before the rows go: afterwards no
+            // query can say which apps the group gave.
+            let members = tx.members(group_id).await?;
+            let apps = tx.apps_of_group(group_id).await?;
+            tx.delete_group(actor, group_id).await?;
+            for app_id in &apps {
+                scope.pairs.extend(members.iter().map(|user_id| (app_id.clone(), user_id.clone())));
+            }
+            json!({ "deleted": group_id, "members": members.len(), "apps": apps })
+        }
+        Change::DeleteApp { app_id } => {
+            let began = tx.begin_retirement(actor, app_id).await?;
+            scope.apps.push(app_id.clone());
+            json!({ "retiring": true, "already": !began })
         }
         Change::ExpireAccounts { app_id, user_ids } => {
             let mut expired = 0;

@@ -163,4 +163,11 @@ pub trait Connectors: Send + Sync + 'static {
     fn runs_here(&self, _app: &App) -> impl Future<Output = bool> + Send {
         async { true }
     }
+
+    /// Bumped when an app's configuration changes on this node: an app read
+    /// under an older value is read again, so an edit (a rotated
+    /// credential) takes effect for the next call, not after a cache's time.
+    fn apps_epoch(&self) -> u64 {
+        0
+    }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use provisio_directory::{AccountState, App, AppAccount, NewPlan, Plan, Store, Tx, User};
+use provisio_directory::{AccountState, App, AppAccount, NewPlan, Plan, Retirement, Store, Tx, User};
 
 use crate::change::{Change, Scope, apply};
 use crate::connector::{AccountOp, Connectors};
@@ -72,6 +72,8 @@ pub struct SweepReport {
     pub users: usize,
     /// Expiries held for approval (over the guard).
     pub held: usize,
+    /// Deleted apps whose last accounts were settled since.
+    pub apps: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +153,28 @@ impl<C: Connectors> Engine<C> {
         if effects.iter().any(|e| !e.changes.is_empty()) {
             self.work.notify_one();
         }
+        let result = self.after_commit(actor, change, result).await?;
         Ok(Outcome { result, effects, held: None })
+    }
+
+    /// A deleted app with nothing to deprovision goes at once.
+    async fn after_commit(&self, actor: &str, change: &Change, mut result: Value) -> Result<Value, EngineError> {
+        if let Change::DeleteApp { app_id } = change {
+            let deleted = self.store.finish_retirement(actor, app_id).await? == Retirement::Deleted;
+            result["deleted"] = json!(deleted);
+        }
+        Ok(result)
+    }
+
+    /// Deletes the retiring apps whose accounts are now all settled (run by
+    /// the retention sweep, in case a node stopped between an app's last
+    /// outcome and its deletion).
+    pub async fn finish_retirements(&self) -> Result<usize, EngineError> {
+        let mut deleted = 0;
+        for app_id in self.store.retiring_apps().await? {
+            deleted += usize::from(self.store.finish_retirement("provisio", &app_id).await? == Retirement::Deleted);
+        }
+        Ok(deleted)
     }
 
     async fn over_guard(&self, tx: &mut Tx, effects: &[AppEffect]) -> Result<bool, EngineError> {
@@ -200,6 +223,7 @@ impl<C: Connectors> Engine<C> {
             let effects = self.reconcile(&mut tx, scope, true).await?;
             self.before_commit.pass().await;
             tx.commit().await?;
+            let result = self.after_commit(actor, &change, result).await?;
             Ok(Outcome { result, effects, held: None })
         })
         .await?;
@@ -220,7 +244,7 @@ impl<C: Connectors> Engine<C> {
     pub async fn sweep(&self, directory_retention_days: Option<u32>) -> Result<SweepReport, EngineError> {
         const DAY_MS: i64 = 24 * 3600 * 1000;
         let now = self.store.now_ms();
-        let mut report = SweepReport::default();
+        let mut report = SweepReport { apps: self.finish_retirements().await?, ..SweepReport::default() };
         for app in self.store.list_apps().await? {
             let Ok(policy) = Policy::parse(&app.policy) else { continue };
             let (Deprovision::Delete, Some(days)) = (policy.deprovision, policy.retention_days) else { continue };
@@ -449,6 +473,8 @@ pub(crate) type Reconciled = ((AccountState, serde_json::Map<String, Value>), Op
 
 pub(crate) fn reconcile_one(view: &AppView, facts: Facts<'_>) -> Result<Option<Reconciled>, EngineError> {
     let Facts { user, assigned, account } = facts;
+    // A retiring app is assigned to no one: every account is deprovisioned.
+    let assigned = assigned && view.app.retiring_since.is_none();
     let user_id = user.id.as_str();
     // An account once wanted may exist (a create may be in flight or in
     // doubt) until the app says otherwise: its desire stays "inactive",

@@ -110,6 +110,17 @@ pub enum Groups {
         group: String,
         user: String,
     },
+    /// Rename a group (and, with --description, describe it anew).
+    Rename {
+        id: String,
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a group: its members lose the apps it gave them (guarded).
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,6 +147,27 @@ pub enum Apps {
     },
     /// Resume a paused or quarantined app.
     Resume {
+        id: String,
+    },
+    /// Change an app: a JSON merge patch from a file (`-`: standard input)
+    /// with any of name, settings, credentials, grants, credentialOrigins.
+    Update {
+        id: String,
+        #[arg(long, required_unless_present = "name")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Replace one credential, read from standard input (never from the
+    /// command line, which other users of the machine can see): a JSON
+    /// object such as {"scheme": "bearer", "token": "…"}, or a bare token
+    /// for a bearer credential.
+    Rotate {
+        id: String,
+        credential: String,
+    },
+    /// Delete an app: its accounts are deprovisioned, then it goes.
+    Delete {
         id: String,
     },
 }
@@ -311,16 +343,39 @@ pub async fn users(c: &Client, cmd: Users) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A JSON document from a file, or standard input for `-`.
+fn json_file(file: &std::path::Path) -> anyhow::Result<Value> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading JSON from standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))
+}
+
+/// What a quarantined app needs once its configuration is fixed.
+fn resume_hint(app: &Value) -> String {
+    match app["status"].as_str() {
+        Some("quarantined") => {
+            format!("; it is quarantined: `provisio apps resume {}` sends its work again", pointer_str(app, "/id"))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Confirms a change, or says which plan holds it for approval.
+fn held_or(c: &Client, answer: &Value, message: String) {
+    if answer["held"] == true {
+        c.done(answer, format!("held for approval as plan {}", pointer_str(answer, "/plan/id")));
+    } else {
+        c.done(answer, message);
+    }
+}
+
 async fn lifecycle(c: &Client, id: &str, action: &str) -> anyhow::Result<()> {
     let answer = c.post(&format!("/users/{}/lifecycle/{action}", enc(id)), None).await?;
-    if answer["held"] == true {
-        c.done(&answer, format!("held for approval as plan {}", pointer_str(&answer, "/plan/id")));
-    } else {
-        c.done(
-            &answer,
-            format!("{} is now {}", pointer_str(&answer, "/profile/login"), pointer_str(&answer, "/status")),
-        );
-    }
+    let message = format!("{} is now {}", pointer_str(&answer, "/profile/login"), pointer_str(&answer, "/status"));
+    held_or(c, &answer, message);
     Ok(())
 }
 
@@ -375,6 +430,18 @@ pub async fn groups(c: &Client, cmd: Groups) -> anyhow::Result<()> {
             let r = c.delete(&format!("/groups/{}/users/{}", enc(&group), enc(&user))).await?;
             c.done(&r, format!("removed {user} from {group}"));
         }
+        Groups::Rename { id, name, description } => {
+            let mut profile = json!({ "name": name });
+            if let Some(description) = description {
+                profile["description"] = json!(description);
+            }
+            let g = c.patch(&format!("/groups/{}", enc(&id)), &json!({ "profile": profile })).await?;
+            c.done(&g, format!("group {id} is now {}", pointer_str(&g, "/profile/name")));
+        }
+        Groups::Delete { id } => {
+            let r = c.delete(&format!("/groups/{}", enc(&id))).await?;
+            held_or(c, &r, format!("deleted group {id}"));
+        }
     }
     Ok(())
 }
@@ -384,13 +451,7 @@ pub async fn apps(c: &Client, cmd: Apps) -> anyhow::Result<()> {
         Apps::List => c.print(&c.get("/apps").await?, APP_COLUMNS),
         Apps::Get { id } => c.print(&c.get(&format!("/apps/{}", enc(&id))).await?, APP_COLUMNS),
         Apps::Create { file } => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).context("reading the app from standard input")?
-            } else {
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
-            };
-            let body: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-            let app = c.post("/apps", Some(&body)).await?;
+            let app = c.post("/apps", Some(&json_file(&file)?)).await?;
             c.done(&app, format!("created app {} ({})", pointer_str(&app, "/name"), pointer_str(&app, "/id")));
         }
         Apps::Check { id } => {
@@ -408,6 +469,41 @@ pub async fn apps(c: &Client, cmd: Apps) -> anyhow::Result<()> {
         Apps::Resume { id } => {
             let r = c.post(&format!("/apps/{}/lifecycle/activate", enc(&id)), None).await?;
             c.done(&r, format!("resumed {id}"));
+        }
+        Apps::Update { id, file, name } => {
+            let mut patch = match file {
+                Some(file) => json_file(&file)?,
+                None => json!({}),
+            };
+            if let Some(name) = name {
+                patch["name"] = json!(name);
+            }
+            let app = c.patch(&format!("/apps/{}", enc(&id)), &patch).await?;
+            c.done(&app, format!("updated app {} ({id}){}", pointer_str(&app, "/name"), resume_hint(&app)));
+        }
+        Apps::Rotate { id, credential } => {
+            let text = zeroize::Zeroizing::new(
+                std::io::read_to_string(std::io::stdin()).context("reading the credential from standard input")?,
+            );
+            let value = match serde_json::from_str::<Value>(text.trim()) {
+                Ok(object @ Value::Object(_)) => object,
+                _ if text.trim().is_empty() => bail!("give the new credential on standard input"),
+                _ => json!({ "scheme": "bearer", "token": text.trim() }),
+            };
+            let patch = json!({ "credentials": { credential.clone(): value } });
+            let app = c.patch(&format!("/apps/{}", enc(&id)), &patch).await?;
+            c.done(&app, format!("replaced credential \"{credential}\" of app {id}{}", resume_hint(&app)));
+        }
+        Apps::Delete { id } => {
+            let r = c.delete(&format!("/apps/{}", enc(&id))).await?;
+            let message = if r.is_null() {
+                format!("deleted app {id}")
+            } else {
+                format!(
+                    "app {id} is being deleted: its accounts are deprovisioned first; `provisio apps get {id}` shows what remains"
+                )
+            };
+            held_or(c, &r, message);
         }
     }
     Ok(())
@@ -428,20 +524,12 @@ pub async fn assignments(c: &Client, cmd: Assignments) -> anyhow::Result<()> {
         Assignments::Add { app, user, group } => {
             let (kind, id) = which(user, group);
             let r = c.put(&format!("/apps/{}/{kind}/{}", enc(&app), enc(&id)), None).await?;
-            if r["held"] == true {
-                c.done(&r, format!("held for approval as plan {}", pointer_str(&r, "/plan/id")));
-            } else {
-                c.done(&r, format!("assigned {id} to {app}"));
-            }
+            held_or(c, &r, format!("assigned {id} to {app}"));
         }
         Assignments::Remove { app, user, group } => {
             let (kind, id) = which(user, group);
             let r = c.delete(&format!("/apps/{}/{kind}/{}", enc(&app), enc(&id))).await?;
-            if r["held"] == true {
-                c.done(&r, format!("held for approval as plan {}", pointer_str(&r, "/plan/id")));
-            } else {
-                c.done(&r, format!("removed {id} from {app}"));
-            }
+            held_or(c, &r, format!("removed {id} from {app}"));
         }
     }
     Ok(())

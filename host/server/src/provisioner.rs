@@ -35,6 +35,8 @@ pub struct RuntimeConnectors {
     /// One sync at a time: callers that find a version missing at once
     /// wait for one load of it, not compile it side by side.
     syncing: tokio::sync::Mutex<()>,
+    /// Bumped by every app edit on this node (see `Connectors::apps_epoch`).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl RuntimeConnectors {
@@ -46,7 +48,14 @@ impl RuntimeConnectors {
             operations: RwLock::new(HashMap::new()),
             apps: RwLock::new(HashMap::new()),
             syncing: tokio::sync::Mutex::new(()),
+            epoch: Default::default(),
         }
+    }
+
+    /// An app's configuration changed here: the executor reads apps again
+    /// before its next call. (Other nodes read them within half a second.)
+    pub fn app_changed(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -286,6 +295,10 @@ fn operation(op: AccountOp) -> Operation {
 }
 
 impl Connectors for RuntimeConnectors {
+    fn apps_epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn supports(&self, app: &App, op: AccountOp) -> bool {
         let label = format!("{}@{}", app.connector_name, app.connector_version);
         self.operations

@@ -117,6 +117,10 @@ impl Client {
         self.call(reqwest::Method::PUT, path, body).await
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::DELETE, path, None).await
     }
@@ -164,7 +168,8 @@ impl Client {
     /// Prints a one-line confirmation, or the answer as JSON.
     pub fn done(&self, value: &Value, message: impl std::fmt::Display) {
         if self.quiet {
-            if let Some(id) = value.get("id").and_then(Value::as_str) {
+            // The id of what was made, or of the plan that holds it.
+            if let Some(id) = value.get("id").or_else(|| value.pointer("/plan/id")).and_then(Value::as_str) {
                 println!("{id}");
             }
             return;

@@ -211,8 +211,13 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
             let engine = engine.clone();
             async move {
                 match engine.sweep(days).await {
-                    Ok(r) if r.accounts + r.users > 0 => {
-                        tracing::info!(accounts = r.accounts, users = r.users, "retention ended for some")
+                    Ok(r) if r.accounts + r.users + r.apps > 0 => {
+                        tracing::info!(
+                            accounts = r.accounts,
+                            users = r.users,
+                            apps = r.apps,
+                            "retention ended for some"
+                        )
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "the retention sweep failed"),

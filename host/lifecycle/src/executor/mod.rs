@@ -18,7 +18,9 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use provisio_directory::{AccountState, App, AppAccount, Failure, Linked, PushOutcome, Pushed, Store, StoreError};
+use provisio_directory::{
+    AccountState, App, AppAccount, Failure, Linked, PushOutcome, Pushed, Retirement, Store, StoreError,
+};
 
 use crate::connector::{AccountOp, Call, CallFailure, CallId, Connectors, FailureKind, FoundAccount, Reply};
 use crate::leases::HeldLeases;
@@ -38,8 +40,9 @@ pub struct Executor<C> {
     work: Arc<Notify>,
     /// Consecutive failures per app, reset by any success.
     failures: Mutex<HashMap<String, u32>>,
-    /// Apps as last read, for a moment: work on one app reads it once.
-    apps: Mutex<HashMap<String, (Instant, App)>>,
+    /// Apps as last read, for a moment (and under which apps epoch): work on
+    /// one app reads it once.
+    apps: Mutex<HashMap<String, (Instant, u64, App)>>,
     /// Apps whose connector version this node cannot run, since when: left
     /// out of its claims for `ELSEWHERE_TTL`, then tried again.
     elsewhere: Mutex<HashMap<String, Instant>>,
@@ -253,7 +256,30 @@ impl<C: Connectors> Executor<C> {
                     }
                 }
             }
+            self.finish_retirements(&batch).await;
             batch.clear();
+        }
+    }
+
+    /// A deleted app goes once its last account is settled: these outcomes
+    /// may have settled it. (The retention sweep looks too, should this node
+    /// stop first.)
+    async fn finish_retirements(&self, batch: &[PushOutcome]) {
+        let retiring = match self.store.retiring_apps().await {
+            Ok(retiring) if !retiring.is_empty() => retiring,
+            Ok(_) => return,
+            Err(e) => return tracing::warn!(error = %e, "looking for apps being deleted failed"),
+        };
+        for app_id in retiring.iter().filter(|a| batch.iter().any(|o| &o.app_id == *a)) {
+            match self.store.finish_retirement("executor", app_id).await {
+                Ok(Retirement::Deleted) => {
+                    tracing::info!(app = %app_id, "a deleted app's accounts are settled; the app is gone")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(app = %app_id, error = %e, "deleting a retired app failed; the retention sweep tries again")
+                }
+            }
         }
     }
 
@@ -273,13 +299,16 @@ impl<C: Connectors> Executor<C> {
 
     /// The app, read at most every `APP_TTL`.
     async fn app(&self, app_id: &str) -> Result<App, StoreError> {
-        if let Some((at, app)) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(app_id)
+        let epoch = self.connectors.apps_epoch();
+        if let Some((at, read_in, app)) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(app_id)
             && at.elapsed() < APP_TTL
+            && *read_in == epoch
         {
             return Ok(app.clone());
         }
         let app = self.store.app(app_id).await?;
-        self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app_id.to_string(), (Instant::now(), app.clone()));
+        let entry = (Instant::now(), epoch, app.clone());
+        self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app_id.to_string(), entry);
         Ok(app)
     }
 

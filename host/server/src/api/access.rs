@@ -344,6 +344,10 @@ pub fn permission_of(change: &Change) -> &'static str {
         Change::AddMember { .. } | Change::RemoveMember { .. } => "members:write",
         Change::AssignUser { .. } | Change::UnassignUser { .. } => "assignments:write",
         Change::AssignGroup { .. } | Change::UnassignGroup { .. } => "group-assignments:write",
-        Change::SetMappings { .. } | Change::SetPolicy { .. } | Change::ExpireAccounts { .. } => "apps:write",
+        Change::DeleteGroup { .. } => "groups:write",
+        Change::SetMappings { .. }
+        | Change::SetPolicy { .. }
+        | Change::ExpireAccounts { .. }
+        | Change::DeleteApp { .. } => "apps:write",
     }
 }

@@ -19,7 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(my_tokens, create_my_token))
         .routes(routes!(revoke_my_token))
-        .routes(routes!(read, update))
+        .routes(routes!(read, update, delete))
         .routes(routes!(deactivate))
         .routes(routes!(tokens, create_token))
         .routes(routes!(revoke_token))
@@ -153,6 +153,31 @@ async fn update(
     tx.commit().await?;
     state.tokens.clear();
     Ok(Json(admin_json(&admin)))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admins/{id}",
+    operation_id = "deleteAdmin",
+    tag = "admins",
+    summary = "Delete an admin; every token of theirs stops working at once",
+    params(("id" = String, Path, description = "The admin's id")),
+    responses((status = 204, description = "Deleted")),
+    security(("apiToken" = ["admins:write"]))
+)]
+async fn delete(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if actor.admin_id.as_deref() == Some(id.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "you cannot delete yourself; another super admin can",
+        ));
+    }
+    let mut tx = state.store.write().await?;
+    tx.delete_admin(&actor.name, &id).await?;
+    tx.commit().await?;
+    state.tokens.clear();
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use provisio_directory::{App, NewApp};
+use provisio_directory::{App, AppConfigEdit, NewApp, Retirement, StoreError};
 use provisio_lifecycle::{AccountImage, Change, Mappings, Policy};
 
 use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, timestamp};
@@ -21,7 +21,7 @@ use crate::provisioner::{AppParts, credential_origins, validate_config};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
-        .routes(routes!(read))
+        .routes(routes!(read, update, delete))
         .routes(routes!(check))
         .routes(routes!(lifecycle))
         .routes(routes!(mappings, set_mappings))
@@ -52,6 +52,7 @@ pub fn app_json(state: &AppState, app: &App) -> Value {
         "credentialOrigins": origins,
         "mappings": app.mappings,
         "policy": app.policy,
+        "retiringSince": app.retiring_since.map(timestamp),
         "created": timestamp(app.created_at),
         "lastUpdated": timestamp(app.updated_at),
     })
@@ -150,7 +151,170 @@ async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, Ap
     security(("apiToken" = ["apps:read"]))
 )]
 async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(app_json(&state, &state.store.app(&id).await?)))
+    let app = state.store.app(&id).await?;
+    let mut shown = app_json(&state, &app);
+    if app.retiring_since.is_some() {
+        // What still keeps a deleted app: see its errors to settle them.
+        shown["unsettledAccounts"] = json!(state.store.unsettled_accounts(&id).await?);
+    }
+    Ok(Json(shown))
+}
+
+/// Each part left out is kept as it is.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AppPatch {
+    name: Option<String>,
+    /// Merged into the settings as a JSON merge patch (RFC 7396): a key
+    /// set to null is removed.
+    #[schema(value_type = Object)]
+    settings: Option<Map<String, Value>>,
+    /// Credential name → its new value, which replaces the old one whole
+    /// (the old one cannot be read back); null removes it.
+    #[schema(value_type = Object)]
+    credentials: Option<Map<String, Value>>,
+    /// Replaces the grants.
+    grants: Option<Vec<String>>,
+    /// Credential name → the origins it may go to; null returns it to the
+    /// connector's binding.
+    #[schema(value_type = Object)]
+    credential_origins: Option<Map<String, Value>>,
+}
+
+impl AppPatch {
+    /// The whole configuration after this patch.
+    fn apply(&self, app: &App, mut secrets: Map<String, Value>) -> Result<AppConfigEdit, String> {
+        let mut settings = app.settings.clone();
+        if let Some(patch) = &self.settings {
+            json_patch::merge(&mut settings, &Value::Object(patch.clone()));
+        }
+        for (name, value) in self.credentials.iter().flatten() {
+            match value {
+                Value::Null => secrets.remove(name),
+                value => secrets.insert(name.clone(), value.clone()),
+            };
+        }
+        let mut credential_origins = app.credential_origins.clone();
+        for (name, value) in self.credential_origins.iter().flatten() {
+            match value {
+                Value::Null => credential_origins.remove(name),
+                value => {
+                    let origins = serde_json::from_value(value.clone()).map_err(|_| {
+                        format!("credentialOrigins.{name}: give a list of origins, or null to remove them")
+                    })?;
+                    credential_origins.insert(name.clone(), origins)
+                }
+            };
+        }
+        Ok(AppConfigEdit {
+            name: self.name.clone().unwrap_or_else(|| app.name.clone()),
+            settings,
+            secrets,
+            grants: self.grants.clone().unwrap_or_else(|| app.grants.clone()),
+            credential_origins,
+        })
+    }
+}
+
+/// Validated against the connector as at creation; the app's next call
+/// uses the new configuration. The log says which parts changed (for a
+/// credential, only its name).
+#[utoipa::path(
+    patch,
+    path = "/apps/{id}",
+    operation_id = "updateApp",
+    tag = "apps",
+    summary = "Change an app's name, settings, credentials, grants or credential origins",
+    params(("id" = String, Path, description = "The app's id")),
+    request_body = AppPatch,
+    responses((status = 200, description = "The app (credentials never shown)")),
+    security(("apiToken" = ["apps:write"]))
+)]
+async fn update(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(patch): Body<AppPatch>,
+) -> Result<Json<Value>, ApiError> {
+    let runtime = state.connectors.runtime();
+    let app = state
+        .store
+        .edit_app(&actor.name, &id, &state.sealer, |app, secrets| {
+            let edit = patch.apply(app, secrets).map_err(StoreError::Invalid)?;
+            let parts = AppParts {
+                settings: &edit.settings,
+                grants: &edit.grants,
+                credential_origins: &edit.credential_origins,
+            };
+            validate_config(runtime, (&app.connector_name, &app.connector_version), &parts, &edit.secrets)
+                .map_err(StoreError::Invalid)?;
+            Ok(edit)
+        })
+        .await?;
+    state.connectors.app_changed();
+    Ok(Json(app_json(&state, &app)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct DeleteAppParams {
+    #[serde(default)]
+    preview: bool,
+    /// For an app already being deleted whose remaining accounts cannot be
+    /// settled (the app is gone for good): delete it now; the log names
+    /// each account abandoned.
+    #[serde(default)]
+    abandon_unsettled: bool,
+}
+
+/// An app is never simply dropped: its accounts would stay in the app with
+/// no one to deactivate them. It is assigned to no one from now on, each
+/// account is deprovisioned (as its policy says: deactivated or deleted),
+/// through a plan guarded like any fan-out, and the app goes once they are
+/// all settled. An account that cannot be settled (an error) keeps it,
+/// shown as `retiringSince` with `unsettledAccounts`.
+#[utoipa::path(
+    delete,
+    path = "/apps/{id}",
+    operation_id = "deleteApp",
+    tag = "apps",
+    summary = "Delete an app: deprovision its accounts, then remove it",
+    params(("id" = String, Path, description = "The app's id"), DeleteAppParams),
+    responses(
+        (status = 204, description = "Deleted: it held no account to deprovision"),
+        (status = 202, description = "Deprovisioning its accounts (or held for approval); it goes once they are settled"),
+    ),
+    security(("apiToken" = ["apps:write"]))
+)]
+async fn delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Params(p): Params<DeleteAppParams>,
+) -> Result<Response, ApiError> {
+    if p.abandon_unsettled {
+        return match state.store.abandon_retirement(&actor.name, &id).await? {
+            Retirement::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
+            _ => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "app {id} is not being deleted: delete it without abandonUnsettled first, so that its accounts are deprovisioned"
+                ),
+            )),
+        };
+    }
+    let change = Change::DeleteApp { app_id: id };
+    submit(&state, &actor, change, p.preview, |result| {
+        if result["deleted"] == true {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            let body = json!({ "retiring": true, "deleted": false });
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+    })
+    .await
 }
 
 #[utoipa::path(

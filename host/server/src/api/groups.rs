@@ -16,7 +16,7 @@ use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit,
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
-        .routes(routes!(read))
+        .routes(routes!(read, update, delete))
         .routes(routes!(members))
         .routes(routes!(add, remove))
 }
@@ -76,6 +76,72 @@ async fn create(
 async fn read(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     actor.may_see_group(&id)?;
     Ok(Json(group_json(&state.store.group(&id).await?)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GroupPatch {
+    profile: GroupProfilePatch,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GroupProfilePatch {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+/// A rename changes no account: mappings see a user's profile, not their
+/// groups' names.
+#[utoipa::path(
+    patch,
+    path = "/groups/{id}",
+    operation_id = "updateGroup",
+    tag = "groups",
+    summary = "Rename a group or change its description",
+    params(("id" = String, Path, description = "The group's id")),
+    request_body = GroupPatch,
+    responses((status = 200, description = "The group")),
+    security(("apiToken" = ["groups:write"]))
+)]
+async fn update(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(body): Body<GroupPatch>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = state.store.write().await?;
+    let current = tx.group(&id).await?;
+    let name = body.profile.name.unwrap_or(current.name);
+    let description = body.profile.description.unwrap_or(current.description);
+    let group = tx.update_group(&actor.name, &id, &name, &description).await?;
+    tx.commit().await?;
+    Ok(Json(group_json(&group)))
+}
+
+/// Its members lose the apps it gave them (unless another assignment gives
+/// them too), through the engine like any unassignment, and guarded.
+#[utoipa::path(
+    delete,
+    path = "/groups/{id}",
+    operation_id = "deleteGroup",
+    tag = "groups",
+    summary = "Delete a group; its members are deprovisioned from the apps it gave them",
+    params(("id" = String, Path, description = "The group's id"), PreviewParam),
+    responses((status = 204, description = "Deleted"), (status = 202, description = "Held for approval")),
+    security(("apiToken" = ["groups:write"]))
+)]
+async fn delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Params(p): Params<PreviewParam>,
+) -> Result<Response, ApiError> {
+    let change = Change::DeleteGroup { group_id: id };
+    let answer = submit(&state, &actor, change, p.preview, |_| StatusCode::NO_CONTENT.into_response()).await;
+    // A group admin's scope may have gone with it.
+    state.tokens.clear();
+    answer
 }
 
 #[utoipa::path(
