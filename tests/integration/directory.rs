@@ -434,3 +434,45 @@ async fn a_changed_desire_bumps_the_generation_and_the_same_desire_changes_nothi
     })
     .await;
 }
+
+/// Logins an earlier version stored byte for byte (NFD, or two forms of one
+/// login) are brought to NFC at start; two that are now one are reported,
+/// never merged.
+#[tokio::test]
+async fn stored_logins_are_rekeyed_and_two_that_are_now_one_are_reported_not_merged() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = format!("sqlite://{}", dir.path().join("provisio.db").display());
+    let (postgres, name) = crate::databases::create_postgres().await;
+    for url in [sqlite, postgres] {
+        let store = Store::open(&url).await.expect("open");
+        let mut ids = Vec::new();
+        for login in ["caf\u{e9}@example.com", "placeholder-1@example.com", "placeholder-2@example.com"] {
+            let user = NewUser { login: login.into(), profile: Map::new(), status: UserStatus::Active };
+            ids.push(store.create_user("test", user).await.expect("create").id);
+        }
+        // As an earlier version would have stored them: NFD, keyed as typed.
+        sqlx::any::install_default_drivers();
+        let mut raw = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        for (id, login) in [(&ids[1], "Cafe\u{301}@example.com"), (&ids[2], "Zoe\u{308}@example.com")] {
+            sqlx::query("UPDATE users SET login = $1, login_key = $2 WHERE id = $3")
+                .bind(login)
+                .bind(login.to_lowercase())
+                .bind(id.as_str())
+                .execute(&mut raw)
+                .await
+                .expect("plant");
+        }
+        let collisions = store.rekey_logins().await.expect("rekey");
+        assert_eq!(collisions.len(), 1, "{url}: {collisions:?}");
+        assert_eq!((collisions[0].holder.as_str(), collisions[0].other.as_str()), (ids[0].as_str(), ids[1].as_str()));
+        // Neither merged nor lost; the other is found by its NFC form.
+        assert_eq!(store.user(&ids[1]).await.expect("kept").login, "Cafe\u{301}@example.com");
+        let zoe = store.user_by_login("zo\u{eb}@EXAMPLE.com").await.expect("lookup").expect("found by NFC");
+        assert_eq!((zoe.id.as_str(), zoe.login.as_str()), (ids[2].as_str(), "Zo\u{eb}@example.com"));
+        assert_eq!(store.rekey_logins().await.expect("again"), collisions, "{url}: rekeying twice changes nothing");
+        drop(raw);
+        store.close().await;
+    }
+    crate::databases::drop_postgres(&name).await;
+}

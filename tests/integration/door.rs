@@ -120,3 +120,45 @@ async fn a_profile_past_its_limits_is_refused_and_an_error_never_echoes_it_whole
         db.drop().await;
     }
 }
+
+#[tokio::test]
+async fn a_login_is_one_whatever_its_unicode_form_or_case_and_look_alikes_are_refused() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = TestDatabase::new(backend, dir.path()).await;
+        let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+        let create = |login: &str| json!({ "profile": { "login": login } });
+
+        // Typed as e + combining accent: stored composed (NFC).
+        let nfd = p.ok("POST", "/users", Some(create("Cafe\u{301}@example.com"))).await;
+        assert_eq!(nfd["profile"]["login"], "Caf\u{e9}@example.com", "{backend:?}: {nfd}");
+        for same in ["caf\u{e9}@example.com", "CAFE\u{301}@EXAMPLE.COM"] {
+            let (status, answer) = p.call("POST", "/users", Some(create(same))).await;
+            assert_eq!(
+                (status, answer["errorCode"].as_str()),
+                (409, Some("conflict")),
+                "{backend:?} {same:?}: {answer}"
+            );
+        }
+        // Found by either form.
+        let filter = "/users?filter=profile.login%20eq%20%22cafe%CC%81%40example.com%22";
+        let found = p.ok("GET", filter, None).await;
+        assert_eq!(found[0]["id"], nfd["id"], "{backend:?}: {found}");
+
+        for (login, says) in [
+            ("ada\u{200b}@example.com", "U+200B"),
+            ("ada\u{202e}moc.elpmaxe@", "U+202E"),
+            ("ada\u{2066}@example.com", "U+2066"),
+            ("\u{ff41}da@example.com", "write it as \"ada@example.com\""),
+        ] {
+            assert_invalid(
+                &format!("{backend:?} {login:?}"),
+                p.call("POST", "/users", Some(create(login))).await,
+                says,
+            );
+        }
+        assert_eq!(p.ok("GET", "/users", None).await.as_array().map(Vec::len), Some(1), "{backend:?}");
+        drop(p);
+        db.drop().await;
+    }
+}

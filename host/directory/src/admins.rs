@@ -158,13 +158,6 @@ where
     rows.iter().map(|r| Ok(r.try_get("group_id")?)).collect()
 }
 
-fn validate_login(login: &str) -> Result<(), StoreError> {
-    if login.trim().is_empty() || login.len() > 256 || login.chars().any(char::is_control) {
-        return Err(StoreError::Invalid("an admin's login must be 1-256 printable characters".into()));
-    }
-    Ok(())
-}
-
 impl Tx {
     /// A new admin. Groups are given only to group admins.
     pub async fn create_admin(
@@ -174,7 +167,7 @@ impl Tx {
         role: Role,
         groups: &[String],
     ) -> Result<Admin, StoreError> {
-        validate_login(login)?;
+        let login = &crate::logins::normal_login(login)?;
         let id = new_id();
         let now = self.now;
         sqlx::query(
@@ -183,7 +176,7 @@ impl Tx {
         )
         .bind(&id)
         .bind(login)
-        .bind(login.to_lowercase())
+        .bind(crate::logins::login_key(login))
         .bind(role.as_str())
         .bind(now)
         .execute(self.conn())

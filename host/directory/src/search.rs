@@ -185,7 +185,7 @@ impl Store {
             Backend::Postgres => name.to_string(),
         };
         if let Some(q) = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let p = b.text(starts_with(&q.to_lowercase()))?;
+            let p = b.text(starts_with(&crate::logins::login_key(q)))?;
             let mut any = vec![format!("login_key LIKE ${p} ESCAPE '\\'")];
             for name in ["firstName", "lastName", "email"] {
                 let a = b.text(path(name))?;
@@ -211,8 +211,8 @@ impl Store {
                 // matched as uniqueness matches it, without regard to case.
                 Clause::Profile { name, prefix, value } if name == "login" => {
                     let p = match prefix {
-                        true => b.text(starts_with(&crate::users::login_key(&value)))?,
-                        false => b.text(crate::users::login_key(&value))?,
+                        true => b.text(starts_with(&crate::logins::login_key(&value)))?,
+                        false => b.text(crate::logins::login_key(&value))?,
                     };
                     let op = if prefix { "LIKE" } else { "=" };
                     let escape = if prefix { " ESCAPE '\\'" } else { "" };

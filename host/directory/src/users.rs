@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, conflict_on_unique};
 use crate::log::NewLogEvent;
+use crate::logins::{login_key, normal_login};
 use crate::store::{Store, new_id};
 use crate::tx::Tx;
 
@@ -84,22 +85,6 @@ pub(crate) fn from_row(r: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
-/// Logins are compared without case: `Ada@Example.com` and `ada@example.com`
-/// are one person.
-pub(crate) fn login_key(login: &str) -> String {
-    login.to_lowercase()
-}
-
-fn check_login(login: &str) -> Result<(), StoreError> {
-    if login.trim().is_empty() || login.len() > 256 || login.chars().any(char::is_control) || login.trim() != login {
-        return Err(StoreError::Invalid(format!(
-            "login \"{}\" must be 1-256 characters, with no control characters or surrounding spaces",
-            shown(login)
-        )));
-    }
-    Ok(())
-}
-
 /// The most attributes one profile holds.
 pub const MAX_PROFILE_ATTRIBUTES: usize = 500;
 /// The longest attribute name.
@@ -136,7 +121,7 @@ fn check_profile(profile: &Map<String, Value>) -> Result<(), StoreError> {
 }
 
 /// Input quoted in an error, cut short: an error never echoes a megabyte.
-fn shown(text: &str) -> String {
+pub(crate) fn shown(text: &str) -> String {
     const SHOWN: usize = 64;
     match text.char_indices().nth(SHOWN) {
         Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
@@ -155,7 +140,7 @@ async fn fetch_user<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(e: E, id: &
 
 impl Tx {
     pub async fn create_user(&mut self, actor: &str, new: NewUser) -> Result<User, StoreError> {
-        check_login(&new.login)?;
+        let new = NewUser { login: normal_login(&new.login)?, ..new };
         check_profile(&new.profile)?;
         let now = self.now;
         let id = new_id();
