@@ -150,6 +150,11 @@ async fn active_in(scim: &Scim2Server) -> std::collections::BTreeMap<String, boo
     scim.users_by_name().await.into_iter().map(|(login, u)| (login, u["active"] == true)).collect()
 }
 
+/// The guard holds even a small app's fan-out (as a large app's would be).
+async fn no_floor(p: &Provisio, app: &str) {
+    p.ok("PUT", &format!("/apps/{app}/policy"), Some(json!({ "guard": { "floor": 0 } }))).await;
+}
+
 /// Approves the plan a held answer names.
 async fn approve(p: &Provisio, (status, answer): (u16, Json)) {
     assert_eq!((status, &answer["held"]), (202, &json!(true)), "a fan-out is guarded: {answer}");
@@ -166,6 +171,7 @@ async fn a_deleted_app_deprovisions_every_account_first_and_an_unsettled_one_kee
         let scim = Scim2Server::start().await;
         let proxy = RecordingProxy::start(&scim.origin()).await;
         let app = p.create_scim_app("Wiki", &proxy.origin(), &scim.token).await;
+        no_floor(&p, &app).await;
         let group = p.ok("POST", "/groups", Some(json!({ "profile": { "name": "Staff" } }))).await;
         let group = group["id"].as_str().expect("group id").to_string();
         let mut users = Vec::new();
@@ -218,6 +224,7 @@ async fn a_deleted_app_deprovisions_every_account_first_and_an_unsettled_one_kee
         // accounts are abandoned, each named in the log.
         let dead = RecordingProxy::start(&scim.origin()).await;
         let gone = p.create_scim_app("Gone", &dead.origin(), &scim.token).await;
+        no_floor(&p, &gone).await;
         let abandon = format!("/apps/{gone}?abandonUnsettled=true");
         let early = p.call("DELETE", &abandon, None).await;
         assert_error("abandon before deleting", early, (409, "conflict"), "without abandonUnsettled first");
@@ -252,6 +259,7 @@ async fn a_deleted_group_deprovisions_only_what_it_alone_gave_and_a_rename_chang
     let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
     let scim = Scim2Server::start().await;
     let app = p.create_scim_app("Wiki", &scim.origin(), &scim.token).await;
+    no_floor(&p, &app).await;
     let group = p.ok("POST", "/groups", Some(json!({ "profile": { "name": "Staff" } }))).await;
     let group = group["id"].as_str().expect("group id").to_string();
     let only_group = p.create_user("grace@example.com", "Grace", "Hopper").await;

@@ -11,6 +11,7 @@ mod directory;
 mod docs;
 mod door;
 mod executor_faults;
+mod guard;
 mod hostile;
 mod in_doubt;
 mod install;

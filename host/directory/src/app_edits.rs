@@ -37,13 +37,14 @@ pub enum Retirement {
     Deleted,
 }
 
-/// Accounts that keep a retiring app: a change still to push (their
-/// deprovisioning, or an error waiting for an admin), a create whose outcome
-/// is unknown, or an account the app last heard was active.
+/// Accounts that keep a retiring app: one the app holds with a change
+/// still to push (its deprovisioning, or an error waiting for an admin), a
+/// create whose outcome is unknown, or an account the app last heard was
+/// active. A create the app never got (a paused app's) keeps nothing.
 macro_rules! unsettled {
     () => {
-        "FROM app_accounts WHERE app_id = $1 \
-         AND (desired_generation > pushed_generation OR intent IS NOT NULL OR pushed_state = 'active')"
+        "FROM app_accounts WHERE app_id = $1 AND (intent IS NOT NULL OR pushed_state = 'active' \
+         OR (pushed_state = 'inactive' AND desired_generation > pushed_generation))"
     };
 }
 const UNSETTLED: &str = concat!("SELECT COUNT(*) AS n ", unsettled!());

@@ -27,6 +27,9 @@ pub enum PlannedOp {
     Deactivate,
     Reactivate,
     Delete,
+    /// A create not yet made is withdrawn: the app never held the account,
+    /// so nothing happens there (and the guard does not count it).
+    Cancel,
 }
 
 impl PlannedOp {
@@ -63,6 +66,8 @@ pub struct Outcome {
     pub effects: Vec<AppEffect>,
     /// Set when the change was held for approval.
     pub held: Option<Plan>,
+    /// For a preview: whether applying the change would hold it.
+    pub would_hold: bool,
 }
 
 /// What a retention sweep did.
@@ -139,14 +144,15 @@ impl<C: Connectors> Engine<C> {
         // a scan of the app's accounts, so other changes skip it.
         let count = mode == Mode::Preview || change.guarded();
         let effects = self.reconcile(&mut tx, scope, count).await?;
+        let over = mode != Mode::Approved && change.guarded() && self.over_guard(&mut tx, &effects).await?;
         if mode == Mode::Preview {
             tx.rollback().await?;
-            return Ok(Outcome { result: Value::Null, effects, held: None });
+            return Ok(Outcome { result: Value::Null, effects, held: None, would_hold: over });
         }
-        if mode == Mode::Apply && change.guarded() && self.over_guard(&mut tx, &effects).await? {
+        if over {
             tx.rollback().await?;
             let plan = self.hold(actor, change, &effects).await?;
-            return Ok(Outcome { result: Value::Null, effects, held: Some(plan) });
+            return Ok(Outcome { result: Value::Null, effects, held: Some(plan), would_hold: true });
         }
         self.before_commit.pass().await;
         tx.commit().await?;
@@ -154,7 +160,7 @@ impl<C: Connectors> Engine<C> {
             self.work.notify_one();
         }
         let result = self.after_commit(actor, change, result).await?;
-        Ok(Outcome { result, effects, held: None })
+        Ok(Outcome { result, effects, held: None, would_hold: false })
     }
 
     /// A deleted app with nothing to deprovision goes at once.
@@ -224,7 +230,7 @@ impl<C: Connectors> Engine<C> {
             self.before_commit.pass().await;
             tx.commit().await?;
             let result = self.after_commit(actor, &change, result).await?;
-            Ok(Outcome { result, effects, held: None })
+            Ok(Outcome { result, effects, held: None, would_hold: false })
         })
         .await?;
         self.work.notify_one();
@@ -436,6 +442,7 @@ fn op_name(op: PlannedOp) -> &'static str {
         PlannedOp::Deactivate => "deactivate",
         PlannedOp::Reactivate => "reactivate",
         PlannedOp::Delete => "delete",
+        PlannedOp::Cancel => "cancel",
     }
 }
 
@@ -505,19 +512,23 @@ pub(crate) fn reconcile_one(view: &AppView, facts: Facts<'_>) -> Result<Option<R
     if account.is_some_and(|a| a.desired_state == state && a.desired_profile == profile) {
         return Ok(None);
     }
+    // What the app holds, or may hold (a create whose outcome is unknown):
+    // an operation on an account it never got is no effect there.
+    let in_app = account
+        .is_some_and(|a| matches!(a.pushed_state, AccountState::Active | AccountState::Inactive) || a.intent.is_some());
     let op = match (before_state, state) {
         (AccountState::Active, AccountState::Active) => {
             let changed = changed_attributes(&before, &image);
-            let change = (!changed.is_empty()).then(|| PlannedChange {
-                user_id: user_id.into(),
-                op: PlannedOp::Update,
-                attributes: changed,
-            });
+            let op = if in_app { PlannedOp::Update } else { PlannedOp::Create };
+            let change =
+                (!changed.is_empty()).then(|| PlannedChange { user_id: user_id.into(), op, attributes: changed });
             return Ok(Some(((state, profile), change)));
         }
         (AccountState::Absent | AccountState::Deleted, AccountState::Active) => Some(PlannedOp::Create),
         (_, AccountState::Active) => Some(PlannedOp::Reactivate),
+        (AccountState::Active, AccountState::Inactive | AccountState::Absent) if !in_app => Some(PlannedOp::Cancel),
         (AccountState::Active, AccountState::Inactive | AccountState::Absent) => Some(PlannedOp::Deactivate),
+        (s, AccountState::Deleted) if s != AccountState::Deleted && !in_app => Some(PlannedOp::Cancel),
         (s, AccountState::Deleted) if s != AccountState::Deleted => Some(PlannedOp::Delete),
         _ => None,
     };

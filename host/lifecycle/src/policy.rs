@@ -29,7 +29,9 @@ pub enum OnSuspend {
 }
 
 /// The mass-change guard: a fan-out change that would deactivate, delete or
-/// change more than min(`percent`% of an app's accounts, `max`) is held.
+/// change more than min(`percent`% of an app's accounts, `max`) accounts
+/// the app holds is held, but never one that reaches `floor` or fewer: in a
+/// small app a share would hold every change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Guard {
@@ -37,6 +39,12 @@ pub struct Guard {
     pub percent: f64,
     #[serde(default = "default_max")]
     pub max: u32,
+    #[serde(default = "default_floor")]
+    pub floor: u32,
+}
+
+fn default_floor() -> u32 {
+    5
 }
 
 fn default_percent() -> f64 {
@@ -48,7 +56,7 @@ fn default_max() -> u32 {
 
 impl Default for Guard {
     fn default() -> Self {
-        Guard { percent: default_percent(), max: default_max() }
+        Guard { percent: default_percent(), max: default_max(), floor: default_floor() }
     }
 }
 
@@ -57,7 +65,7 @@ impl Guard {
     /// `accounts` accounts without being held.
     pub fn threshold(&self, accounts: i64) -> u64 {
         let share = (accounts.max(0) as f64 * self.percent / 100.0).floor() as u64;
-        share.min(u64::from(self.max))
+        share.min(u64::from(self.max)).max(u64::from(self.floor))
     }
 }
 
@@ -164,11 +172,12 @@ mod tests {
     }
 
     #[test]
-    fn the_guard_takes_the_smaller_of_the_share_and_the_cap() {
+    fn the_guard_takes_the_smaller_of_the_share_and_the_cap_but_never_less_than_its_floor() {
         let g = Guard::default();
         assert_eq!(g.threshold(1000), 50);
         assert_eq!(g.threshold(100), 20);
-        assert_eq!(g.threshold(3), 0);
+        assert_eq!(g.threshold(3), 5, "a small app is not held for every change");
+        assert_eq!(Guard { floor: 0, ..g }.threshold(3), 0);
         assert!(Policy::parse(&serde_json::json!({"guard": {"percent": 150}})).is_err());
         assert!(Policy::parse(&serde_json::json!({"deprovison": "delete"})).is_err(), "typo refused");
     }

@@ -220,7 +220,8 @@ pub async fn submit(
     let mode = if preview { Mode::Preview } else { Mode::Apply };
     let outcome: Outcome = state.engine.submit(&actor.name, &change, mode).await?;
     if preview {
-        return Ok(Json(json!({ "preview": true, "effects": outcome.effects })).into_response());
+        let body = json!({ "preview": true, "wouldBeHeld": outcome.would_hold, "effects": outcome.effects });
+        return Ok(Json(body).into_response());
     }
     if let Some(plan) = outcome.held {
         let body = json!({
