@@ -114,6 +114,16 @@ async fn every_endpoint_needs_the_token_and_bad_input_gets_a_coded_error() {
     db.drop().await;
 }
 
+/// Runs `provisio wait` against `p`: whether it succeeded, and its stderr.
+fn provisio_wait(p: &Provisio) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisio-under-test"))
+        .args(["wait", "--timeout-secs", "60", "--url", &p.base])
+        .env("PROVISIO_TOKEN", crate::server::TOKEN)
+        .output()
+        .expect("provisio wait");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[tokio::test]
 async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantined() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -146,6 +156,10 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     assert!(account["nextAttempt"].is_null(), "a refusal is not retried by itself: {account}");
     let posts = proxy.exchanges().iter().filter(|e| e.method == "POST").count();
     assert_eq!(posts, 1, "one create was sent");
+    // `provisio wait` does not wait for what only an admin can move.
+    let (ok, stderr) = provisio_wait(&p);
+    assert!(!ok && stderr.contains("1 account changes wait for an admin"), "{stderr}");
+    assert!(stderr.contains(&format!("app Picky ({app}): 1 accounts in ERROR")), "{stderr}");
 
     // Fixed on the app's side; the admin retries: it goes through.
     proxy.set_faults(|_, _| Fault::Pass);
@@ -173,6 +187,8 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     let sent = proxy.exchanges().len();
     p.wait_for_claims(3).await;
     assert_eq!(proxy.exchanges().len(), sent, "a quarantined app gets no calls");
+    let (ok, stderr) = provisio_wait(&p);
+    assert!(!ok && stderr.contains(&format!("is quarantined (")) && stderr.contains("apps resume"), "{stderr}");
 
     // A user cannot be purged while their deactivation is still to be sent.
     p.ok("POST", &format!("/users/{user}/lifecycle/deactivate"), None).await;

@@ -261,6 +261,38 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
     }
 
+    /// The work queue per app: how many accounts wait for a push, and how
+    /// many of them nothing will move until an admin acts (an error that is
+    /// not retried by itself, or an app quarantined or paused by an admin).
+    pub async fn work_by_app(&self) -> Result<Vec<AppWork>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.app_id, apps.name, apps.status, apps.quarantine_reason, COUNT(*) AS pending, \
+             SUM(CASE WHEN a.next_attempt_at >= $1 THEN 1 ELSE 0 END) AS waiting, \
+             CAST(CASE WHEN apps.status = 'quarantined' OR (apps.status = 'paused' AND apps.paused_until IS NULL) \
+                  THEN 1 ELSE 0 END AS BIGINT) AS stopped \
+             FROM app_accounts a JOIN apps ON apps.id = a.app_id \
+             WHERE a.desired_generation > a.pushed_generation \
+             GROUP BY a.app_id, apps.name, apps.status, apps.quarantine_reason, apps.paused_until ORDER BY a.app_id",
+        )
+        .bind(NEVER)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let pending: i64 = r.try_get("pending")?;
+                let stopped = r.try_get::<i64, _>("stopped")? != 0;
+                Ok(AppWork {
+                    app_id: r.try_get("app_id")?,
+                    name: r.try_get("name")?,
+                    status: r.try_get("status")?,
+                    reason: r.try_get("quarantine_reason")?,
+                    pending,
+                    waiting_for_admin: if stopped { pending } else { r.try_get("waiting")? },
+                })
+            })
+            .collect()
+    }
+
     /// How many accounts still have changes to push (the work queue's length).
     pub async fn pending_accounts(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM app_accounts WHERE desired_generation > pushed_generation")
@@ -268,6 +300,21 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// One app's share of the work queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppWork {
+    pub app_id: String,
+    pub name: String,
+    pub status: String,
+    /// Why it is quarantined, if it is.
+    pub reason: Option<String>,
+    pub pending: i64,
+    /// Of those, the ones that wait for an admin: errors not retried by
+    /// themselves, or all of them when the app is quarantined or paused.
+    pub waiting_for_admin: i64,
 }
 
 /// A provisioning error an admin can see and retry.

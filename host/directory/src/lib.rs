@@ -29,7 +29,7 @@ mod tx;
 mod users;
 mod work;
 
-pub use accounts::{AccountState, AppAccount, Lease, ProvisioningError, Pushed, Resolution};
+pub use accounts::{AccountState, AppAccount, AppWork, Lease, ProvisioningError, Pushed, Resolution};
 pub use admins::{Admin, ApiToken, Authenticated, IssuedToken, Role, token_hash};
 pub use app_edits::{AppConfigEdit, Retirement};
 pub use apps::{App, GroupAssignment, NewApp};

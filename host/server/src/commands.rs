@@ -791,7 +791,8 @@ pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     loop {
-        let pending = c.get("/work").await?["pending"].as_u64().unwrap_or(0);
+        let work = c.get("/work").await?;
+        let pending = work["pending"].as_u64().unwrap_or(0);
         if pending > bar.length().unwrap_or(0) {
             bar.set_length(pending);
         }
@@ -801,10 +802,35 @@ pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
             c.done(&json!({ "pending": 0 }), "every account is in step");
             return Ok(());
         }
+        // Only what waits for an admin is left: waiting longer changes nothing.
+        if work["waitingForAdmin"].as_u64() == Some(pending) {
+            bar.abandon();
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&work)?);
+            }
+            for app in work["apps"].as_array().into_iter().flatten() {
+                eprintln!("{}", waiting_line(app));
+            }
+            bail!("{pending} account changes wait for an admin; nothing more will be pushed until then");
+        }
         if started.elapsed() > timeout {
             bar.abandon();
             bail!("{pending} account changes still pending after {}s", timeout.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What one app's waiting changes need, in a line.
+fn waiting_line(app: &Value) -> String {
+    let (id, name, n) =
+        (pointer_str(app, "/appId"), pointer_str(app, "/name"), app["waitingForAdmin"].as_u64().unwrap_or(0));
+    match app["status"].as_str() {
+        Some("quarantined") => format!(
+            "app {name} ({id}) is quarantined ({}): {n} changes wait for `provisio apps resume {id}`",
+            pointer_str(app, "/reason")
+        ),
+        Some("paused") => format!("app {name} ({id}) is paused: {n} changes wait for `provisio apps resume {id}`"),
+        _ => format!("app {name} ({id}): {n} accounts in ERROR; see `provisio errors list {id}`, then retry"),
     }
 }

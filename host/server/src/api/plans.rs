@@ -105,10 +105,13 @@ async fn reject(State(state): State<AppState>, actor: Actor, Path(id): Path<Stri
     path = "/work",
     operation_id = "getWork",
     tag = "plans",
-    summary = "How many app accounts wait for a change to be pushed",
+    summary = "How many app accounts wait for a change to be pushed, per app, and how many of them wait for an admin",
     responses((status = 200, description = "The queue")),
     security(("apiToken" = ["apps:read"]))
 )]
 async fn work(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "pending": state.store.pending_accounts().await? })))
+    let apps = state.store.work_by_app().await?;
+    let pending: i64 = apps.iter().map(|a| a.pending).sum();
+    let waiting: i64 = apps.iter().map(|a| a.waiting_for_admin).sum();
+    Ok(Json(json!({ "pending": pending, "waitingForAdmin": waiting, "apps": apps })))
 }
