@@ -386,3 +386,67 @@ async fn the_consistency_check_reports_an_account_whose_stored_desire_the_direct
     drop(p);
     db.drop().await;
 }
+
+/// `provisio users import` reports every refused row by its line and goes
+/// on, skips logins that exist (so a run can be repeated), and checks
+/// without creating under `--dry-run`.
+#[tokio::test]
+async fn a_csv_import_reports_every_bad_row_by_line_skips_existing_logins_and_can_be_dry_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
+    let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+    p.create_user("exists@example.com", "Ex", "Ists").await;
+    let csv = dir.path().join("people.csv");
+    let mut rows = String::from("login,firstName,lastName\n");
+    for i in 0..20 {
+        rows.push_str(&format!("u{i}@example.com,U,{i}\n"));
+        if i == 4 {
+            rows.push_str("bad\u{200b}@example.com,Zero,Width\n"); // line 7
+        }
+        if i == 9 {
+            rows.push_str("exists@example.com,Ex,Ists\n"); // line 13
+            rows.push_str("\"quoted,\nacross lines\",A,B\n"); // lines 14-15
+        }
+    }
+    rows.push_str("U3@example.com,Twice,Over\n"); // line 26
+    std::fs::write(&csv, rows).expect("write csv");
+    let import = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisio-under-test"))
+            .args(["users", "import", &csv.display().to_string(), "--url", &p.base])
+            .args(extra)
+            .env("PROVISIO_TOKEN", crate::server::TOKEN)
+            .output()
+            .expect("provisio users import");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out.status.success(), report, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let lines = |report: &serde_json::Value, part: &str| -> Vec<u64> {
+        report[part].as_array().into_iter().flatten().filter_map(|r| r["line"].as_u64()).collect()
+    };
+    let users = || async { p.ok("GET", "/users?limit=1000", None).await.as_array().map_or(0, Vec::len) };
+
+    let (ok, dry, stderr) = import(&["--dry-run", "--json"]);
+    assert!(!ok, "rejected rows fail the run: {stderr}");
+    assert_eq!((dry["dryRun"].as_bool(), dry["created"].as_array().map(Vec::len)), (Some(true), Some(20)), "{dry}");
+    assert_eq!(lines(&dry, "skipped"), vec![13], "{dry}");
+    assert_eq!(lines(&dry, "rejected"), vec![7, 14, 26], "{dry}");
+    assert_eq!(users().await, 1, "a dry run creates no one");
+
+    let (ok, first, _) = import(&["--json"]);
+    assert!(!ok);
+    assert_eq!(first["created"].as_array().map(Vec::len), Some(20), "every good row, past the bad ones: {first}");
+    assert_eq!(lines(&first, "rejected"), vec![7, 14, 26], "{first}");
+    assert!(first["rejected"][0]["error"].as_str().is_some_and(|e| e.contains("U+200B")), "{first}");
+    assert!(first["rejected"][2]["error"].as_str().is_some_and(|e| e.contains("also on line 5")), "{first}");
+    assert_eq!(users().await, 21);
+
+    // Again: nothing new, each existing login skipped, nothing rejected twice over.
+    let (_, again, _) = import(&["--json"]);
+    assert_eq!(again["created"].as_array().map(Vec::len), Some(0), "{again}");
+    assert_eq!(lines(&again, "skipped").len(), 21, "{again}");
+    let (_, _, stderr) = import(&[]);
+    assert!(stderr.contains("people.csv line 7: login \"bad"), "{stderr}");
+    assert_eq!(users().await, 21);
+    drop(p);
+    db.drop().await;
+}

@@ -85,6 +85,21 @@ impl Client {
 
     /// Calls `/api/v1{path}`; a coded error becomes a readable one.
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        match self.try_call(method.clone(), path, body).await? {
+            Ok(value) => Ok(value),
+            Err(refused) if refused.code.is_empty() => bail!("{method} {path}: HTTP {}", refused.status),
+            Err(refused) => bail!("{refused}"),
+        }
+    }
+
+    /// Calls `/api/v1{path}`: the answer, or the server's refusal as data
+    /// (for a caller that goes on after one). Err only when it cannot ask.
+    pub async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Result<Value, Refused>> {
         let url = format!("{}/api/v1{path}", self.base);
         let mut request =
             self.http.request(method.clone(), &url).header("Authorization", format!("SSWS {}", self.token.as_str()));
@@ -97,12 +112,13 @@ impl Client {
         let value: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if status.is_success() {
-            return Ok(value);
+            return Ok(Ok(value));
         }
-        match (value["errorCode"].as_str(), value["errorSummary"].as_str()) {
-            (Some(code), Some(summary)) => bail!("{summary} ({code}, HTTP {})", status.as_u16()),
-            _ => bail!("{method} {path}: HTTP {status}"),
-        }
+        Ok(Err(Refused {
+            status: status.as_u16(),
+            code: value["errorCode"].as_str().unwrap_or_default().to_string(),
+            summary: value["errorSummary"].as_str().unwrap_or_default().to_string(),
+        }))
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -188,6 +204,20 @@ fn cell(value: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(items)) => items.iter().map(|v| cell(Some(v))).collect::<Vec<_>>().join(", "),
         Some(other) => other.to_string(),
+    }
+}
+
+/// A call the server refused: its status and coded error.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub status: u16,
+    pub code: String,
+    pub summary: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, HTTP {})", self.summary, self.code, self.status)
     }
 }
 
