@@ -188,7 +188,7 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     p.wait_for_claims(3).await;
     assert_eq!(proxy.exchanges().len(), sent, "a quarantined app gets no calls");
     let (ok, stderr) = provisio_wait(&p);
-    assert!(!ok && stderr.contains(&format!("is quarantined (")) && stderr.contains("apps resume"), "{stderr}");
+    assert!(!ok && stderr.contains("is quarantined (") && stderr.contains("apps resume"), "{stderr}");
 
     // A user cannot be purged while their deactivation is still to be sent.
     p.ok("POST", &format!("/users/{user}/lifecycle/deactivate"), None).await;

@@ -283,8 +283,8 @@ async fn a_deleted_group_deprovisions_only_what_it_alone_gave_and_a_rename_chang
     assert_eq!(p.call("GET", &format!("/groups/{group}"), None).await.0, 404);
     p.wait_idle(Duration::from_secs(60)).await;
     let active = active_in(&scim).await;
-    assert_eq!(active["grace@example.com"], false, "the group alone gave Grace the app: {active:?}");
-    assert_eq!(active["ada@example.com"], true, "Ada's own assignment stays: {active:?}");
+    assert!(!active["grace@example.com"], "the group alone gave Grace the app: {active:?}");
+    assert!(active["ada@example.com"], "Ada's own assignment stays: {active:?}");
     drop(p);
     db.drop().await;
 }
