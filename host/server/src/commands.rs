@@ -3,7 +3,6 @@
 //! a wait for the queue with a progress bar.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
@@ -308,7 +307,7 @@ pub struct Logs {
     export: Option<String>,
 }
 
-fn pointer_str<'a>(v: &'a Value, p: &str) -> &'a str {
+pub(crate) fn pointer_str<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default()
 }
 
@@ -343,7 +342,7 @@ pub async fn users(c: &Client, cmd: Users) -> anyhow::Result<()> {
             c.delete(&format!("/users/{}", enc(&id))).await?;
             c.done(&json!({ "deleted": id }), format!("deleted {id}"));
         }
-        Users::Import { file, dry_run } => import(c, &file, dry_run).await?,
+        Users::Import { file, dry_run } => crate::csv_import::import(c, &file, dry_run).await?,
     }
     Ok(())
 }
@@ -381,78 +380,6 @@ async fn lifecycle(c: &Client, id: &str, action: &str) -> anyhow::Result<()> {
     let answer = c.post(&format!("/users/{}/lifecycle/{action}", enc(id)), None).await?;
     let message = format!("{} is now {}", pointer_str(&answer, "/profile/login"), pointer_str(&answer, "/status"));
     held_or(c, &answer, message);
-    Ok(())
-}
-
-/// Creates a user for each row; a row refused is reported by its line and
-/// the others go on; a login that exists already is skipped (so a run can
-/// be repeated). `dry_run` checks every row without creating any.
-async fn import(c: &Client, file: &PathBuf, dry_run: bool) -> anyhow::Result<()> {
-    let mut reader = csv::Reader::from_path(file).with_context(|| format!("reading {}", file.display()))?;
-    let headers = reader.headers()?.clone();
-    if !headers.iter().any(|h| h == "login") {
-        bail!("{}: the header row must name a `login` column", file.display());
-    }
-    let records: Vec<Result<csv::StringRecord, csv::Error>> = reader.records().collect();
-    let bar = ProgressBar::new(records.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} users  {elapsed_precise}  {msg}")?);
-    if c.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let path = if dry_run { "/users?preview=true" } else { "/users" };
-    let (mut created, mut skipped, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-    // Login (case aside) → its first line: a repeat within the file.
-    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    for (i, record) in records.into_iter().enumerate() {
-        bar.inc(1);
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                let line = e.position().map_or(i as u64 + 2, |p| p.line());
-                rejected.push(json!({ "line": line, "error": e.to_string() }));
-                continue;
-            }
-        };
-        let line = record.position().map_or(i as u64 + 2, |p| p.line());
-        let profile: serde_json::Map<String, Value> = headers
-            .iter()
-            .zip(record.iter())
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let login = profile.get("login").and_then(Value::as_str).unwrap_or_default().to_string();
-        bar.set_message(login.clone());
-        if let Some(first) = seen.insert(login.to_lowercase(), line) {
-            seen.insert(login.to_lowercase(), first);
-            rejected.push(json!({ "line": line, "login": login, "error": format!("login also on line {first}") }));
-            continue;
-        }
-        match c.try_call(reqwest::Method::POST, path, Some(&json!({ "profile": profile }))).await? {
-            Ok(user) => created.push(json!({ "line": line, "login": login, "id": user["id"] })),
-            Err(refused) if refused.status == 409 => skipped.push(json!({ "line": line, "login": login })),
-            Err(refused) => rejected.push(json!({ "line": line, "login": login, "error": refused.to_string() })),
-        }
-    }
-    bar.finish_and_clear();
-    let verb = if dry_run { "would create" } else { "created" };
-    let report = json!({ "dryRun": dry_run, "created": created, "skipped": skipped, "rejected": rejected });
-    if !c.json {
-        for r in &rejected {
-            eprintln!("{} line {}: {}", file.display(), r["line"], r["error"].as_str().unwrap_or_default());
-        }
-    }
-    c.done(
-        &report,
-        format!(
-            "{verb} {} users; skipped {} whose login exists; rejected {}",
-            created.len(),
-            skipped.len(),
-            rejected.len()
-        ),
-    );
-    if !rejected.is_empty() {
-        bail!("{} of the rows were rejected (listed above by line)", rejected.len());
-    }
     Ok(())
 }
 
@@ -826,55 +753,4 @@ pub async fn nodes(c: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    let first = c.get("/work").await?["pending"].as_u64().unwrap_or(0);
-    let bar = ProgressBar::new(first);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} account changes pushed  {elapsed_precise}")?);
-    if c.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    loop {
-        let work = c.get("/work").await?;
-        let pending = work["pending"].as_u64().unwrap_or(0);
-        if pending > bar.length().unwrap_or(0) {
-            bar.set_length(pending);
-        }
-        bar.set_position(bar.length().unwrap_or(0).saturating_sub(pending));
-        if pending == 0 {
-            bar.finish_and_clear();
-            c.done(&json!({ "pending": 0 }), "every account is in step");
-            return Ok(());
-        }
-        // Only what waits for an admin is left: waiting longer changes nothing.
-        if work["waitingForAdmin"].as_u64() == Some(pending) {
-            bar.abandon();
-            if c.json {
-                println!("{}", serde_json::to_string_pretty(&work)?);
-            }
-            for app in work["apps"].as_array().into_iter().flatten() {
-                eprintln!("{}", waiting_line(app));
-            }
-            bail!("{pending} account changes wait for an admin; nothing more will be pushed until then");
-        }
-        if started.elapsed() > timeout {
-            bar.abandon();
-            bail!("{pending} account changes still pending after {}s", timeout.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// What one app's waiting changes need, in a line.
-fn waiting_line(app: &Value) -> String {
-    let (id, name, n) =
-        (pointer_str(app, "/appId"), pointer_str(app, "/name"), app["waitingForAdmin"].as_u64().unwrap_or(0));
-    match app["status"].as_str() {
-        Some("quarantined") => format!(
-            "app {name} ({id}) is quarantined ({}): {n} changes wait for `provisio apps resume {id}`",
-            pointer_str(app, "/reason")
-        ),
-        Some("paused") => format!("app {name} ({id}) is paused: {n} changes wait for `provisio apps resume {id}`"),
-        _ => format!("app {name} ({id}): {n} accounts in ERROR; see `provisio errors list {id}`, then retry"),
-    }
-}
+pub use crate::wait::wait;
