@@ -149,7 +149,7 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(errors[0]["user_id"], user.as_str(), "{errors}");
+    assert_eq!(errors[0]["userId"], user.as_str(), "{errors}");
     assert!(errors[0]["next_attempt_at"].is_null(), "waits for an admin: {errors}");
     let account = p.ok("GET", &format!("/apps/{app}/accounts/{user}"), None).await;
     assert_eq!(account["syncState"], "ERROR", "{account}");

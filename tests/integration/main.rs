@@ -30,4 +30,5 @@ mod server;
 mod support;
 mod three_nodes;
 mod versions;
+mod wire;
 mod work;

@@ -58,7 +58,7 @@ pub async fn scim_harness() -> Harness {
     Harness::from_package(scim.manifest, scim.component).await.expect("install SCIM connector")
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 

@@ -282,6 +282,9 @@ impl Tx {
     }
 
     pub async fn assign_user(&mut self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        // A missing app or user is 404, named, like any object the URL names.
+        self.app(app_id).await?;
+        self.user(user_id).await?;
         self.refuse_if_retiring(app_id).await?;
         let statement = sqlx::query(
             "INSERT INTO app_user_assignments (app_id, user_id, assigned_at) VALUES ($1, $2, $3) \
@@ -307,6 +310,8 @@ impl Tx {
         group_id: &str,
         priority: i64,
     ) -> Result<bool, StoreError> {
+        self.app(app_id).await?;
+        self.group(group_id).await?;
         self.refuse_if_retiring(app_id).await?;
         let statement = sqlx::query(
             "INSERT INTO app_group_assignments (app_id, group_id, priority, assigned_at) VALUES ($1, $2, $3, $4) \
@@ -340,7 +345,11 @@ impl Tx {
         let changed = statement
             .execute(self.conn())
             .await
-            .map_err(|e| missing_reference(e, || format!("no such app, user or group in {details}")))?
+            // Only when one went between the check above and this statement.
+            .map_err(|e| match missing_reference(e, String::new) {
+                StoreError::Invalid(_) => StoreError::not_found(format!("the app, user or group of {details}")),
+                other => other,
+            })?
             .rows_affected()
             == 1;
         if changed {

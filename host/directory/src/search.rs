@@ -42,8 +42,22 @@ pub struct UserSearch {
 }
 
 fn unquote(value: &str) -> Result<String, StoreError> {
-    serde_json::from_str::<String>(value.trim())
-        .map_err(|_| StoreError::Invalid(format!("filter value {value}: quote it, e.g. \"ACTIVE\"")))
+    let value = value.trim();
+    let mut strings = serde_json::Deserializer::from_str(value).into_iter::<String>();
+    match strings.next() {
+        Some(Ok(text)) => {
+            let rest = value[strings.byte_offset()..].trim();
+            if rest.is_empty() {
+                return Ok(text);
+            }
+            // A quoted value followed by more: an `or`, a `not`, a bracket.
+            Err(StoreError::Invalid(format!(
+                "filter: after {} comes \"{rest}\"; terms are joined with \"and\" only (no \"or\", \"not\" or parentheses)",
+                &value[..strings.byte_offset()]
+            )))
+        }
+        _ => Err(StoreError::Invalid(format!("filter value {value}: quote it, e.g. \"ACTIVE\""))),
+    }
 }
 
 fn parse_time(value: &str) -> Result<i64, StoreError> {
@@ -266,6 +280,10 @@ mod tests {
                 Clause::Profile { name: "department".into(), prefix: true, value: "Eng".into() }
             ]
         );
+        let or = parse_filter(r#"status eq "ACTIVE" or status eq "STAGED""#).expect_err("no or");
+        assert!(or.to_string().contains("\"and\" only (no \"or\""), "{or}");
+        let unquoted = parse_filter("status eq ACTIVE").expect_err("unquoted");
+        assert!(unquoted.to_string().contains("quote it"), "{unquoted}");
         let quoted = parse_filter(r#"profile.team eq "Research and Development" and status eq "ACTIVE""#);
         assert_eq!(
             quoted.expect("an and inside quotes is part of the value"),

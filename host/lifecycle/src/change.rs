@@ -265,6 +265,7 @@ pub(crate) async fn apply(tx: &mut Tx, actor: &str, change: &Change) -> Result<(
         }
         Change::RemoveMember { group_id, user_id } => {
             tx.group(group_id).await?;
+            tx.user(user_id).await?;
             let removed = tx.remove_member(actor, group_id, user_id).await?;
             scope.users.push(user_id.clone());
             json!({ "changed": removed })
@@ -276,6 +277,7 @@ pub(crate) async fn apply(tx: &mut Tx, actor: &str, change: &Change) -> Result<(
         }
         Change::UnassignUser { app_id, user_id } => {
             tx.app(app_id).await?;
+            tx.user(user_id).await?;
             let changed = tx.unassign_user(actor, app_id, user_id).await?;
             scope.pairs.push((app_id.clone(), user_id.clone()));
             json!({ "changed": changed })

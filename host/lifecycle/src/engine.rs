@@ -19,44 +19,11 @@ use crate::fail_point::{FailPoint, Paused};
 use crate::mapping::{AccountImage, Mappings};
 use crate::policy::{Deprovision, Policy, desired_state};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlannedOp {
-    Create,
-    Update,
-    Deactivate,
-    Reactivate,
-    Delete,
-    /// A create not yet made is withdrawn: the app never held the account,
-    /// so nothing happens there (and the guard does not count it).
-    Cancel,
-}
+pub use provisio_proto::{AppEffect, PlannedChange, PlannedOp};
 
-impl PlannedOp {
-    /// Operations the guard counts.
-    fn disruptive(self) -> bool {
-        matches!(self, PlannedOp::Update | PlannedOp::Deactivate | PlannedOp::Delete)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlannedChange {
-    pub user_id: String,
-    pub op: PlannedOp,
-    /// For an update: the attributes that change.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attributes: Vec<String>,
-}
-
-/// What a change does to one app.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AppEffect {
-    pub app_id: String,
-    /// Accounts the app holds (the guard's base); -1 when not counted (a
-    /// change the guard does not look at).
-    pub accounts: i64,
-    pub counts: BTreeMap<&'static str, u64>,
-    pub changes: Vec<PlannedChange>,
+/// Operations the guard counts.
+fn disruptive(op: PlannedOp) -> bool {
+    matches!(op, PlannedOp::Update | PlannedOp::Deactivate | PlannedOp::Delete)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,7 +153,7 @@ impl<C: Connectors> Engine<C> {
     async fn over_guard(&self, tx: &mut Tx, effects: &[AppEffect]) -> Result<bool, EngineError> {
         for effect in effects {
             let policy = Policy::parse(&tx.app(&effect.app_id).await?.policy).unwrap_or_default();
-            let disruptive = effect.changes.iter().filter(|c| c.op.disruptive()).count() as u64;
+            let disruptive = effect.changes.iter().filter(|c| disruptive(c.op)).count() as u64;
             if disruptive > 0 && disruptive > policy.guard.threshold(effect.accounts) {
                 return Ok(true);
             }
@@ -195,11 +162,10 @@ impl<C: Connectors> Engine<C> {
     }
 
     async fn hold(&self, actor: &str, change: &Change, effects: &[AppEffect]) -> Result<Plan, EngineError> {
-        let summary: Vec<Value> =
-            effects.iter().map(|e| json!({ "app_id": e.app_id, "accounts": e.accounts, "counts": e.counts })).collect();
+        let summary: Vec<AppEffect> = effects.iter().map(|e| AppEffect { changes: Vec::new(), ..e.clone() }).collect();
         let new = NewPlan {
             kind: change.kind().into(),
-            summary: Value::Array(summary),
+            summary: serde_json::to_value(summary).unwrap_or(Value::Null),
             operations: serde_json::to_value(effects).unwrap_or(Value::Null),
             change: serde_json::to_value(change).map_err(|e| EngineError::Invalid(e.to_string()))?,
         };
@@ -274,7 +240,7 @@ impl<C: Connectors> Engine<C> {
                         .iter()
                         .map(|u| PlannedChange { user_id: u.clone(), op: PlannedOp::Delete, attributes: Vec::new() })
                         .collect();
-                    let counts = BTreeMap::from([("delete", changes.len() as u64)]);
+                    let counts = BTreeMap::from([("delete".to_string(), changes.len() as u64)]);
                     let effect = AppEffect { app_id: app.id.clone(), accounts, counts, changes };
                     self.hold("retention", &change, &[effect]).await?;
                     report.held += 1;
@@ -391,7 +357,7 @@ impl<C: Connectors> Engine<C> {
                     current => tx.write_desired(current, &app_id, user_id, desire.0, &desire.1).await?,
                 }
                 if let Some(change) = change {
-                    *effect.counts.entry(op_name(change.op)).or_default() += 1;
+                    *effect.counts.entry(change.op.name().to_string()).or_default() += 1;
                     effect.changes.push(change);
                 }
             }
@@ -432,17 +398,6 @@ where
             }
             other => return other,
         }
-    }
-}
-
-fn op_name(op: PlannedOp) -> &'static str {
-    match op {
-        PlannedOp::Create => "create",
-        PlannedOp::Update => "update",
-        PlannedOp::Deactivate => "deactivate",
-        PlannedOp::Reactivate => "reactivate",
-        PlannedOp::Delete => "delete",
-        PlannedOp::Cancel => "cancel",
     }
 }
 

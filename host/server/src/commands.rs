@@ -489,7 +489,7 @@ pub async fn assignments(c: &Client, cmd: Assignments) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&json!({ "users": users, "groups": groups }))?);
             } else {
                 c.print(&users, &[("USER", "/id"), ("VIA", "/scope")]);
-                c.print(&groups, &[("GROUP", "/group_id"), ("PRIORITY", "/priority")]);
+                c.print(&groups, &[("GROUP", "/groupId"), ("PRIORITY", "/priority")]);
             }
         }
         Assignments::Add { app, user, group } => {
@@ -586,8 +586,14 @@ pub async fn connectors(c: &Client, cmd: Connectors) -> anyhow::Result<()> {
 }
 
 pub async fn plans(c: &Client, cmd: Plans) -> anyhow::Result<()> {
-    let columns: &[(&str, &str)] =
-        &[("ID", "/id"), ("KIND", "/kind"), ("STATUS", "/status"), ("BY", "/created_by"), ("SUMMARY", "/summary")];
+    let columns: &[(&str, &str)] = &[
+        ("ID", "/id"),
+        ("KIND", "/kind"),
+        ("STATUS", "/status"),
+        ("BY", "/createdBy"),
+        ("CREATED", "/created"),
+        ("SUMMARY", "/summary"),
+    ];
     match cmd {
         Plans::List { status } => {
             let q = status.map(|s| format!("?status={}", enc(&s))).unwrap_or_default();
@@ -610,7 +616,7 @@ pub async fn errors(c: &Client, cmd: Errors) -> anyhow::Result<()> {
     match cmd {
         Errors::List { app } => c.print(
             &c.get(&format!("/apps/{}/errors", enc(&app))).await?,
-            &[("USER", "/user_id"), ("ATTEMPTS", "/attempt"), ("ERROR", "/error")],
+            &[("USER", "/userId"), ("ATTEMPTS", "/attempts"), ("ERROR", "/error")],
         ),
         Errors::Retry { app, user } => {
             let path = match user {

@@ -3,16 +3,17 @@
 //! and the admin's word on a create whose outcome Provisio could not learn.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use axum::response::Response;
+use serde_json::Map;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use provisio_directory::{AppAccount, NEVER, Resolution};
+use provisio_directory::Resolution;
 use provisio_lifecycle::{AccountImage, AccountOp, Connectors};
+use provisio_proto::{self as proto, ResolveBody};
 
-use super::{Actor, ApiError, AppState, Body, Page, Params, timestamp};
+use super::{Actor, ApiError, AppState, Body, Page, Params, page, wire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,35 +26,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_one))
 }
 
-/// An app account and its sync state.
-pub fn account_json(a: &AppAccount) -> Value {
-    let sync = if a.desired_generation <= a.pushed_generation {
-        "SYNCED"
-    } else if a.last_error.is_some() && a.next_attempt_at >= NEVER && a.intent.as_deref() == Some("create") {
-        // A create may have reached the app and Provisio cannot tell: the
-        // error says what to check before retrying.
-        "OUTCOME_UNKNOWN"
-    } else if a.last_error.is_some() && a.next_attempt_at >= NEVER {
-        "ERROR"
-    } else if a.last_error.is_some() {
-        "RETRYING"
-    } else {
-        "PENDING"
-    };
-    json!({
-        "userId": a.user_id,
-        "externalId": a.external_id,
-        "syncState": sync,
-        "desiredState": a.desired_state,
-        "pushedState": a.pushed_state,
-        "desired": a.desired_profile,
-        "pushed": a.pushed_profile,
-        "attempts": a.attempt,
-        "nextAttempt": (a.desired_generation > a.pushed_generation && a.next_attempt_at < NEVER).then(|| timestamp(a.next_attempt_at)),
-        "lastError": a.last_error,
-    })
-}
-
 #[utoipa::path(
     get,
     path = "/apps/{id}/accounts",
@@ -61,18 +33,21 @@ pub fn account_json(a: &AppAccount) -> Value {
     tag = "apps",
     summary = "App accounts and their sync state, paged by user id",
     params(("id" = String, Path, description = "The app's id"), Page),
-    responses((status = 200, description = "Accounts")),
+    responses((status = 200, description = "Accounts; a `Link: rel=next` header when there may be more", body = Vec<proto::Account>)),
     security(("apiToken" = ["accounts:read"]))
 )]
 async fn accounts(
     State(state): State<AppState>,
     _: Actor,
+    OriginalUri(uri): OriginalUri,
     Path(id): Path<String>,
-    Params(page): Params<Page>,
-) -> Result<Json<Value>, ApiError> {
+    Params(p): Params<Page>,
+) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
     state.store.app(&id).await?;
-    let rows = state.store.app_accounts(&id, page.after.as_deref(), page.limit).await?;
-    Ok(Json(Value::Array(rows.iter().map(account_json).collect())))
+    let rows = state.store.app_accounts(&id, p.after.as_deref(), limit).await?;
+    let last = rows.last().map(|a| a.user_id.clone());
+    Ok(page(&uri, &rows.iter().map(wire::account).collect::<Vec<_>>(), limit, last))
 }
 
 #[utoipa::path(
@@ -82,26 +57,16 @@ async fn accounts(
     tag = "apps",
     summary = "One app account and its sync state",
     params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id")),
-    responses((status = 200, description = "The account")),
+    responses((status = 200, description = "The account", body = proto::Account)),
     security(("apiToken" = ["accounts:read"]))
 )]
 async fn account(
     State(state): State<AppState>,
     _: Actor,
     Path((id, user_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::Account>, ApiError> {
     let a = state.store.account(&id, &user_id).await?.ok_or_else(|| no_account(&id, &user_id))?;
-    Ok(Json(account_json(&a)))
-}
-
-/// What the admin found in the app: exactly one of the two.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Found {
-    /// The app's id of the account the create made.
-    external_id: Option<String>,
-    /// `true`: the app holds no account for this user.
-    absent: Option<bool>,
+    Ok(Json(wire::account(&a)))
 }
 
 #[utoipa::path(
@@ -111,16 +76,16 @@ struct Found {
     tag = "apps",
     summary = "Say what the app holds for a create whose outcome is unknown: the account's id, or absent",
     params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id")),
-    request_body = Found,
-    responses((status = 200, description = "The account, due again"), (status = 409, description = "No create of this account is in doubt, or it is being worked on")),
+    request_body = ResolveBody,
+    responses((status = 200, description = "The account, due again", body = proto::Account), (status = 409, description = "No create of this account is in doubt, or it is being worked on", body = proto::Error)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn resolve(
     State(state): State<AppState>,
     actor: Actor,
     Path((id, user_id)): Path<(String, String)>,
-    Body(found): Body<Found>,
-) -> Result<Json<Value>, ApiError> {
+    Body(found): Body<ResolveBody>,
+) -> Result<Json<proto::Account>, ApiError> {
     let app = state.store.app(&id).await?;
     let resolution = match (found.external_id, found.absent) {
         (Some(external_id), None) if !external_id.trim().is_empty() => {
@@ -146,7 +111,7 @@ async fn resolve(
     };
     let account = state.store.resolve_in_doubt(&actor.name, &id, &user_id, &resolution).await?;
     state.engine.notify_work();
-    Ok(Json(account_json(&account)))
+    Ok(Json(wire::account(&account)))
 }
 
 #[utoipa::path(
@@ -156,25 +121,18 @@ async fn resolve(
     tag = "apps",
     summary = "Recompute every account's desired state from one snapshot of the directory and list where the stored one differs",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "How many accounts were checked, and each difference")),
+    responses((status = 200, description = "How many accounts were checked, and each difference", body = proto::Consistency)),
     security(("apiToken" = ["accounts:read"]))
 )]
-async fn consistency(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn consistency(
+    State(state): State<AppState>,
+    _: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<proto::Consistency>, ApiError> {
     state.store.app(&id).await?;
     let checked = state.engine.drift_in(&id).await?;
-    let drift: Vec<Value> = checked
-        .drift
-        .iter()
-        .map(|d| {
-            json!({
-                "userId": d.user_id,
-                "stored": d.stored,
-                "implied": d.implied,
-                "profileDiffers": d.profile_differs,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "appId": id, "accounts": checked.accounts, "drift": drift })))
+    let drift = checked.drift.iter().map(wire::drift).collect();
+    Ok(Json(proto::Consistency { app_id: id, accounts: checked.accounts as u64, drift }))
 }
 
 fn no_account(app_id: &str, user_id: &str) -> ApiError {
@@ -188,12 +146,16 @@ fn no_account(app_id: &str, user_id: &str) -> ApiError {
     tag = "apps",
     summary = "Provisioning errors that wait for an admin",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "Errors")),
+    responses((status = 200, description = "Errors", body = Vec<proto::ProvisioningError>)),
     security(("apiToken" = ["accounts:read"]))
 )]
-async fn errors(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn errors(
+    State(state): State<AppState>,
+    _: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<proto::ProvisioningError>>, ApiError> {
     state.store.app(&id).await?;
-    Ok(Json(json!(state.store.provisioning_errors(Some(&id)).await?)))
+    Ok(Json(state.store.provisioning_errors(Some(&id)).await?.iter().map(wire::provisioning_error).collect()))
 }
 
 #[utoipa::path(
@@ -203,17 +165,17 @@ async fn errors(State(state): State<AppState>, _: Actor, Path(id): Path<String>)
     tag = "apps",
     summary = "Retry every failed account of the app",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "How many were retried")),
+    responses((status = 200, description = "How many were retried", body = proto::Retried)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn retry_all(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::Retried>, ApiError> {
     state.store.app(&id).await?;
     let retried = state.store.retry_errors(&actor.name, &id, None).await?;
-    Ok(Json(json!({ "retried": retried })))
+    Ok(Json(proto::Retried { retried: retried as u64 }))
 }
 
 #[utoipa::path(
@@ -223,14 +185,14 @@ async fn retry_all(
     tag = "apps",
     summary = "Retry one failed account",
     params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id")),
-    responses((status = 200, description = "How many were retried")),
+    responses((status = 200, description = "How many were retried", body = proto::Retried)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn retry_one(
     State(state): State<AppState>,
     actor: Actor,
     Path((id, user_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::Retried>, ApiError> {
     let retried = state.store.retry_errors(&actor.name, &id, Some(&user_id)).await?;
     if retried == 0 {
         return Err(ApiError::new(
@@ -239,5 +201,5 @@ async fn retry_one(
             format!("user {user_id} has no failed account in app {id}"),
         ));
     }
-    Ok(Json(json!({ "retried": retried })))
+    Ok(Json(proto::Retried { retried: retried as u64 }))
 }

@@ -2,8 +2,6 @@
 //! credentials), connection checks, mappings with preview, policy,
 //! assignments. Their accounts are in `accounts`.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,9 +12,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::{App, AppConfigEdit, NewApp, Retirement, StoreError};
 use provisio_lifecycle::{AccountImage, Change, Mappings, Policy};
+use provisio_proto as proto;
 
-use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, timestamp};
-use crate::provisioner::{AppParts, credential_origins, validate_config};
+use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, typed, wire};
+use crate::provisioner::{AppParts, validate_config};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,56 +32,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assign_group, unassign_group))
 }
 
-/// An app as the API shows it; credentials are never shown, only whether
-/// there are any and where each may be sent.
-pub fn app_json(state: &AppState, app: &App) -> Value {
-    let origins = credential_origins(state.connectors.runtime(), app);
-    json!({
-        "id": app.id,
-        "name": app.name,
-        "connector": format!("{}@{}", app.connector_name, app.connector_version),
-        "connectorPinned": app.connector_pinned,
-        "previousConnector": app.previous_connector_version.as_ref().map(|v| format!("{}@{v}", app.connector_name)),
-        "status": app.status,
-        "quarantineReason": app.quarantine_reason,
-        "pausedUntil": app.paused_until.map(timestamp),
-        "settings": app.settings,
-        "hasCredentials": app.has_secrets,
-        "grants": app.grants,
-        "credentialOrigins": origins,
-        "mappings": app.mappings,
-        "policy": app.policy,
-        "retiringSince": app.retiring_since.map(timestamp),
-        "created": timestamp(app.created_at),
-        "lastUpdated": timestamp(app.updated_at),
-    })
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewAppBody {
-    name: String,
-    /// `name@version` of an installed connector.
-    connector: String,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    settings: Map<String, Value>,
-    /// Credential name → `{ "scheme": "bearer", "token": … }` and the like.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    credentials: Map<String, Value>,
-    #[serde(default)]
-    grants: Vec<String>,
-    /// Credential name → the origins it may be sent to, each within those the
-    /// connector binds it to. Left out: the origins bound exactly (the base
-    /// URL's); a connector that binds a credential to a wildcard needs it.
-    #[serde(default, rename = "credentialOrigins")]
-    #[schema(value_type = Object)]
-    credential_origins: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    mappings: Option<Value>,
-    #[serde(default)]
-    policy: Option<Value>,
+/// An app as the API shows it (credentials never).
+pub fn app_json(state: &AppState, app: &App) -> proto::App {
+    wire::app(state, app)
 }
 
 #[utoipa::path(
@@ -91,14 +43,14 @@ struct NewAppBody {
     operation_id = "createApp",
     tag = "apps",
     summary = "Create an app on an installed connector, with sealed credentials",
-    request_body = NewAppBody,
-    responses((status = 201, description = "The app (credentials never shown)")),
+    request_body = proto::NewApp,
+    responses((status = 201, description = "The app (credentials never shown)", body = proto::App)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn create(
     State(state): State<AppState>,
     actor: Actor,
-    Body(body): Body<NewAppBody>,
+    Body(body): Body<proto::NewApp>,
 ) -> Result<Response, ApiError> {
     let (name, version) = body
         .connector
@@ -133,11 +85,11 @@ async fn create(
     operation_id = "listApps",
     tag = "apps",
     summary = "List apps",
-    responses((status = 200, description = "Apps")),
+    responses((status = 200, description = "Apps", body = Vec<proto::App>)),
     security(("apiToken" = ["apps:read"]))
 )]
-async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Array(state.store.list_apps().await?.iter().map(|a| app_json(&state, a)).collect())))
+async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Vec<proto::App>>, ApiError> {
+    Ok(Json(state.store.list_apps().await?.iter().map(|a| app_json(&state, a)).collect()))
 }
 
 #[utoipa::path(
@@ -147,73 +99,49 @@ async fn list(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, Ap
     tag = "apps",
     summary = "An app",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "The app")),
+    responses((status = 200, description = "The app", body = proto::App)),
     security(("apiToken" = ["apps:read"]))
 )]
-async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<proto::App>, ApiError> {
     let app = state.store.app(&id).await?;
     let mut shown = app_json(&state, &app);
     if app.retiring_since.is_some() {
         // What still keeps a deleted app: see its errors to settle them.
-        shown["unsettledAccounts"] = json!(state.store.unsettled_accounts(&id).await?);
+        shown.unsettled_accounts = Some(state.store.unsettled_accounts(&id).await?);
     }
     Ok(Json(shown))
 }
 
-/// Each part left out is kept as it is.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AppPatch {
-    name: Option<String>,
-    /// Merged into the settings as a JSON merge patch (RFC 7396): a key
-    /// set to null is removed.
-    #[schema(value_type = Object)]
-    settings: Option<Map<String, Value>>,
-    /// Credential name → its new value, which replaces the old one whole
-    /// (the old one cannot be read back); null removes it.
-    #[schema(value_type = Object)]
-    credentials: Option<Map<String, Value>>,
-    /// Replaces the grants.
-    grants: Option<Vec<String>>,
-    /// Credential name → the origins it may go to; null returns it to the
-    /// connector's binding.
-    #[schema(value_type = Object)]
-    credential_origins: Option<Map<String, Value>>,
-}
-
-impl AppPatch {
-    /// The whole configuration after this patch.
-    fn apply(&self, app: &App, mut secrets: Map<String, Value>) -> Result<AppConfigEdit, String> {
-        let mut settings = app.settings.clone();
-        if let Some(patch) = &self.settings {
-            json_patch::merge(&mut settings, &Value::Object(patch.clone()));
-        }
-        for (name, value) in self.credentials.iter().flatten() {
-            match value {
-                Value::Null => secrets.remove(name),
-                value => secrets.insert(name.clone(), value.clone()),
-            };
-        }
-        let mut credential_origins = app.credential_origins.clone();
-        for (name, value) in self.credential_origins.iter().flatten() {
-            match value {
-                Value::Null => credential_origins.remove(name),
-                value => {
-                    let origins = serde_json::from_value(value.clone()).map_err(|_| {
-                        format!("credentialOrigins.{name}: give a list of origins, or null to remove them")
-                    })?;
-                    credential_origins.insert(name.clone(), origins)
-                }
-            };
-        }
-        Ok(AppConfigEdit {
-            name: self.name.clone().unwrap_or_else(|| app.name.clone()),
-            settings,
-            secrets,
-            grants: self.grants.clone().unwrap_or_else(|| app.grants.clone()),
-            credential_origins,
-        })
+/// The whole configuration after this patch.
+fn patched(patch: &proto::AppPatch, app: &App, mut secrets: Map<String, Value>) -> Result<AppConfigEdit, String> {
+    let mut settings = app.settings.clone();
+    if let Some(patch) = &patch.settings {
+        json_patch::merge(&mut settings, &Value::Object(patch.clone()));
     }
+    for (name, value) in patch.credentials.iter().flatten() {
+        match value {
+            Value::Null => secrets.remove(name),
+            value => secrets.insert(name.clone(), value.clone()),
+        };
+    }
+    let mut credential_origins = app.credential_origins.clone();
+    for (name, value) in patch.credential_origins.iter().flatten() {
+        match value {
+            Value::Null => credential_origins.remove(name),
+            value => {
+                let origins = serde_json::from_value(value.clone())
+                    .map_err(|_| format!("credentialOrigins.{name}: give a list of origins, or null to remove them"))?;
+                credential_origins.insert(name.clone(), origins)
+            }
+        };
+    }
+    Ok(AppConfigEdit {
+        name: patch.name.clone().unwrap_or_else(|| app.name.clone()),
+        settings,
+        secrets,
+        grants: patch.grants.clone().unwrap_or_else(|| app.grants.clone()),
+        credential_origins,
+    })
 }
 
 /// Validated against the connector as at creation; the app's next call
@@ -226,21 +154,21 @@ impl AppPatch {
     tag = "apps",
     summary = "Change an app's name, settings, credentials, grants or credential origins",
     params(("id" = String, Path, description = "The app's id")),
-    request_body = AppPatch,
-    responses((status = 200, description = "The app (credentials never shown)")),
+    request_body = proto::AppPatch,
+    responses((status = 200, description = "The app (credentials never shown)", body = proto::App)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn update(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    Body(patch): Body<AppPatch>,
-) -> Result<Json<Value>, ApiError> {
+    Body(patch): Body<proto::AppPatch>,
+) -> Result<Json<proto::App>, ApiError> {
     let runtime = state.connectors.runtime();
     let app = state
         .store
         .edit_app(&actor.name, &id, &state.sealer, |app, secrets| {
-            let edit = patch.apply(app, secrets).map_err(StoreError::Invalid)?;
+            let edit = patched(&patch, app, secrets).map_err(StoreError::Invalid)?;
             let parts = AppParts {
                 settings: &edit.settings,
                 grants: &edit.grants,
@@ -283,7 +211,7 @@ struct DeleteAppParams {
     params(("id" = String, Path, description = "The app's id"), DeleteAppParams),
     responses(
         (status = 204, description = "Deleted: it held no account to deprovision"),
-        (status = 202, description = "Deprovisioning its accounts (or held for approval); it goes once they are settled"),
+        (status = 202, description = "Deprovisioning its accounts; it goes once they are settled", body = proto::Retiring),
     ),
     security(("apiToken" = ["apps:write"]))
 )]
@@ -310,8 +238,7 @@ async fn delete(
         if result["deleted"] == true {
             StatusCode::NO_CONTENT.into_response()
         } else {
-            let body = json!({ "retiring": true, "deleted": false });
-            (StatusCode::ACCEPTED, Json(body)).into_response()
+            (StatusCode::ACCEPTED, Json(proto::Retiring { retiring: true, deleted: false })).into_response()
         }
     })
     .await
@@ -324,15 +251,17 @@ async fn delete(
     tag = "apps",
     summary = "Test the connection to the app",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "`ok`, or the error")),
+    responses((status = 200, description = "`ok`, or the error", body = proto::CheckResult)),
     security(("apiToken" = ["apps:write"]))
 )]
-async fn check(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn check(
+    State(state): State<AppState>,
+    _: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<proto::CheckResult>, ApiError> {
     let app = state.store.app(&id).await?;
-    match state.connectors.check(&app).await {
-        Ok(()) => Ok(Json(json!({ "ok": true }))),
-        Err(message) => Ok(Json(json!({ "ok": false, "error": message }))),
-    }
+    let error = state.connectors.check(&app).await.err();
+    Ok(Json(proto::CheckResult { ok: error.is_none(), error }))
 }
 
 /// `activate` resumes a quarantined or paused app.
@@ -343,14 +272,14 @@ async fn check(State(state): State<AppState>, _: Actor, Path(id): Path<String>) 
     tag = "apps",
     summary = "`activate` resumes a paused or quarantined app; `deactivate` pauses it",
     params(("id" = String, Path, description = "The app's id"), ("action" = String, Path, description = "The operation")),
-    responses((status = 200, description = "The app")),
+    responses((status = 200, description = "The app", body = proto::App)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn lifecycle(
     State(state): State<AppState>,
     actor: Actor,
     Path((id, action)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::App>, ApiError> {
     let status = match action.as_str() {
         "activate" => "active",
         "deactivate" => "paused",
@@ -373,7 +302,7 @@ async fn lifecycle(
     tag = "apps",
     summary = "The app's attribute mappings (CEL)",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "Mappings")),
+    responses((status = 200, description = "Mappings", body = Value)),
     security(("apiToken" = ["apps:read"]))
 )]
 async fn mappings(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -388,7 +317,7 @@ async fn mappings(State(state): State<AppState>, _: Actor, Path(id): Path<String
     summary = "Replace the app's mappings; every account is brought up to date",
     params(("id" = String, Path, description = "The app's id"), PreviewParam),
     request_body = Value,
-    responses((status = 200, description = "What changed")),
+    responses((status = 200, description = "The mappings now", body = proto::MappingsSet)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn set_mappings(
@@ -399,15 +328,7 @@ async fn set_mappings(
     Body(mappings): Body<Value>,
 ) -> Result<Response, ApiError> {
     let change = Change::SetMappings { app_id: id, mappings };
-    submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct PreviewBody {
-    user_id: String,
-    /// Mappings to try instead of the app's own.
-    mappings: Option<Value>,
+    submit(&state, &actor, change, p.preview, |r| typed::<proto::MappingsSet>(StatusCode::OK, r)).await
 }
 
 /// What the app would receive for a user.
@@ -418,18 +339,18 @@ struct PreviewBody {
     tag = "apps",
     summary = "What the app would receive for a user",
     params(("id" = String, Path, description = "The app's id")),
-    request_body = PreviewBody,
-    responses((status = 200, description = "The account image")),
+    request_body = proto::MappingPreviewBody,
+    responses((status = 200, description = "The account image", body = proto::AccountImage)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn preview_mapping(
     State(state): State<AppState>,
     _: Actor,
     Path(id): Path<String>,
-    Body(body): Body<PreviewBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(body): Body<proto::MappingPreviewBody>,
+) -> Result<Json<proto::AccountImage>, ApiError> {
     let image: AccountImage = state.engine.preview_mapping(&id, &body.user_id, body.mappings.as_ref()).await?;
-    Ok(Json(json!({ "login": image.login, "attributes": image.attributes })))
+    Ok(Json(proto::AccountImage { login: image.login, attributes: image.attributes }))
 }
 
 #[utoipa::path(
@@ -440,7 +361,7 @@ async fn preview_mapping(
     summary = "Replace the app's provisioning policy",
     params(("id" = String, Path, description = "The app's id"), PreviewParam),
     request_body = Value,
-    responses((status = 200, description = "What changed")),
+    responses((status = 200, description = "The policy now", body = proto::PolicySet)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn set_policy(
@@ -451,7 +372,7 @@ async fn set_policy(
     Body(policy): Body<Value>,
 ) -> Result<Response, ApiError> {
     let change = Change::SetPolicy { app_id: id, policy };
-    submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
+    submit(&state, &actor, change, p.preview, |r| typed::<proto::PolicySet>(StatusCode::OK, r)).await
 }
 
 #[utoipa::path(
@@ -461,16 +382,19 @@ async fn set_policy(
     tag = "apps",
     summary = "Users assigned to the app, directly or by group",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "Assigned users")),
+    responses((status = 200, description = "Assigned users", body = Vec<proto::AppUser>)),
     security(("apiToken" = ["accounts:read"]))
 )]
-async fn users(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn users(
+    State(state): State<AppState>,
+    _: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<proto::AppUser>>, ApiError> {
     state.store.app(&id).await?;
     let direct = state.store.direct_assignments(&id).await?;
     let all = state.store.app_users(&id).await?;
-    let rows: Vec<Value> =
-        all.iter().map(|u| json!({ "id": u, "scope": if direct.contains(u) { "USER" } else { "GROUP" } })).collect();
-    Ok(Json(Value::Array(rows)))
+    let scope = |u: &String| if direct.contains(u) { proto::Scope::User } else { proto::Scope::Group };
+    Ok(Json(all.iter().map(|u| proto::AppUser { id: u.clone(), scope: scope(u) }).collect()))
 }
 
 #[utoipa::path(
@@ -480,7 +404,7 @@ async fn users(State(state): State<AppState>, _: Actor, Path(id): Path<String>) 
     tag = "apps",
     summary = "Assign a user to the app",
     params(("id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "A user's id"), PreviewParam),
-    responses((status = 200, description = "What changed")),
+    responses((status = 200, description = "Whether it was not assigned before", body = proto::Changed)),
     security(("apiToken" = ["assignments:write"]))
 )]
 async fn assign_user(
@@ -490,7 +414,7 @@ async fn assign_user(
     Params(p): Params<PreviewParam>,
 ) -> Result<Response, ApiError> {
     let change = Change::AssignUser { app_id, user_id };
-    submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
+    submit(&state, &actor, change, p.preview, |r| typed::<proto::Changed>(StatusCode::OK, r)).await
 }
 
 #[utoipa::path(
@@ -520,12 +444,16 @@ async fn unassign_user(
     tag = "apps",
     summary = "Groups assigned to the app",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "Group assignments")),
+    responses((status = 200, description = "Group assignments", body = Vec<proto::GroupAssignment>)),
     security(("apiToken" = ["apps:read"]))
 )]
-async fn groups(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn groups(
+    State(state): State<AppState>,
+    _: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<proto::GroupAssignment>>, ApiError> {
     state.store.app(&id).await?;
-    Ok(Json(json!(state.store.group_assignments(&id).await?)))
+    Ok(Json(state.store.group_assignments(&id).await?.iter().map(wire::group_assignment).collect()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -546,7 +474,7 @@ struct AssignGroupParams {
     tag = "apps",
     summary = "Assign a group to the app",
     params(("id" = String, Path, description = "The app's id"), ("group_id" = String, Path, description = "A group's id"), AssignGroupParams),
-    responses((status = 200, description = "What changed")),
+    responses((status = 200, description = "Whether it was not assigned before", body = proto::Changed)),
     security(("apiToken" = ["group-assignments:write"]))
 )]
 async fn assign_group(
@@ -556,7 +484,7 @@ async fn assign_group(
     Params(p): Params<AssignGroupParams>,
 ) -> Result<Response, ApiError> {
     let change = Change::AssignGroup { app_id, group_id, priority: p.priority };
-    submit(&state, &actor, change, p.preview, |r| Json(r).into_response()).await
+    submit(&state, &actor, change, p.preview, |r| typed::<proto::Changed>(StatusCode::OK, r)).await
 }
 
 #[utoipa::path(

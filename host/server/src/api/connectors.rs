@@ -212,7 +212,7 @@ async fn move_app(
     app_id: &str,
     version: &str,
     pinned: Option<bool>,
-) -> Result<Value, ApiError> {
+) -> Result<provisio_proto::App, ApiError> {
     let app = state.store.app(app_id).await?;
     let secrets = state.store.app_secrets(app_id, &state.sealer).await?;
     validate_config(state.connectors.runtime(), (&app.connector_name, version), &AppParts::of(&app), &secrets)
@@ -235,7 +235,7 @@ async fn move_app(
     summary = "Move an app to another version of its connector (upgrade or downgrade), and pin or unpin it",
     params(("id" = String, Path, description = "The app's id")),
     request_body = ConnectorBody,
-    responses((status = 200, description = "The app")),
+    responses((status = 200, description = "The app", body = provisio_proto::App)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn set_app_connector(
@@ -243,7 +243,7 @@ async fn set_app_connector(
     actor: Actor,
     Path(id): Path<String>,
     Body(body): Body<ConnectorBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<provisio_proto::App>, ApiError> {
     Ok(Json(move_app(&state, &actor, &id, &body.version, body.pinned).await?))
 }
 
@@ -254,14 +254,14 @@ async fn set_app_connector(
     tag = "connectors",
     summary = "Move an app back to the version it ran before its last change of version",
     params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "The app")),
+    responses((status = 200, description = "The app", body = provisio_proto::App)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn roll_back(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<provisio_proto::App>, ApiError> {
     let app = state.store.app(&id).await?;
     let previous = app.previous_connector_version.ok_or_else(|| {
         ApiError::new(

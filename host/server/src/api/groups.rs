@@ -1,17 +1,15 @@
 //! `/api/v1/groups`: groups and their members.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use provisio_directory::Group;
 use provisio_lifecycle::Change;
+use provisio_proto::{self as proto, GroupBody, GroupPatch};
 
-use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, submit, timestamp};
+use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, page, submit, wire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,29 +19,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(add, remove))
 }
 
-fn group_json(g: &Group) -> Value {
-    json!({
-        "id": g.id,
-        "created": timestamp(g.created_at),
-        "lastUpdated": timestamp(g.updated_at),
-        "profile": { "name": g.name, "description": g.description },
-    })
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct GroupBody {
-    profile: GroupProfile,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct GroupProfile {
-    name: String,
-    #[serde(default)]
-    description: String,
-}
-
 #[utoipa::path(
     post,
     path = "/groups",
@@ -51,7 +26,7 @@ struct GroupProfile {
     tag = "groups",
     summary = "Create a group",
     request_body = GroupBody,
-    responses((status = 201, description = "The group")),
+    responses((status = 201, description = "The group", body = proto::Group)),
     security(("apiToken" = ["groups:write"]))
 )]
 async fn create(
@@ -60,7 +35,7 @@ async fn create(
     Body(body): Body<GroupBody>,
 ) -> Result<Response, ApiError> {
     let group = state.store.create_group(&actor.name, &body.profile.name, &body.profile.description).await?;
-    Ok((StatusCode::CREATED, Json(group_json(&group))).into_response())
+    Ok((StatusCode::CREATED, Json(wire::group(&group))).into_response())
 }
 
 #[utoipa::path(
@@ -70,25 +45,16 @@ async fn create(
     tag = "groups",
     summary = "A group",
     params(("id" = String, Path, description = "The group's id")),
-    responses((status = 200, description = "The group")),
+    responses((status = 200, description = "The group", body = proto::Group)),
     security(("apiToken" = ["directory:read"]))
 )]
-async fn read(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<proto::Group>, ApiError> {
     actor.may_see_group(&id)?;
-    Ok(Json(group_json(&state.store.group(&id).await?)))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct GroupPatch {
-    profile: GroupProfilePatch,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct GroupProfilePatch {
-    name: Option<String>,
-    description: Option<String>,
+    Ok(Json(wire::group(&state.store.group(&id).await?)))
 }
 
 /// A rename changes no account: mappings see a user's profile, not their
@@ -101,7 +67,7 @@ struct GroupProfilePatch {
     summary = "Rename a group or change its description",
     params(("id" = String, Path, description = "The group's id")),
     request_body = GroupPatch,
-    responses((status = 200, description = "The group")),
+    responses((status = 200, description = "The group", body = proto::Group)),
     security(("apiToken" = ["groups:write"]))
 )]
 async fn update(
@@ -109,14 +75,14 @@ async fn update(
     actor: Actor,
     Path(id): Path<String>,
     Body(body): Body<GroupPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::Group>, ApiError> {
     let mut tx = state.store.write().await?;
     let current = tx.group(&id).await?;
     let name = body.profile.name.unwrap_or(current.name);
     let description = body.profile.description.unwrap_or(current.description);
     let group = tx.update_group(&actor.name, &id, &name, &description).await?;
     tx.commit().await?;
-    Ok(Json(group_json(&group)))
+    Ok(Json(wire::group(&group)))
 }
 
 /// Its members lose the apps it gave them (unless another assignment gives
@@ -128,7 +94,7 @@ async fn update(
     tag = "groups",
     summary = "Delete a group; its members are deprovisioned from the apps it gave them",
     params(("id" = String, Path, description = "The group's id"), PreviewParam),
-    responses((status = 204, description = "Deleted"), (status = 202, description = "Held for approval")),
+    responses((status = 204, description = "Deleted")),
     security(("apiToken" = ["groups:write"]))
 )]
 async fn delete(
@@ -151,23 +117,27 @@ async fn delete(
     tag = "groups",
     summary = "List groups, paged by id",
     params(Page),
-    responses((status = 200, description = "Groups")),
+    responses((status = 200, description = "Groups; a `Link: rel=next` header when there may be more", body = Vec<proto::Group>)),
     security(("apiToken" = ["directory:read"]))
 )]
 async fn list(
     State(state): State<AppState>,
     actor: Actor,
-    Params(page): Params<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let mut groups = state.store.list_groups(page.after.as_deref(), page.limit).await?;
+    OriginalUri(uri): OriginalUri,
+    Params(p): Params<Page>,
+) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
+    let mut groups = state.store.list_groups(p.after.as_deref(), limit).await?;
     if actor.managed_by().is_some() {
         // A group admin sees their own groups only; they are few.
         groups = Vec::new();
-        for id in actor.groups.iter().filter(|g| page.after.as_deref().is_none_or(|a| g.as_str() > a)) {
+        for id in actor.groups.iter().filter(|g| p.after.as_deref().is_none_or(|a| g.as_str() > a)).take(limit as usize)
+        {
             groups.push(state.store.group(id).await?);
         }
     }
-    Ok(Json(Value::Array(groups.iter().map(group_json).collect())))
+    let last = groups.last().map(|g| g.id.clone());
+    Ok(page(&uri, &groups.iter().map(wire::group).collect::<Vec<_>>(), limit, last))
 }
 
 #[utoipa::path(
@@ -177,17 +147,21 @@ async fn list(
     tag = "groups",
     summary = "A group's members",
     params(("id" = String, Path, description = "The group's id")),
-    responses((status = 200, description = "Users")),
+    responses((status = 200, description = "Users", body = Vec<proto::User>)),
     security(("apiToken" = ["directory:read"]))
 )]
-async fn members(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn members(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<proto::User>>, ApiError> {
     actor.may_see_group(&id)?;
     state.store.group(&id).await?;
     let mut users = Vec::new();
     for user_id in state.store.members(&id).await? {
-        users.push(super::users::user_json(&state.store.user(&user_id).await?));
+        users.push(wire::user(&state.store.user(&user_id).await?));
     }
-    Ok(Json(Value::Array(users)))
+    Ok(Json(users))
 }
 
 #[utoipa::path(
@@ -197,7 +171,7 @@ async fn members(State(state): State<AppState>, actor: Actor, Path(id): Path<Str
     tag = "groups",
     summary = "Add a user to a group",
     params(("id" = String, Path, description = "The group's id"), ("user_id" = String, Path, description = "A user's id"), PreviewParam),
-    responses((status = 204, description = "Added")),
+    responses((status = 204, description = "Added (or a member already)")),
     security(("apiToken" = ["members:write"]))
 )]
 async fn add(
@@ -217,7 +191,7 @@ async fn add(
     tag = "groups",
     summary = "Remove a user from a group",
     params(("id" = String, Path, description = "The group's id"), ("user_id" = String, Path, description = "A user's id"), PreviewParam),
-    responses((status = 204, description = "Removed")),
+    responses((status = 204, description = "Removed (or not a member)")),
     security(("apiToken" = ["members:write"]))
 )]
 async fn remove(

@@ -135,6 +135,6 @@ async fn deliveries(
     Params(page): Params<Page>,
 ) -> Result<Json<Value>, ApiError> {
     state.store.hook(&id).await?;
-    let rows = state.store.deliveries(&id, page.limit).await?;
+    let rows = state.store.deliveries(&id, page.limit()?).await?;
     Ok(Json(Value::Array(rows.iter().map(delivery_json).collect())))
 }

@@ -39,6 +39,7 @@ struct LogParams {
     /// The `cursor` of the last event of the previous page.
     after: Option<String>,
     /// At most this many (1-1000); ignored by the export.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// The export's format: `json` (default) or `csv`.
     format: Option<String>,
@@ -56,10 +57,7 @@ impl LogParams {
             Some("failure") => Some(Outcome::Failure),
             Some(other) => return Err(ApiError::invalid(format!("outcome \"{other}\": use success or failure"))),
         };
-        let limit = self.limit.unwrap_or(default_limit);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::invalid(format!("limit {limit}: use 1 to 1000")));
-        }
+        let limit = super::checked_limit(Some(self.limit.unwrap_or(default_limit)))?;
         Ok(LogQuery {
             actor: self.actor.clone(),
             action: self.event_type.clone(),

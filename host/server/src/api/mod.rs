@@ -9,6 +9,7 @@ mod accounts;
 mod admins;
 mod apps;
 mod connectors;
+mod doc;
 mod groups;
 mod hooks;
 mod input;
@@ -18,9 +19,11 @@ mod observe;
 mod plans;
 mod tasks;
 mod users;
+mod wire;
 
 pub use access::{Actor, PERMISSIONS, RoutePermissions, role_holds};
 pub use input::{Body, Params};
+pub use wire::timestamp;
 
 use std::sync::Arc;
 
@@ -38,6 +41,7 @@ use utoipa_axum::routes;
 
 use provisio_directory::{Sealer, Store, StoreError};
 use provisio_lifecycle::{Change, Engine, EngineError, Mode, Outcome};
+use provisio_proto as proto;
 
 use crate::provisioner::RuntimeConnectors;
 
@@ -75,6 +79,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc::complete(&mut doc);
     (router, doc)
 }
 
@@ -160,8 +165,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let id = uuid::Uuid::now_v7().to_string();
-        let body = json!({ "errorCode": self.code, "errorSummary": self.message, "errorId": id });
+        let body = proto::Error {
+            error_code: self.code.into(),
+            error_summary: self.message,
+            error_id: uuid::Uuid::now_v7().to_string(),
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -220,39 +228,89 @@ pub async fn submit(
     let mode = if preview { Mode::Preview } else { Mode::Apply };
     let outcome: Outcome = state.engine.submit(&actor.name, &change, mode).await?;
     if preview {
-        let body = json!({ "preview": true, "wouldBeHeld": outcome.would_hold, "effects": outcome.effects });
+        let body = proto::Preview { preview: true, would_be_held: outcome.would_hold, effects: outcome.effects };
         return Ok(Json(body).into_response());
     }
     if let Some(plan) = outcome.held {
-        let body = json!({
-            "held": true,
-            "plan": plan,
-            "errorSummary": "this change crosses the mass-change guard; it waits for an admin to approve or reject the plan",
-        });
+        let body = proto::Held {
+            held: true,
+            plan: wire::plan(&plan),
+            error_summary:
+                "this change crosses the mass-change guard; it waits for an admin to approve or reject the plan".into(),
+        };
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
     Ok(done(outcome.result))
 }
 
-/// Paging for lists: `after` (an id) and `limit`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// The engine's answer read as the wire type the route promises.
+pub fn engine_answer<T: serde::de::DeserializeOwned>(result: Value) -> Result<T, ApiError> {
+    serde_json::from_value(result).map_err(|e| {
+        let id = uuid::Uuid::now_v7();
+        tracing::error!(error_id = %id, error = %e, "the engine answered in a shape the API does not know");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the change was made, but its answer could not be shown (error {id})"),
+        )
+    })
+}
+
+/// The engine's answer as the route's wire type, with `status`.
+pub fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(status: StatusCode, result: Value) -> Response {
+    match engine_answer::<T>(result) {
+        Ok(v) => (status, Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Paging for lists: `after` (an id, or a cursor) and `limit`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// The last id of the previous page.
     pub after: Option<String>,
-    /// At most this many (1-1000).
-    #[serde(default = "default_limit")]
-    pub limit: u32,
+    /// At most this many (1-1000, default 200).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
 }
 
-fn default_limit() -> u32 {
-    200
+impl Page {
+    /// The page's size; anything outside 1-1000 is refused, never clamped,
+    /// so a caller never mistakes a short page for the end.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        checked_limit(self.limit)
+    }
 }
 
-/// Milliseconds since the epoch as an RFC 3339 timestamp.
-pub fn timestamp(ms: i64) -> String {
-    provisio_directory::format_time(ms)
+/// `limit` as every list takes it.
+pub fn checked_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(proto::DEFAULT_LIMIT);
+    if !(1..=proto::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(format!("limit {limit}: use 1 to {}", proto::MAX_LIMIT)));
+    }
+    Ok(limit)
+}
+
+/// A page of a list, with `Link: <…>; rel="next"` when it is full (there
+/// may be more): the same request, from after the page's last item.
+pub fn page<T: serde::Serialize>(uri: &axum::http::Uri, items: &[T], limit: u32, last: Option<String>) -> Response {
+    let mut response = Json(items).into_response();
+    if let Some(last) = last.filter(|_| items.len() as u32 >= limit) {
+        let mut query: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .filter(|(k, _)| k != "after" && k != "limit")
+            .collect();
+        query.push(("after".into(), last));
+        query.push(("limit".into(), limit.to_string()));
+        let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
+        let link = format!("<{}?{encoded}>; rel=\"next\"", uri.path());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            response.headers_mut().insert(axum::http::header::LINK, v);
+        }
+    }
+    response
 }
 
 /// A query or body time (RFC 3339) as ms, or a coded error naming the field.

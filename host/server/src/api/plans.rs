@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_lifecycle::Change;
+use provisio_proto as proto;
 
-use super::{Actor, ApiError, AppState, Params};
+use super::{Actor, ApiError, AppState, Params, checked_limit, wire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,13 +23,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct PlanQuery {
+    /// held, applied or rejected.
     status: Option<String>,
-    #[serde(default = "hundred")]
-    limit: u32,
-}
-
-fn hundred() -> u32 {
-    100
+    /// At most this many, newest first (1-1000, default 200).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
 }
 
 #[utoipa::path(
@@ -39,16 +37,21 @@ fn hundred() -> u32 {
     tag = "plans",
     summary = "Plans held by the mass-change guard, and decided ones",
     params(PlanQuery),
-    responses((status = 200, description = "Plans")),
+    responses((status = 200, description = "Plans", body = Vec<proto::Plan>)),
     security(("apiToken" = ["plans:read"]))
 )]
-async fn list(State(state): State<AppState>, _: Actor, Params(q): Params<PlanQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    _: Actor,
+    Params(q): Params<PlanQuery>,
+) -> Result<Json<Vec<proto::Plan>>, ApiError> {
+    let limit = checked_limit(q.limit)?;
     if let Some(s) = &q.status
         && !matches!(s.as_str(), "held" | "applied" | "rejected")
     {
         return Err(ApiError::invalid(format!("status \"{s}\": use held, applied or rejected")));
     }
-    Ok(Json(json!(state.store.list_plans(q.status.as_deref(), q.limit).await?)))
+    Ok(Json(state.store.list_plans(q.status.as_deref(), limit).await?.iter().map(wire::plan).collect()))
 }
 
 #[utoipa::path(
@@ -58,11 +61,11 @@ async fn list(State(state): State<AppState>, _: Actor, Params(q): Params<PlanQue
     tag = "plans",
     summary = "A plan",
     params(("id" = String, Path, description = "The plan's id")),
-    responses((status = 200, description = "The plan")),
+    responses((status = 200, description = "The plan", body = proto::Plan)),
     security(("apiToken" = ["plans:read"]))
 )]
-async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.store.plan(&id).await?)))
+async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<proto::Plan>, ApiError> {
+    Ok(Json(wire::plan(&state.store.plan(&id).await?)))
 }
 
 #[utoipa::path(
@@ -72,16 +75,20 @@ async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -
     tag = "plans",
     summary = "Apply a held plan to the directory as it is now",
     params(("id" = String, Path, description = "The plan's id")),
-    responses((status = 200, description = "The plan and its effects")),
+    responses((status = 200, description = "The plan and its effects", body = proto::Approved)),
     security(("apiToken" = ["plans:decide"]))
 )]
-async fn approve(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn approve(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<proto::Approved>, ApiError> {
     // Only someone who could have made the change may approve it.
     let change: Change = serde_json::from_value(state.store.plan(&id).await?.change)
         .map_err(|e| ApiError::invalid(format!("plan {id} holds a change this version cannot read: {e}")))?;
     actor.may_change(&state.store, &change).await?;
     let outcome = state.engine.approve(&actor.name, &id).await?;
-    Ok(Json(json!({ "plan": state.store.plan(&id).await?, "effects": outcome.effects })))
+    Ok(Json(proto::Approved { plan: wire::plan(&state.store.plan(&id).await?), effects: outcome.effects }))
 }
 
 #[utoipa::path(
@@ -91,12 +98,16 @@ async fn approve(State(state): State<AppState>, actor: Actor, Path(id): Path<Str
     tag = "plans",
     summary = "Reject a held plan",
     params(("id" = String, Path, description = "The plan's id")),
-    responses((status = 200, description = "The plan")),
+    responses((status = 200, description = "The plan", body = proto::Plan)),
     security(("apiToken" = ["plans:decide"]))
 )]
-async fn reject(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn reject(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<proto::Plan>, ApiError> {
     state.engine.reject(&actor.name, &id).await?;
-    Ok(Json(json!(state.store.plan(&id).await?)))
+    Ok(Json(wire::plan(&state.store.plan(&id).await?)))
 }
 
 /// The work queue: accounts with changes not yet pushed.
@@ -106,12 +117,12 @@ async fn reject(State(state): State<AppState>, actor: Actor, Path(id): Path<Stri
     operation_id = "getWork",
     tag = "plans",
     summary = "How many app accounts wait for a change to be pushed, per app, and how many of them wait for an admin",
-    responses((status = 200, description = "The queue")),
+    responses((status = 200, description = "The queue", body = proto::Work)),
     security(("apiToken" = ["apps:read"]))
 )]
-async fn work(State(state): State<AppState>, _: Actor) -> Result<Json<Value>, ApiError> {
-    let apps = state.store.work_by_app().await?;
-    let pending: i64 = apps.iter().map(|a| a.pending).sum();
-    let waiting: i64 = apps.iter().map(|a| a.waiting_for_admin).sum();
-    Ok(Json(json!({ "pending": pending, "waitingForAdmin": waiting, "apps": apps })))
+async fn work(State(state): State<AppState>, _: Actor) -> Result<Json<proto::Work>, ApiError> {
+    let apps: Vec<proto::AppWork> = state.store.work_by_app().await?.iter().map(wire::app_work).collect();
+    let pending = apps.iter().map(|a| a.pending).sum();
+    let waiting_for_admin = apps.iter().map(|a| a.waiting_for_admin).sum();
+    Ok(Json(proto::Work { pending, waiting_for_admin, apps }))
 }

@@ -36,6 +36,8 @@ struct TaskQuery {
     /// open (default), done, cancelled or all.
     status: Option<String>,
     app_id: Option<String>,
+    /// At most this many (1-1000, default 200).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -55,7 +57,7 @@ async fn list(State(state): State<AppState>, Params(q): Params<TaskQuery>) -> Re
         s @ ("open" | "done" | "cancelled") => Some(s),
         other => return Err(ApiError::invalid(format!("status \"{other}\": use open, done, cancelled or all"))),
     };
-    let tasks = state.store.manual_tasks(status, q.app_id.as_deref(), q.limit.unwrap_or(200)).await?;
+    let tasks = state.store.manual_tasks(status, q.app_id.as_deref(), super::checked_limit(q.limit)?).await?;
     Ok(Json(Value::Array(tasks.iter().map(task_json).collect())))
 }
 

@@ -1,17 +1,20 @@
 //! `/api/v1/users`: create, read, list, update profiles, lifecycle.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::{User, UserSearch};
 use provisio_lifecycle::{Change, Transition};
+use provisio_proto::{self as proto, BulkLifecycleBody, BulkResult, UserBody};
 
-use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, timestamp};
+use super::{
+    Actor, ApiError, AppState, Body, Params, PreviewParam, checked_limit, engine_answer, page, submit, typed, wire,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,31 +24,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk_lifecycle))
 }
 
-/// A user as the API shows it: Okta's shape, the login inside the profile.
-pub fn user_json(user: &User) -> Value {
-    let mut profile = user.profile.clone();
-    profile.insert("login".into(), json!(user.login));
-    json!({
-        "id": user.id,
-        "status": user.status,
-        "created": timestamp(user.created_at),
-        "lastUpdated": timestamp(user.updated_at),
-        "statusChanged": timestamp(user.status_changed_at),
-        "version": user.version,
-        "profile": profile,
-    })
+/// The engine's user (the answer of a user change) as the API shows it.
+fn user_answer(result: Value) -> Result<proto::User, ApiError> {
+    let user: User = engine_answer(result)?;
+    Ok(wire::user(&user))
 }
 
-fn user_from(result: &Value) -> Result<User, ApiError> {
-    serde_json::from_value(result.clone()).map_err(|e| ApiError::invalid(format!("engine answered oddly: {e}")))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct UserBody {
-    /// The login and any other attributes.
-    #[schema(value_type = Object)]
-    profile: Map<String, Value>,
+fn answer(status: StatusCode, result: Value) -> Response {
+    match user_answer(result) {
+        Ok(u) => (status, Json(u)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -88,7 +77,7 @@ fn split_login(mut profile: Map<String, Value>) -> Result<(String, Map<String, V
     summary = "Create a user (activated unless `activate=false`)",
     params(CreateParams),
     request_body = UserBody,
-    responses((status = 201, description = "The user")),
+    responses((status = 201, description = "The user", body = proto::User)),
     security(("apiToken" = ["users:create"]))
 )]
 async fn create(
@@ -99,11 +88,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let (login, profile) = split_login(body.profile)?;
     let change = Change::CreateUser { login, profile, activate: params.activate };
-    submit(&state, &actor, change, params.preview, |result| {
-        let body = user_from(&result).map(|u| user_json(&u)).unwrap_or(result);
-        (StatusCode::CREATED, Json(body)).into_response()
-    })
-    .await
+    submit(&state, &actor, change, params.preview, |result| answer(StatusCode::CREATED, result)).await
 }
 
 #[utoipa::path(
@@ -113,12 +98,16 @@ async fn create(
     tag = "users",
     summary = "A user",
     params(("id" = String, Path, description = "The user's id")),
-    responses((status = 200, description = "The user")),
+    responses((status = 200, description = "The user", body = proto::User)),
     security(("apiToken" = ["directory:read"]))
 )]
-async fn read(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<proto::User>, ApiError> {
     actor.may_see_user(&state.store, &id).await?;
-    Ok(Json(user_json(&state.store.user(&id).await?)))
+    Ok(Json(wire::user(&state.store.user(&id).await?)))
 }
 
 #[utoipa::path(
@@ -128,24 +117,27 @@ async fn read(State(state): State<AppState>, actor: Actor, Path(id): Path<String
     tag = "users",
     summary = "Find users: `q` (prefix of login, name or email), `filter` (status, times, profile attributes), paged by id",
     params(ListParams),
-    responses((status = 200, description = "Users")),
+    responses((status = 200, description = "Users; a `Link: rel=next` header when there may be more", body = Vec<proto::User>)),
     security(("apiToken" = ["directory:read"]))
 )]
 async fn list(
     State(state): State<AppState>,
     actor: Actor,
+    OriginalUri(uri): OriginalUri,
     Params(p): Params<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let limit = checked_limit(p.limit)?;
     let search = UserSearch {
         q: p.q,
         filter: p.filter,
         // A group admin sees the users of their groups only.
         managed_by: actor.managed_by().map(str::to_owned),
         after: p.after,
-        limit: p.limit.unwrap_or(200),
+        limit,
     };
     let users = state.store.search_users(&search).await?;
-    Ok(Json(Value::Array(users.iter().map(user_json).collect())))
+    let last = users.last().map(|u| u.id.clone());
+    Ok(page(&uri, &users.iter().map(wire::user).collect::<Vec<_>>(), limit, last))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -160,6 +152,7 @@ struct ListParams {
     /// The last id of the previous page.
     after: Option<String>,
     /// At most this many (1-1000, default 200).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -194,11 +187,7 @@ async fn update(
         incoming
     };
     let change = Change::UpdateProfile { user_id: id, profile, expected_version: Some(current.version) };
-    submit(&state, &actor, change, preview, |result| match user_from(&result) {
-        Ok(u) => Json(user_json(&u)).into_response(),
-        Err(e) => e.into_response(),
-    })
-    .await
+    submit(&state, &actor, change, preview, |result| answer(StatusCode::OK, result)).await
 }
 
 /// POST merges into the profile (null removes an attribute), as in Okta's API.
@@ -210,7 +199,7 @@ async fn update(
     summary = "Merge into a user's profile (`null` removes an attribute)",
     params(("id" = String, Path, description = "The user's id"), PreviewParam),
     request_body = UserBody,
-    responses((status = 200, description = "The user")),
+    responses((status = 200, description = "The user", body = proto::User)),
     security(("apiToken" = ["users:write"]))
 )]
 async fn update_profile(
@@ -232,7 +221,7 @@ async fn update_profile(
     summary = "Replace a user's profile",
     params(("id" = String, Path, description = "The user's id"), PreviewParam),
     request_body = UserBody,
-    responses((status = 200, description = "The user")),
+    responses((status = 200, description = "The user", body = proto::User)),
     security(("apiToken" = ["users:write"]))
 )]
 async fn replace_profile(
@@ -262,7 +251,7 @@ fn transition(action: &str) -> Result<Transition, ApiError> {
     tag = "users",
     summary = "activate, reactivate, suspend, unsuspend or deactivate a user",
     params(("id" = String, Path, description = "The user's id"), ("action" = String, Path, description = "The operation"), PreviewParam),
-    responses((status = 200, description = "The user")),
+    responses((status = 200, description = "The user", body = proto::User)),
     security(("apiToken" = ["users:write"]))
 )]
 async fn lifecycle(
@@ -272,17 +261,7 @@ async fn lifecycle(
     Params(p): Params<PreviewParam>,
 ) -> Result<Response, ApiError> {
     let change = Change::Lifecycle { user_id: id, transition: transition(&action)? };
-    submit(&state, &actor, change, p.preview, |result| match user_from(&result) {
-        Ok(u) => Json(user_json(&u)).into_response(),
-        Err(e) => e.into_response(),
-    })
-    .await
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct BulkBody {
-    user_ids: Vec<String>,
+    submit(&state, &actor, change, p.preview, |result| answer(StatusCode::OK, result)).await
 }
 
 #[utoipa::path(
@@ -292,8 +271,8 @@ struct BulkBody {
     tag = "users",
     summary = "One lifecycle operation on many users",
     params(("action" = String, Path, description = "The operation"), PreviewParam),
-    request_body = BulkBody,
-    responses((status = 200, description = "What changed")),
+    request_body = BulkLifecycleBody,
+    responses((status = 200, description = "How many users changed", body = BulkResult)),
     security(("apiToken" = ["users:write"]))
 )]
 async fn bulk_lifecycle(
@@ -301,10 +280,10 @@ async fn bulk_lifecycle(
     actor: Actor,
     Path(action): Path<String>,
     Params(p): Params<PreviewParam>,
-    Body(body): Body<BulkBody>,
+    Body(body): Body<BulkLifecycleBody>,
 ) -> Result<Response, ApiError> {
     let change = Change::BulkLifecycle { user_ids: body.user_ids, transition: transition(&action)? };
-    submit(&state, &actor, change, p.preview, |result| Json(result).into_response()).await
+    submit(&state, &actor, change, p.preview, |r| typed::<BulkResult>(StatusCode::OK, r)).await
 }
 
 #[utoipa::path(

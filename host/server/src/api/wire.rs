@@ -1,0 +1,145 @@
+//! The directory's and the engine's types as the API shows them: each
+//! `provisio_proto` answer is built here and nowhere else, so a field's
+//! name and a time's format are decided once.
+
+use provisio_directory::{App, AppAccount, Group, GroupAssignment, NEVER, Plan, ProvisioningError, User};
+use provisio_proto as proto;
+
+use super::AppState;
+use crate::provisioner::credential_origins;
+
+/// Milliseconds since the epoch as an RFC 3339 timestamp.
+pub fn timestamp(ms: i64) -> String {
+    provisio_directory::format_time(ms)
+}
+
+pub fn user(user: &User) -> proto::User {
+    let mut profile = user.profile.clone();
+    profile.insert("login".into(), user.login.clone().into());
+    proto::User {
+        id: user.id.clone(),
+        status: user.status.as_str().to_ascii_uppercase(),
+        created: timestamp(user.created_at),
+        last_updated: timestamp(user.updated_at),
+        status_changed: timestamp(user.status_changed_at),
+        version: user.version,
+        profile,
+    }
+}
+
+pub fn group(g: &Group) -> proto::Group {
+    proto::Group {
+        id: g.id.clone(),
+        created: timestamp(g.created_at),
+        last_updated: timestamp(g.updated_at),
+        profile: proto::GroupProfile { name: g.name.clone(), description: g.description.clone() },
+    }
+}
+
+/// Credentials are never shown, only whether there are any and where each
+/// may be sent.
+pub fn app(state: &AppState, app: &App) -> proto::App {
+    proto::App {
+        id: app.id.clone(),
+        name: app.name.clone(),
+        connector: format!("{}@{}", app.connector_name, app.connector_version),
+        connector_pinned: app.connector_pinned,
+        previous_connector: app.previous_connector_version.as_ref().map(|v| format!("{}@{v}", app.connector_name)),
+        status: app.status.clone(),
+        quarantine_reason: app.quarantine_reason.clone(),
+        paused_until: app.paused_until.map(timestamp),
+        settings: app.settings.clone(),
+        has_credentials: app.has_secrets,
+        grants: app.grants.clone(),
+        credential_origins: credential_origins(state.connectors.runtime(), app),
+        mappings: app.mappings.clone(),
+        policy: app.policy.clone(),
+        retiring_since: app.retiring_since.map(timestamp),
+        unsettled_accounts: None,
+        created: timestamp(app.created_at),
+        last_updated: timestamp(app.updated_at),
+    }
+}
+
+pub fn account(a: &AppAccount) -> proto::Account {
+    use proto::SyncState as S;
+    let waits_for_admin = a.last_error.is_some() && a.next_attempt_at >= NEVER;
+    let sync_state = if a.desired_generation <= a.pushed_generation {
+        S::Synced
+    } else if waits_for_admin && a.intent.as_deref() == Some("create") {
+        // A create may have reached the app and Provisio cannot tell: the
+        // error says what to check before retrying.
+        S::OutcomeUnknown
+    } else if waits_for_admin {
+        S::Error
+    } else if a.last_error.is_some() {
+        S::Retrying
+    } else {
+        S::Pending
+    };
+    let due = a.desired_generation > a.pushed_generation && a.next_attempt_at < NEVER;
+    proto::Account {
+        user_id: a.user_id.clone(),
+        external_id: a.external_id.clone(),
+        sync_state,
+        desired_state: a.desired_state.as_str().into(),
+        pushed_state: a.pushed_state.as_str().into(),
+        desired: a.desired_profile.clone(),
+        pushed: a.pushed_profile.clone(),
+        attempts: a.attempt,
+        next_attempt: due.then(|| timestamp(a.next_attempt_at)),
+        last_error: a.last_error.clone(),
+    }
+}
+
+pub fn provisioning_error(e: &ProvisioningError) -> proto::ProvisioningError {
+    proto::ProvisioningError {
+        app_id: e.app_id.clone(),
+        user_id: e.user_id.clone(),
+        error: e.error.clone(),
+        attempts: e.attempts,
+        next_attempt: e.next_attempt_at.map(timestamp),
+    }
+}
+
+pub fn group_assignment(g: &GroupAssignment) -> proto::GroupAssignment {
+    proto::GroupAssignment { group_id: g.group_id.clone(), priority: g.priority, assigned: timestamp(g.assigned_at) }
+}
+
+/// A stored plan: its summary and operations are the engine's effects,
+/// its change the engine's own format.
+pub fn plan(p: &Plan) -> proto::Plan {
+    let effects = |v: &serde_json::Value| serde_json::from_value(v.clone()).unwrap_or_default();
+    proto::Plan {
+        id: p.id.clone(),
+        kind: p.kind.clone(),
+        status: p.status.clone(),
+        summary: effects(&p.summary),
+        operations: effects(&p.operations),
+        change: p.change.clone(),
+        created_by: p.created_by.clone(),
+        created: timestamp(p.created_at),
+        decided_by: p.decided_by.clone(),
+        decided: p.decided_at.map(timestamp),
+    }
+}
+
+pub fn app_work(w: &provisio_directory::AppWork) -> proto::AppWork {
+    proto::AppWork {
+        app_id: w.app_id.clone(),
+        name: w.name.clone(),
+        status: w.status.clone(),
+        reason: w.reason.clone(),
+        pending: w.pending,
+        waiting_for_admin: w.waiting_for_admin,
+    }
+}
+
+pub fn drift(d: &provisio_lifecycle::Drift) -> proto::Drift {
+    proto::Drift {
+        user_id: d.user_id.clone(),
+        stored: d.stored.as_str().into(),
+        implied: d.implied.as_str().into(),
+        profile_differs: d.profile_differs,
+    }
+}
