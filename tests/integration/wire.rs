@@ -29,8 +29,12 @@ async fn schemathesis_finds_no_server_error_no_undocumented_status_and_no_answer
         let report = dir.path().join("junit.xml");
         let run = tokio::task::spawn_blocking({
             let (base, report, schemathesis) = (p.base.clone(), report.clone(), schemathesis.clone());
+            let scratch = dir.path().to_path_buf();
             move || {
                 Command::new(&schemathesis)
+                    // Its cache of past failures (replayed on the next run)
+                    // goes with the test's directory, not the checkout.
+                    .current_dir(&scratch)
                     .args(["run", &format!("{base}/api/v1/openapi.json"), "--url", &base])
                     .args(["--header", &format!("Authorization: SSWS {TOKEN}")])
                     .args([

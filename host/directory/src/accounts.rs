@@ -302,20 +302,8 @@ impl Store {
     }
 }
 
-/// One app's share of the work queue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppWork {
-    pub app_id: String,
-    pub name: String,
-    pub status: String,
-    /// Why it is quarantined, if it is.
-    pub reason: Option<String>,
-    pub pending: i64,
-    /// Of those, the ones that wait for an admin: errors not retried by
-    /// themselves, or all of them when the app is quarantined or paused.
-    pub waiting_for_admin: i64,
-}
+/// One app's share of the work queue: read as the API shows it.
+pub use provisio_proto::AppWork;
 
 /// A provisioning error an admin can see and retry.
 #[derive(Debug, Clone, PartialEq, Serialize)]

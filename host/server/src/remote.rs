@@ -121,6 +121,13 @@ impl Client {
         }))
     }
 
+    /// A GET read as its wire type (`provisio_proto`): a field the server
+    /// renamed is a compile error here, not an empty column.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let value = self.get(path).await?;
+        serde_json::from_value(value).with_context(|| format!("GET {path}: the server answered in an unknown shape"))
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }

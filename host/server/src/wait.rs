@@ -5,22 +5,22 @@ use std::time::Duration;
 
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use provisio_proto::{AppWork, Work};
+use serde_json::json;
 
-use crate::commands::pointer_str;
 use crate::remote::Client;
 
 pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let first = c.get("/work").await?["pending"].as_u64().unwrap_or(0);
+    let first = c.get_as::<Work>("/work").await?.pending.max(0) as u64;
     let bar = ProgressBar::new(first);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} account changes pushed  {elapsed_precise}")?);
     if c.json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     loop {
-        let work = c.get("/work").await?;
-        let pending = work["pending"].as_u64().unwrap_or(0);
+        let work: Work = c.get_as("/work").await?;
+        let pending = work.pending.max(0) as u64;
         if pending > bar.length().unwrap_or(0) {
             bar.set_length(pending);
         }
@@ -31,12 +31,12 @@ pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
             return Ok(());
         }
         // Only what waits for an admin is left: waiting longer changes nothing.
-        if work["waitingForAdmin"].as_u64() == Some(pending) {
+        if work.waiting_for_admin.max(0) as u64 == pending {
             bar.abandon();
             if c.json {
                 println!("{}", serde_json::to_string_pretty(&work)?);
             }
-            for app in work["apps"].as_array().into_iter().flatten() {
+            for app in work.apps.iter().filter(|a| a.waiting_for_admin > 0) {
                 eprintln!("{}", waiting_line(app));
             }
             bail!("{pending} account changes wait for an admin; nothing more will be pushed until then");
@@ -50,15 +50,14 @@ pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
 }
 
 /// What one app's waiting changes need, in a line.
-fn waiting_line(app: &Value) -> String {
-    let (id, name, n) =
-        (pointer_str(app, "/appId"), pointer_str(app, "/name"), app["waitingForAdmin"].as_u64().unwrap_or(0));
-    match app["status"].as_str() {
-        Some("quarantined") => format!(
+fn waiting_line(app: &AppWork) -> String {
+    let (id, name, n) = (&app.app_id, &app.name, app.waiting_for_admin);
+    match app.status.as_str() {
+        "quarantined" => format!(
             "app {name} ({id}) is quarantined ({}): {n} changes wait for `provisio apps resume {id}`",
-            pointer_str(app, "/reason")
+            app.reason.as_deref().unwrap_or_default()
         ),
-        Some("paused") => format!("app {name} ({id}) is paused: {n} changes wait for `provisio apps resume {id}`"),
+        "paused" => format!("app {name} ({id}) is paused: {n} changes wait for `provisio apps resume {id}`"),
         _ => format!("app {name} ({id}): {n} accounts in ERROR; see `provisio errors list {id}`, then retry"),
     }
 }

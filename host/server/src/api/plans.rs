@@ -121,7 +121,7 @@ async fn reject(
     security(("apiToken" = ["apps:read"]))
 )]
 async fn work(State(state): State<AppState>, _: Actor) -> Result<Json<proto::Work>, ApiError> {
-    let apps: Vec<proto::AppWork> = state.store.work_by_app().await?.iter().map(wire::app_work).collect();
+    let apps: Vec<proto::AppWork> = state.store.work_by_app().await?;
     let pending = apps.iter().map(|a| a.pending).sum();
     let waiting_for_admin = apps.iter().map(|a| a.waiting_for_admin).sum();
     Ok(Json(proto::Work { pending, waiting_for_admin, apps }))

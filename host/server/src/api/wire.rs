@@ -124,17 +124,6 @@ pub fn plan(p: &Plan) -> proto::Plan {
     }
 }
 
-pub fn app_work(w: &provisio_directory::AppWork) -> proto::AppWork {
-    proto::AppWork {
-        app_id: w.app_id.clone(),
-        name: w.name.clone(),
-        status: w.status.clone(),
-        reason: w.reason.clone(),
-        pending: w.pending,
-        waiting_for_admin: w.waiting_for_admin,
-    }
-}
-
 pub fn drift(d: &provisio_lifecycle::Drift) -> proto::Drift {
     proto::Drift {
         user_id: d.user_id.clone(),
