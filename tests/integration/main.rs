@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod busy_guest;
 mod changing;
+mod cli;
 mod credential_origins;
 mod databases;
 mod directory;

@@ -10,7 +10,10 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use provisio_proto::ProvisioningError;
+
 use crate::remote::{Client, attributes, enc};
+use crate::resolve;
 
 const USER_COLUMNS: &[(&str, &str)] =
     &[("ID", "/id"), ("LOGIN", "/profile/login"), ("STATUS", "/status"), ("UPDATED", "/lastUpdated")];
@@ -176,6 +179,25 @@ pub enum Apps {
     },
 }
 
+impl Apps {
+    /// The same command with the app named by its id (it may be given by
+    /// name).
+    async fn resolved(mut self, c: &Client) -> anyhow::Result<Apps> {
+        match &mut self {
+            Apps::List | Apps::Create { .. } => {}
+            Apps::Get { id }
+            | Apps::Check { id }
+            | Apps::Accounts { id }
+            | Apps::Pause { id }
+            | Apps::Resume { id }
+            | Apps::Update { id, .. }
+            | Apps::Rotate { id, .. }
+            | Apps::Delete { id } => *id = resolve::app(c, id).await?,
+        }
+        Ok(self)
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Assignments {
     /// Who is assigned to an app, and how.
@@ -317,7 +339,10 @@ pub async fn users(c: &Client, cmd: Users) -> anyhow::Result<()> {
             let after = after.map(|a| format!("&after={}", enc(&a))).unwrap_or_default();
             c.print(&c.get(&format!("/users?limit={limit}{after}")).await?, USER_COLUMNS);
         }
-        Users::Get { id } => c.print(&c.get(&format!("/users/{}", enc(&id))).await?, USER_COLUMNS),
+        Users::Get { id } => {
+            let id = resolve::user(c, &id).await?;
+            c.print(&c.get(&format!("/users/{}", enc(&id))).await?, USER_COLUMNS)
+        }
         Users::Create { login, first, last, email, attrs, staged } => {
             let mut profile = attributes(&attrs)?;
             profile.insert("login".into(), json!(login));
@@ -330,6 +355,7 @@ pub async fn users(c: &Client, cmd: Users) -> anyhow::Result<()> {
             c.done(&user, format!("created {} ({})", pointer_str(&user, "/profile/login"), pointer_str(&user, "/id")));
         }
         Users::Update { id, attrs } => {
+            let id = resolve::user(c, &id).await?;
             let body = json!({ "profile": attributes(&attrs)? });
             let user = c.post(&format!("/users/{}", enc(&id)), Some(&body)).await?;
             c.done(&user, format!("updated {}", pointer_str(&user, "/profile/login")));
@@ -339,6 +365,7 @@ pub async fn users(c: &Client, cmd: Users) -> anyhow::Result<()> {
         Users::Suspend { id } => lifecycle(c, &id, "suspend").await?,
         Users::Unsuspend { id } => lifecycle(c, &id, "unsuspend").await?,
         Users::Delete { id } => {
+            let id = resolve::user(c, &id).await?;
             c.delete(&format!("/users/{}", enc(&id))).await?;
             c.done(&json!({ "deleted": id }), format!("deleted {id}"));
         }
@@ -377,7 +404,8 @@ fn held_or(c: &Client, answer: &Value, message: String) {
 }
 
 async fn lifecycle(c: &Client, id: &str, action: &str) -> anyhow::Result<()> {
-    let answer = c.post(&format!("/users/{}/lifecycle/{action}", enc(id)), None).await?;
+    let id = resolve::user(c, id).await?;
+    let answer = c.post(&format!("/users/{}/lifecycle/{action}", enc(&id)), None).await?;
     let message = format!("{} is now {}", pointer_str(&answer, "/profile/login"), pointer_str(&answer, "/status"));
     held_or(c, &answer, message);
     Ok(())
@@ -386,22 +414,31 @@ async fn lifecycle(c: &Client, id: &str, action: &str) -> anyhow::Result<()> {
 pub async fn groups(c: &Client, cmd: Groups) -> anyhow::Result<()> {
     match cmd {
         Groups::List => c.print(&c.get("/groups").await?, GROUP_COLUMNS),
-        Groups::Get { id } => c.print(&c.get(&format!("/groups/{}", enc(&id))).await?, GROUP_COLUMNS),
+        Groups::Get { id } => {
+            let id = resolve::group(c, &id).await?;
+            c.print(&c.get(&format!("/groups/{}", enc(&id))).await?, GROUP_COLUMNS)
+        }
         Groups::Create { name, description } => {
             let g =
                 c.post("/groups", Some(&json!({ "profile": { "name": name, "description": description } }))).await?;
             c.done(&g, format!("created group {name} ({})", pointer_str(&g, "/id")));
         }
-        Groups::Members { id } => c.print(&c.get(&format!("/groups/{}/users", enc(&id))).await?, USER_COLUMNS),
+        Groups::Members { id } => {
+            let id = resolve::group(c, &id).await?;
+            c.print(&c.get(&format!("/groups/{}/users", enc(&id))).await?, USER_COLUMNS)
+        }
         Groups::Add { group, user } => {
-            let r = c.put(&format!("/groups/{}/users/{}", enc(&group), enc(&user)), None).await?;
+            let (group_id, user_id) = (resolve::group(c, &group).await?, resolve::user(c, &user).await?);
+            let r = c.put(&format!("/groups/{}/users/{}", enc(&group_id), enc(&user_id)), None).await?;
             c.done(&r, format!("added {user} to {group}"));
         }
         Groups::Remove { group, user } => {
-            let r = c.delete(&format!("/groups/{}/users/{}", enc(&group), enc(&user))).await?;
+            let (group_id, user_id) = (resolve::group(c, &group).await?, resolve::user(c, &user).await?);
+            let r = c.delete(&format!("/groups/{}/users/{}", enc(&group_id), enc(&user_id))).await?;
             c.done(&r, format!("removed {user} from {group}"));
         }
         Groups::Rename { id, name, description } => {
+            let id = resolve::group(c, &id).await?;
             let mut profile = json!({ "name": name });
             if let Some(description) = description {
                 profile["description"] = json!(description);
@@ -410,6 +447,7 @@ pub async fn groups(c: &Client, cmd: Groups) -> anyhow::Result<()> {
             c.done(&g, format!("group {id} is now {}", pointer_str(&g, "/profile/name")));
         }
         Groups::Delete { id } => {
+            let id = resolve::group(c, &id).await?;
             let r = c.delete(&format!("/groups/{}", enc(&id))).await?;
             held_or(c, &r, format!("deleted group {id}"));
         }
@@ -418,6 +456,7 @@ pub async fn groups(c: &Client, cmd: Groups) -> anyhow::Result<()> {
 }
 
 pub async fn apps(c: &Client, cmd: Apps) -> anyhow::Result<()> {
+    let cmd = cmd.resolved(c).await?;
     match cmd {
         Apps::List => c.print(&c.get("/apps").await?, APP_COLUMNS),
         Apps::Get { id } => c.print(&c.get(&format!("/apps/{}", enc(&id))).await?, APP_COLUMNS),
@@ -483,22 +522,28 @@ pub async fn apps(c: &Client, cmd: Apps) -> anyhow::Result<()> {
 pub async fn assignments(c: &Client, cmd: Assignments) -> anyhow::Result<()> {
     match cmd {
         Assignments::List { app } => {
+            let app = resolve::app(c, &app).await?;
             let users = c.get(&format!("/apps/{}/users", enc(&app))).await?;
             let groups = c.get(&format!("/apps/{}/groups", enc(&app))).await?;
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&json!({ "users": users, "groups": groups }))?);
+                crate::remote::say(format_args!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "users": users, "groups": groups }))?
+                ));
             } else {
                 c.print(&users, &[("USER", "/id"), ("VIA", "/scope")]);
                 c.print(&groups, &[("GROUP", "/groupId"), ("PRIORITY", "/priority")]);
             }
         }
         Assignments::Add { app, user, group } => {
-            let (kind, id) = which(user, group);
+            let app = resolve::app(c, &app).await?;
+            let (kind, id) = which(c, user, group).await?;
             let r = c.put(&format!("/apps/{}/{kind}/{}", enc(&app), enc(&id)), None).await?;
             held_or(c, &r, format!("assigned {id} to {app}"));
         }
         Assignments::Remove { app, user, group } => {
-            let (kind, id) = which(user, group);
+            let app = resolve::app(c, &app).await?;
+            let (kind, id) = which(c, user, group).await?;
             let r = c.delete(&format!("/apps/{}/{kind}/{}", enc(&app), enc(&id))).await?;
             held_or(c, &r, format!("removed {id} from {app}"));
         }
@@ -506,13 +551,13 @@ pub async fn assignments(c: &Client, cmd: Assignments) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn which(user: Option<String>, group: Option<String>) -> (&'static str, String) {
-    match (user, group) {
-        (Some(u), _) => ("users", u),
-        (None, Some(g)) => ("groups", g),
+async fn which(c: &Client, user: Option<String>, group: Option<String>) -> anyhow::Result<(&'static str, String)> {
+    Ok(match (user, group) {
+        (Some(u), _) => ("users", resolve::user(c, &u).await?),
+        (None, Some(g)) => ("groups", resolve::group(c, &g).await?),
         // clap requires one of the two.
         (None, None) => ("users", String::new()),
-    }
+    })
 }
 
 fn split_label(label: &str) -> anyhow::Result<(&str, &str)> {
@@ -561,7 +606,7 @@ pub async fn connectors(c: &Client, cmd: Connectors) -> anyhow::Result<()> {
         Connectors::Describe { connector } => {
             let (name, version) = split_label(&connector)?;
             let d = c.get(&format!("/connectors/{}/{}", enc(name), enc(version))).await?;
-            println!("{}", serde_json::to_string_pretty(&d)?);
+            crate::remote::say(format_args!("{}", serde_json::to_string_pretty(&d)?));
         }
         Connectors::Remove { connector } => {
             let (name, version) = split_label(&connector)?;
@@ -614,19 +659,25 @@ pub async fn plans(c: &Client, cmd: Plans) -> anyhow::Result<()> {
 
 pub async fn errors(c: &Client, cmd: Errors) -> anyhow::Result<()> {
     match cmd {
-        Errors::List { app } => c.print(
-            &c.get(&format!("/apps/{}/errors", enc(&app))).await?,
-            &[("USER", "/userId"), ("ATTEMPTS", "/attempts"), ("ERROR", "/error")],
-        ),
+        Errors::List { app } => {
+            let app = resolve::app(c, &app).await?;
+            let errors: Vec<ProvisioningError> = c.get_as(&format!("/apps/{}/errors", enc(&app))).await?;
+            c.print(
+                &serde_json::to_value(&errors)?,
+                &[("USER", "/userId"), ("ATTEMPTS", "/attempts"), ("NEXT", "/nextAttempt"), ("ERROR", "/error")],
+            )
+        }
         Errors::Retry { app, user } => {
+            let app = resolve::app(c, &app).await?;
             let path = match user {
-                Some(u) => format!("/apps/{}/errors/{}/retry", enc(&app), enc(&u)),
+                Some(u) => format!("/apps/{}/errors/{}/retry", enc(&app), enc(&resolve::user(c, &u).await?)),
                 None => format!("/apps/{}/errors/retry", enc(&app)),
             };
             let r = c.post(&path, None).await?;
             c.done(&r, format!("retrying {}", r["retried"]));
         }
         Errors::Resolve { app, user, found, absent } => {
+            let (app, user) = (resolve::app(c, &app).await?, resolve::user(c, &user).await?);
             let body = match found {
                 Some(id) => json!({ "externalId": id }),
                 None => json!({ "absent": absent }),
@@ -672,7 +723,10 @@ pub async fn logs(c: &Client, q: Logs) -> anyhow::Result<()> {
     ];
     let query: String = filters.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("&{k}={}", enc(v)))).collect();
     if let Some(format) = q.export {
-        print!("{}", c.get_text(&format!("/logs/export?format={}{query}", enc(&format))).await?);
+        crate::remote::say_raw(format_args!(
+            "{}",
+            c.get_text(&format!("/logs/export?format={}{query}", enc(&format))).await?
+        ));
         return Ok(());
     }
     c.print(

@@ -64,7 +64,7 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
             let bytes =
                 std::fs::read(&component_path).with_context(|| format!("reading {}", component_path.display()))?;
             let c = runtime.install(&manifest, &bytes).await?;
-            println!("installed {} ({})", c.package.label(), c.package.digest);
+            crate::remote::say(format_args!("installed {} ({})", c.package.label(), c.package.digest));
             for warning in c.package.manifest.access().warnings() {
                 eprintln!("warning: {warning}");
             }
@@ -74,7 +74,10 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
             let c = find(&runtime, &connector)?;
             let d = runtime.describe(&c).await?;
             let access = c.package.manifest.access();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "descriptor": d, "access": access }))?);
+            crate::remote::say(format_args!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "descriptor": d, "access": access }))?
+            ));
             Ok(())
         }
         Command::Check { connector, app } => {
@@ -95,7 +98,11 @@ pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
             let inv = app.check(&CallContext::new("cli-check")).await;
             match inv.result {
                 Ok(()) => {
-                    println!("ok ({} ms, {} requests)", inv.report.duration.as_millis(), inv.report.requests);
+                    crate::remote::say(format_args!(
+                        "ok ({} ms, {} requests)",
+                        inv.report.duration.as_millis(),
+                        inv.report.requests
+                    ));
                     Ok(())
                 }
                 Err(e) => bail!("check failed ({} is to blame): {e}", e.blame()),
@@ -147,20 +154,20 @@ async fn list(runtime: &Runtime, json: bool) -> anyhow::Result<()> {
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::remote::say(format_args!("{}", serde_json::to_string_pretty(&rows)?));
         return Ok(());
     }
-    println!("{:<16} {:<10} {:<9} {:<20} OPERATIONS", "NAME", "VERSION", "CONTRACT", "DIGEST");
+    crate::remote::say(format_args!("{:<16} {:<10} {:<9} {:<20} OPERATIONS", "NAME", "VERSION", "CONTRACT", "DIGEST"));
     for r in &rows {
         let digest = r["digest"].as_str().unwrap_or_default();
-        println!(
+        crate::remote::say(format_args!(
             "{:<16} {:<10} {:<9} {:<20} {}",
             r["name"].as_str().unwrap_or_default(),
             r["version"].as_str().unwrap_or_default(),
             r["contract"].as_str().unwrap_or_default(),
             &digest[..digest.len().min(19)],
             r["operations"].as_array().map(|o| o.len()).unwrap_or(0),
-        );
+        ));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod csv_import;
 pub mod hooks;
 pub mod provisioner;
 pub mod remote;
+mod resolve;
 pub mod serve;
 pub mod singletons;
 mod wait;

@@ -171,7 +171,7 @@ impl Client {
     /// pointer) for a list or a single object.
     pub fn print(&self, value: &Value, columns: &[(&str, &str)]) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            crate::remote::say(format_args!("{}", serde_json::to_string_pretty(value).unwrap_or_default()));
             return;
         }
         let rows: Vec<&Value> = match value {
@@ -185,7 +185,7 @@ impl Client {
         for row in rows {
             table.add_row(columns.iter().map(|(_, pointer)| cell(row.pointer(pointer))));
         }
-        println!("{table}");
+        crate::remote::say(format_args!("{table}"));
     }
 
     /// Prints a one-line confirmation, or the answer as JSON.
@@ -193,15 +193,32 @@ impl Client {
         if self.quiet {
             // The id of what was made, or of the plan that holds it.
             if let Some(id) = value.get("id").or_else(|| value.pointer("/plan/id")).and_then(Value::as_str) {
-                println!("{id}");
+                crate::remote::say(format_args!("{id}"));
             }
             return;
         }
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            crate::remote::say(format_args!("{}", serde_json::to_string_pretty(value).unwrap_or_default()));
         } else {
-            println!("{message}");
+            crate::remote::say(format_args!("{message}"));
         }
+    }
+}
+
+/// Prints a line of output. A closed pipe (`provisio users list | head`)
+/// ends the command quietly, as it ends any Unix tool, instead of a panic.
+pub fn say(text: impl std::fmt::Display) {
+    say_raw(format_args!("{text}\n"));
+}
+
+/// Prints text as it is (an export ends with its own newline).
+pub fn say_raw(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = write!(out, "{text}").and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 

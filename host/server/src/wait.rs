@@ -34,7 +34,7 @@ pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
         if work.waiting_for_admin.max(0) as u64 == pending {
             bar.abandon();
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&work)?);
+                crate::remote::say(format_args!("{}", serde_json::to_string_pretty(&work)?));
             }
             for app in work.apps.iter().filter(|a| a.waiting_for_admin > 0) {
                 eprintln!("{}", waiting_line(app));

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use provisio_directory::{User, UserSearch};
+use provisio_directory::{StoreError, User, UserSearch};
 use provisio_lifecycle::{Change, Transition};
 use provisio_proto::{self as proto, BulkLifecycleBody, BulkResult, UserBody};
 
@@ -96,8 +96,8 @@ async fn create(
     path = "/users/{id}",
     operation_id = "getUser",
     tag = "users",
-    summary = "A user",
-    params(("id" = String, Path, description = "The user's id")),
+    summary = "A user, by id or login",
+    params(("id" = String, Path, description = "The user's id, or their login")),
     responses((status = 200, description = "The user", body = proto::User)),
     security(("apiToken" = ["directory:read"]))
 )]
@@ -106,8 +106,15 @@ async fn read(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<proto::User>, ApiError> {
-    actor.may_see_user(&state.store, &id).await?;
-    Ok(Json(wire::user(&state.store.user(&id).await?)))
+    // An id or, as in Okta's API, a login.
+    let user = match state.store.user(&id).await {
+        Err(StoreError::NotFound { .. }) => state.store.user_by_login(&id).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no user has the id or login \"{id}\""))
+        })?,
+        found => found?,
+    };
+    actor.may_see_user(&state.store, &user.id).await?;
+    Ok(Json(wire::user(&user)))
 }
 
 #[utoipa::path(
