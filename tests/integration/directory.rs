@@ -181,7 +181,7 @@ async fn every_change_writes_its_log_event_and_the_log_filters_and_pages() {
 
         let all = store.log(&LogQuery { limit: 100, ..LogQuery::default() }).await.expect("log");
         let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["user.create", "user.status", "group.create", "group.member.add"]);
+        assert_eq!(actions, ["user.create", "user.lifecycle.activate", "group.create", "group.member.add"]);
 
         let by_bob =
             store.log(&LogQuery { actor: Some("bob".into()), limit: 100, ..LogQuery::default() }).await.expect("log");

@@ -3,6 +3,7 @@
 
 mod access;
 mod api;
+mod audit;
 mod busy_guest;
 mod changing;
 mod cli;

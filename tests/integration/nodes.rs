@@ -235,7 +235,7 @@ async fn a_node_that_cannot_load_a_version_leaves_the_app_s_work_to_the_nodes_th
     // Node b looked for work all along, and failed none of it.
     b.wait_for_claims(3).await;
     assert_eq!(app.users().len(), 20);
-    let errors = a.ok("GET", "/logs?eventType=account.error&limit=100", None).await;
+    let errors = a.ok("GET", "/logs?eventType=account.fail&limit=100", None).await;
     assert_eq!(errors, serde_json::json!([]), "no push failed for want of the version");
     let (_, metrics) = b.get_text(Some(crate::server::TOKEN), "/metrics").await;
     let failed: Vec<&str> = metrics.lines().filter(|l| l.starts_with("provisio_work_failed_total")).collect();

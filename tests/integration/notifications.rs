@@ -110,14 +110,14 @@ async fn an_app_that_cannot_deprovision_gets_a_task_and_a_webhook_hears_of_it_si
 
     // Bad hooks are refused with a reason.
     for bad in [
-        json!({ "name": "x", "url": "ftp://example.com", "events": ["task.created"] }),
+        json!({ "name": "x", "url": "ftp://example.com", "events": ["task.create"] }),
         json!({ "name": "x", "url": receiver.url, "events": ["user.exploded"] }),
         json!({ "name": "x", "url": receiver.url, "events": [] }),
     ] {
         let (status, answer) = p.call("POST", "/hooks", Some(bad)).await;
         assert_eq!((status, answer["errorCode"].as_str()), (400, Some("invalid")), "{answer}");
     }
-    let events = ["user.deprovisioned", "task.created", "plan.held", "app.quarantined", "provisioning.error"];
+    let events = ["user.lifecycle.deactivate", "task.create", "plan.hold", "app.lifecycle.quarantine", "account.fail"];
     let hook = p.ok("POST", "/hooks", Some(json!({ "name": "ops", "url": receiver.url, "events": events }))).await;
     let secret = hook["secret"].as_str().expect("the secret, once").to_string();
     let hook_id = hook["id"].as_str().expect("id").to_string();
@@ -170,8 +170,8 @@ async fn an_app_that_cannot_deprovision_gets_a_task_and_a_webhook_hears_of_it_si
     assert_eq!(account["syncState"], "SYNCED", "handed to a human: {account}");
 
     // The webhook hears of both, signed; a tampered body does not verify.
-    let deprovisioned = receiver.accepted("user.deprovisioned", Duration::from_secs(20)).await;
-    let created = receiver.accepted("task.created", Duration::from_secs(20)).await;
+    let deprovisioned = receiver.accepted("user.lifecycle.deactivate", Duration::from_secs(20)).await;
+    let created = receiver.accepted("task.create", Duration::from_secs(20)).await;
     for r in [&deprovisioned, &created] {
         assert!(verifies(&secret, &r.signature, &r.body), "{r:?}");
         assert!(r.body.contains("leaver@example.com"), "the event names the user: {}", r.body);
@@ -181,7 +181,7 @@ async fn an_app_that_cannot_deprovision_gets_a_task_and_a_webhook_hears_of_it_si
     let body: Json = serde_json::from_str(&created.body).expect("json");
     assert_eq!(
         (body["eventType"].as_str(), body["data"]["login"].as_str()),
-        (Some("task.created"), Some("leaver@example.com"))
+        (Some("task.create"), Some("leaver@example.com"))
     );
     assert_eq!(body["target"]["id"], task["id"]);
     let body: Json = serde_json::from_str(&deprovisioned.body).expect("json");

@@ -440,7 +440,7 @@ async fn a_duplicate_made_beyond_the_settle_time_is_found_by_its_key_deactivated
         let linked = p.ok("GET", &format!("/apps/{app_id}/accounts/{}", ids[0]), None).await;
         let active = held.iter().find(|a| a["active"] == json!(true)).expect("one active");
         assert_eq!(linked["externalId"], active["id"], "{backend:?}: the linked account is the one kept");
-        let reported = p.ok("GET", &format!("/logs?eventType=account.duplicate&targetId={}", ids[0]), None).await;
+        let reported = p.ok("GET", &format!("/logs?eventType=account.duplicate.find&targetId={}", ids[0]), None).await;
         let duplicate = held.iter().find(|a| a["active"] == json!(false)).expect("one inactive");
         assert_eq!(reported[0]["details"]["externalId"], duplicate["id"], "{backend:?}: reported: {reported}");
         assert_eq!(reported[0]["details"]["deactivated"], true, "{backend:?}: {reported}");

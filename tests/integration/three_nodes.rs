@@ -305,7 +305,7 @@ async fn three_nodes_killed_at_random_keep_every_promise() {
     let check = n3.ok("GET", &format!("/apps/{app_id}/consistency"), None).await;
     assert_eq!(check["drift"], json!([]), "the checker finds nothing: {check}");
     assert_eq!(n3.pending().await, 0, "the queue is empty");
-    let duplicates = n3.ok("GET", "/logs?eventType=account.duplicate&limit=10", None).await;
+    let duplicates = n3.ok("GET", "/logs?eventType=account.duplicate.find&limit=10", None).await;
     assert_eq!(duplicates, json!([]), "no duplicate was ever made");
 
     // The sweep ran on one node at a time, once per period: two starts are

@@ -30,7 +30,7 @@ fn failure(generation: i64, retry_at: Option<i64>) -> Failure {
 
 async fn stale_events(store: &Store) -> Vec<Value> {
     let all = store.log(&LogQuery { limit: 1000, ..LogQuery::default() }).await.expect("log");
-    all.into_iter().filter(|e| e.action == "account.outcome.stale").map(|e| e.details).collect()
+    all.into_iter().filter(|e| e.action == "account.outcome.discard").map(|e| e.details).collect()
 }
 
 #[tokio::test]

@@ -510,13 +510,19 @@ impl Store {
         status: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        if !matches!(status, "active" | "paused" | "quarantined") {
-            return Err(StoreError::Invalid(format!("unknown app status \"{status}\"")));
-        }
+        let action = match status {
+            "active" => "app.lifecycle.activate",
+            "paused" => "app.lifecycle.deactivate",
+            "quarantined" => "app.lifecycle.quarantine",
+            _ => return Err(StoreError::Invalid(format!("unknown app status \"{status}\""))),
+        };
         let mut tx = self.write().await?;
         let now = tx.now;
+        // Only a move logs: workers failing at once all reach the threshold,
+        // and the app is quarantined (and its hook told) once.
         let updated = sqlx::query(
-            "UPDATE apps SET status = $1, quarantine_reason = $2, paused_until = NULL, updated_at = $3 WHERE id = $4",
+            "UPDATE apps SET status = $1, quarantine_reason = $2, paused_until = NULL, updated_at = $3 \
+             WHERE id = $4 AND (status <> $1 OR paused_until IS NOT NULL)",
         )
         .bind(status)
         .bind(reason.map(str::to_string))
@@ -526,10 +532,11 @@ impl Store {
         .await?
         .rows_affected();
         if updated == 0 {
-            return Err(StoreError::not_found(format!("app {app_id}")));
+            crate::apps::fetch_app(tx.conn(), app_id).await?;
+            return tx.rollback().await;
         }
         let details = serde_json::json!({ "status": status, "reason": reason });
-        tx.log(&crate::log::NewLogEvent::success(actor, "app.status", "app", app_id, details)).await?;
+        tx.log(&crate::log::NewLogEvent::success(actor, action, "app", app_id, details)).await?;
         tx.commit().await
     }
 }

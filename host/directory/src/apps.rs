@@ -250,6 +250,35 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
     }
 
+    /// Why a user has each app: one grant for a direct assignment and one
+    /// for each group (with its name) that brings the app, by app name.
+    pub async fn user_app_grants(&self, user_id: &str) -> Result<Vec<AppGrant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id AS app_id, a.name AS app_name, NULL AS group_id, NULL AS group_name, 0 AS priority \
+             FROM app_user_assignments u JOIN apps a ON a.id = u.app_id WHERE u.user_id = $1 \
+             UNION ALL \
+             SELECT a.id, a.name, g.id, g.name, ga.priority FROM app_group_assignments ga \
+             JOIN memberships m ON m.group_id = ga.group_id JOIN user_groups g ON g.id = ga.group_id \
+             JOIN apps a ON a.id = ga.app_id WHERE m.user_id = $1 \
+             ORDER BY app_name, app_id, priority, group_name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let group_id: Option<String> = r.try_get("group_id")?;
+                let group_name: Option<String> = r.try_get("group_name")?;
+                Ok(AppGrant {
+                    app_id: r.try_get("app_id")?,
+                    app_name: r.try_get("app_name")?,
+                    group: group_id.zip(group_name),
+                    priority: r.try_get("priority")?,
+                })
+            })
+            .collect()
+    }
+
     /// The apps a user is assigned to, directly or through any group.
     pub async fn user_apps(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
@@ -262,6 +291,16 @@ impl Store {
         .await?;
         rows.iter().map(|r| Ok(r.try_get("app_id")?)).collect()
     }
+}
+
+/// One reason a user has an app: assigned directly (`group` is `None`) or
+/// through a group (its id and name, and its priority on the app).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppGrant {
+    pub app_id: String,
+    pub app_name: String,
+    pub group: Option<(String, String)>,
+    pub priority: i64,
 }
 
 pub(crate) async fn fetch_app<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
@@ -293,14 +332,14 @@ impl Tx {
         .bind(app_id.to_string())
         .bind(user_id.to_string())
         .bind(self.now);
-        self.assignment_change(actor, "app.assign.user", app_id, json!({ "user_id": user_id }), statement).await
+        self.assignment_change(actor, "app.user.assign", app_id, json!({ "user_id": user_id }), statement).await
     }
 
     pub async fn unassign_user(&mut self, actor: &str, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
         let statement = sqlx::query("DELETE FROM app_user_assignments WHERE app_id = $1 AND user_id = $2")
             .bind(app_id.to_string())
             .bind(user_id.to_string());
-        self.assignment_change(actor, "app.unassign.user", app_id, json!({ "user_id": user_id }), statement).await
+        self.assignment_change(actor, "app.user.unassign", app_id, json!({ "user_id": user_id }), statement).await
     }
 
     pub async fn assign_group(
@@ -322,14 +361,14 @@ impl Tx {
         .bind(priority)
         .bind(self.now);
         let details = json!({ "group_id": group_id, "priority": priority });
-        self.assignment_change(actor, "app.assign.group", app_id, details, statement).await
+        self.assignment_change(actor, "app.group.assign", app_id, details, statement).await
     }
 
     pub async fn unassign_group(&mut self, actor: &str, app_id: &str, group_id: &str) -> Result<bool, StoreError> {
         let statement = sqlx::query("DELETE FROM app_group_assignments WHERE app_id = $1 AND group_id = $2")
             .bind(app_id.to_string())
             .bind(group_id.to_string());
-        self.assignment_change(actor, "app.unassign.group", app_id, json!({ "group_id": group_id }), statement).await
+        self.assignment_change(actor, "app.group.unassign", app_id, json!({ "group_id": group_id }), statement).await
     }
 
     /// Runs one assignment insert or delete with its log event; true when it
@@ -418,12 +457,12 @@ impl Tx {
 
     /// Replaces an app's attribute mappings (validated by the engine first).
     pub async fn set_app_mappings(&mut self, actor: &str, app_id: &str, mappings: &Value) -> Result<(), StoreError> {
-        self.set_app_json(actor, "app.mappings", app_id, "mappings", mappings).await
+        self.set_app_json(actor, "app.mappings.set", app_id, "mappings", mappings).await
     }
 
     /// Replaces an app's provisioning policy (validated by the engine first).
     pub async fn set_app_policy(&mut self, actor: &str, app_id: &str, policy: &Value) -> Result<(), StoreError> {
-        self.set_app_json(actor, "app.policy", app_id, "policy", policy).await
+        self.set_app_json(actor, "app.policy.set", app_id, "policy", policy).await
     }
 
     async fn set_app_json(
@@ -452,6 +491,7 @@ impl Tx {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupAssignment {
     pub group_id: String,
+    pub group_name: String,
     pub priority: i64,
     pub assigned_at: i64,
 }
@@ -468,8 +508,8 @@ impl Store {
 
     pub async fn group_assignments(&self, app_id: &str) -> Result<Vec<GroupAssignment>, StoreError> {
         let rows = sqlx::query(
-            "SELECT group_id, priority, assigned_at FROM app_group_assignments WHERE app_id = $1 \
-             ORDER BY priority, group_id",
+            "SELECT ga.group_id, g.name, ga.priority, ga.assigned_at FROM app_group_assignments ga \
+             JOIN user_groups g ON g.id = ga.group_id WHERE ga.app_id = $1 ORDER BY ga.priority, ga.group_id",
         )
         .bind(app_id)
         .fetch_all(&self.pool)
@@ -478,6 +518,7 @@ impl Store {
             .map(|r| {
                 Ok(GroupAssignment {
                     group_id: r.try_get("group_id")?,
+                    group_name: r.try_get("name")?,
                     priority: r.try_get("priority")?,
                     assigned_at: r.try_get("assigned_at")?,
                 })

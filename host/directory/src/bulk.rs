@@ -201,3 +201,23 @@ impl Tx {
         Ok(())
     }
 }
+
+impl crate::store::Store {
+    /// The logins of these users (missing ones are absent), for answers
+    /// that name people rather than ids.
+    pub async fn logins_of(&self, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        let mut logins = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            // Only generated placeholders are formatted into the SQL.
+            let sql = format!("SELECT id, login FROM users WHERE id IN ({})", placeholders(1, chunk.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                logins.insert(row.try_get("id")?, row.try_get("login")?);
+            }
+        }
+        Ok(logins)
+    }
+}

@@ -213,6 +213,18 @@ impl Store {
         fetch_members(&self.pool, group_id).await
     }
 
+    /// The groups a user is in, by name.
+    pub async fn user_groups(&self, user_id: &str) -> Result<Vec<Group>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.id, g.name, g.description, g.created_at, g.updated_at FROM user_groups g \
+             JOIN memberships m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name_key, g.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// The ids of the groups a user is in.
     pub async fn groups_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT group_id FROM memberships WHERE user_id = $1 ORDER BY group_id")

@@ -108,29 +108,84 @@ pub struct LogQuery {
     pub outcome: Option<Outcome>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
-    /// Events after this cursor (paging).
+    /// Events after this cursor (paging); newest first, those before it.
     pub after: Option<LogCursor>,
+    /// The newest first (a view for people; a feed pages oldest first).
+    pub newest_first: bool,
     pub limit: u32,
 }
 
-/// The event hooks can subscribe to.
+/// Every event type the system log records, with what it means. Names are
+/// `<object>[.<part>].<verb>`, the verb last and in the present tense, as
+/// Okta names its own (`user.lifecycle.deactivate`); hooks subscribe to the
+/// same names. docs/operators.md lists them ("The system log's events"),
+/// and a test keeps the two alike.
+pub const EVENT_TYPES: &[(&str, &str)] = &[
+    ("account.duplicate.find", "a duplicate account was found in an app (and deactivated if it could be)"),
+    ("account.fail", "an app account's change failed for good: an admin must look (retry or resolve)"),
+    ("account.outcome.discard", "an app's answer came back under a lease another claim had replaced"),
+    ("account.resolve", "an admin resolved a provisioning error"),
+    ("admin.create", "an admin was created"),
+    ("admin.update", "an admin's role, groups or name changed"),
+    ("admin.deactivate", "an admin was deactivated"),
+    ("admin.delete", "an admin was deleted"),
+    ("api.refuse", "a call was refused: no valid token (401) or not permitted (403)"),
+    ("app.create", "an app was created"),
+    ("app.update", "an app's name, settings, credentials or grants changed (old and new; secrets by name only)"),
+    ("app.delete", "an app was deleted"),
+    ("app.retire", "an app's retirement began: its accounts are being deprovisioned"),
+    ("app.lifecycle.activate", "an app was resumed"),
+    ("app.lifecycle.deactivate", "an app was paused by an admin"),
+    ("app.lifecycle.quarantine", "an app was quarantined after failing calls in a row"),
+    ("app.connector.change", "an app moved to another connector version (an upgrade, a rollback or a pin)"),
+    ("app.mappings.set", "an app's attribute mappings were replaced"),
+    ("app.policy.set", "an app's deprovisioning policy was replaced"),
+    ("app.user.assign", "a user was assigned to an app directly"),
+    ("app.user.unassign", "a user's direct assignment was removed"),
+    ("app.group.assign", "a group was assigned to an app"),
+    ("app.group.unassign", "a group's assignment was removed"),
+    ("app.errors.retry", "an admin retried an app's provisioning errors"),
+    ("app.accounts.expire", "an app's accounts were expired"),
+    ("connector.install", "a connector package was installed"),
+    ("connector.remove", "a connector package was removed"),
+    ("group.create", "a group was created"),
+    ("group.update", "a group's name or description changed"),
+    ("group.delete", "a group was deleted"),
+    ("group.member.add", "a user was added to a group"),
+    ("group.member.remove", "a user was removed from a group"),
+    ("hook.create", "an event hook was registered"),
+    ("hook.delete", "an event hook was deleted"),
+    ("plan.hold", "a disruptive change was held for approval"),
+    ("plan.apply", "a held change was approved and applied"),
+    ("plan.reject", "a held change was rejected"),
+    ("singleton.acquire", "a node took over a cluster-wide duty"),
+    ("task.create", "a manual task was opened (an app without automatic deprovisioning)"),
+    ("task.cancel", "a manual task was cancelled: it is no longer needed"),
+    ("task.complete", "a manual task was marked done"),
+    ("token.create", "an API token was issued"),
+    ("token.revoke", "an API token was revoked"),
+    ("user.create", "a user was created"),
+    ("user.update", "a user's profile changed (each attribute's old and new value; secrets masked)"),
+    ("user.lifecycle.activate", "a staged user was activated"),
+    ("user.lifecycle.reactivate", "a deprovisioned user was activated again"),
+    ("user.lifecycle.suspend", "a user was suspended"),
+    ("user.lifecycle.unsuspend", "a suspended user was unsuspended"),
+    ("user.lifecycle.deactivate", "a user was deprovisioned: every app account follows"),
+    ("user.purge", "a user was removed for good"),
+];
+
+/// The events hooks can subscribe to: a part of the log's, by the same names.
 pub const HOOK_EVENTS: [&str; 5] =
-    ["user.deprovisioned", "task.created", "plan.held", "app.quarantined", "provisioning.error"];
+    ["user.lifecycle.deactivate", "task.create", "plan.hold", "app.lifecycle.quarantine", "account.fail"];
 
 /// The hook event a system-log event is, if any.
 fn hook_event(e: &NewLogEvent) -> Option<&'static str> {
-    let status = e.details.get("status").and_then(Value::as_str);
-    match (e.action.as_str(), status) {
-        ("user.status", Some("deprovisioned")) => Some("user.deprovisioned"),
-        ("task.create", _) => Some("task.created"),
-        ("plan.hold", _) => Some("plan.held"),
-        ("app.status", Some("quarantined")) => Some("app.quarantined"),
-        ("account.error", _) => Some("provisioning.error"),
-        _ => None,
-    }
+    HOOK_EVENTS.iter().copied().find(|h| *h == e.action)
 }
 
 pub(crate) async fn append(conn: &mut AnyConnection, at: i64, e: &NewLogEvent) -> Result<(), StoreError> {
+    // Every test run checks that no event type escapes the documented list.
+    debug_assert!(EVENT_TYPES.iter().any(|(name, _)| *name == e.action), "unlisted event type {}", e.action);
     let id = new_id();
     if let Some(event_type) = hook_event(e) {
         // Committed (or not) with the event itself: the hooks' outbox.
@@ -162,13 +217,25 @@ pub(crate) async fn append(conn: &mut AnyConnection, at: i64, e: &NewLogEvent) -
 /// commit (PostgreSQL; see `Store::log`).
 const HELD_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The log's query; `$11` narrows it to what a reader may page past.
-const LOG_QUERY: &str = "SELECT seq, tx, id, at, actor, action, target_type, target_id, outcome, details FROM system_log \
+/// The log's query, oldest first from a cursor or newest first before one;
+/// `$11` narrows it to what a reader may page past.
+macro_rules! log_query {
+    ($from:literal, $order:literal) => {
+        concat!(
+            "SELECT seq, tx, id, at, actor, action, target_type, target_id, outcome, details FROM system_log \
              WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2) \
                AND ($3 IS NULL OR target_type = $3) AND ($4 IS NULL OR target_id = $4) \
                AND ($5 IS NULL OR outcome = $5) AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) \
-               AND ($8 IS NULL OR (tx, seq) > ($8, $9)) AND ($11 IS NULL OR tx < $11) \
-             ORDER BY tx, seq LIMIT $10";
+               AND ($8 IS NULL OR (tx, seq) ",
+            $from,
+            " ($8, $9)) AND ($11 IS NULL OR tx < $11) ORDER BY ",
+            $order,
+            " LIMIT $10"
+        )
+    };
+}
+const LOG_OLDEST_FIRST: &str = log_query!(">", "tx, seq");
+const LOG_NEWEST_FIRST: &str = log_query!("<", "tx DESC, seq DESC");
 
 impl Store {
     /// Appends an event on its own (for events that record no other change,
@@ -192,9 +259,12 @@ impl Store {
         let deadline = tokio::time::Instant::now() + HELD_BACK_WAIT;
         let mut pause = std::time::Duration::from_millis(2);
         loop {
+            // Newest first is read as it stands: it is not a feed to page
+            // on without skipping (an event committing late may sort below
+            // a page already shown).
             let below = match self.backend() {
-                Backend::Postgres => Some(self.settled_below().await?),
-                Backend::Sqlite => None,
+                Backend::Postgres if !q.newest_first => Some(self.settled_below().await?),
+                _ => None,
             };
             let page = self.log_page(q, below).await?;
             let short = page.len() < q.limit.clamp(1, 1000) as usize;
@@ -247,7 +317,8 @@ impl Store {
 
     async fn log_page(&self, q: &LogQuery, settled_below: Option<i64>) -> Result<Vec<LogEvent>, StoreError> {
         let limit = i64::from(q.limit.clamp(1, 1000));
-        let rows = sqlx::query(LOG_QUERY)
+        let statement = if q.newest_first { LOG_NEWEST_FIRST } else { LOG_OLDEST_FIRST };
+        let rows = sqlx::query(statement)
             .bind(q.actor.clone())
             .bind(q.action.clone())
             .bind(q.target_type.clone())

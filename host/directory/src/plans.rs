@@ -121,7 +121,16 @@ impl Tx {
             let plan = self.plan(id).await?;
             return Err(StoreError::Conflict(format!("plan {id} was already {}", plan.status)));
         }
-        self.log(&NewLogEvent::success(actor, &format!("plan.{status}"), "plan", id, json!({}))).await
+        let action = if status == "applied" { "plan.apply" } else { "plan.reject" };
+        let plan = self.plan(id).await?;
+        self.log(&NewLogEvent::success(
+            actor,
+            action,
+            "plan",
+            id,
+            json!({ "kind": plan.kind, "summary": plan.summary }),
+        ))
+        .await
     }
 }
 

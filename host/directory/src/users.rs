@@ -94,6 +94,50 @@ pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 64 << 10;
 
 /// A profile within its limits: every list answer carries whole profiles,
 /// so one huge profile would slow every search.
+/// The system log's name for a move from one status to another: the
+/// lifecycle operation that makes it.
+fn lifecycle_event(from: UserStatus, to: UserStatus) -> &'static str {
+    match (from, to) {
+        (_, UserStatus::Deprovisioned) => "user.lifecycle.deactivate",
+        (_, UserStatus::Suspended) => "user.lifecycle.suspend",
+        (UserStatus::Suspended, _) => "user.lifecycle.unsuspend",
+        (UserStatus::Deprovisioned, _) => "user.lifecycle.reactivate",
+        _ => "user.lifecycle.activate",
+    }
+}
+
+/// Attribute names whose values the log never shows (a profile may carry
+/// an initial password, a PIN or a recovery secret from an HR import).
+const SECRET_WORDS: [&str; 5] = ["password", "secret", "token", "pin", "passphrase"];
+
+fn is_secret_attribute(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| name.contains(w))
+}
+
+/// Each attribute a profile update changes, with its old and new value
+/// (`null` where there was none or is none now); a secret's values are
+/// masked, so the log says only that it changed.
+fn profile_changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Value {
+    let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut changes = Map::new();
+    for name in names {
+        let (before, after) = (old.get(name), new.get(name));
+        if before == after {
+            continue;
+        }
+        let shown = |v: Option<&Value>| match v {
+            Some(_) if is_secret_attribute(name) => json!("********"),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
+        changes.insert(name.clone(), json!({ "old": shown(before), "new": shown(after) }));
+    }
+    Value::Object(changes)
+}
+
 fn check_profile(profile: &Map<String, Value>) -> Result<(), StoreError> {
     if profile.len() > MAX_PROFILE_ATTRIBUTES {
         return Err(StoreError::Invalid(format!(
@@ -182,6 +226,8 @@ impl Tx {
         expected_version: Option<i64>,
     ) -> Result<User, StoreError> {
         check_profile(&profile)?;
+        let before = self.user(id).await?;
+        let changes = profile_changes(&before.profile, &profile);
         let now = self.now;
         let updated = sqlx::query(
             "UPDATE users SET profile = $1, version = version + 1, updated_at = $2 \
@@ -201,12 +247,14 @@ impl Tx {
                 expected_version.unwrap_or_default()
             )));
         }
-        self.log(&NewLogEvent::success(actor, "user.update_profile", "user", id, json!({}))).await?;
+        let details = json!({ "login": before.login, "profile": changes });
+        self.log(&NewLogEvent::success(actor, "user.update", "user", id, details)).await?;
         self.user(id).await
     }
 
     /// Writes a new status (the engine decides which transitions are legal).
     pub async fn set_status(&mut self, actor: &str, id: &str, status: UserStatus) -> Result<User, StoreError> {
+        let from = self.user(id).await?.status;
         let now = self.now;
         let updated = sqlx::query(
             "UPDATE users SET status = $1, version = version + 1, updated_at = $2, status_changed_at = $2 WHERE id = $3",
@@ -223,7 +271,7 @@ impl Tx {
         let user = self.user(id).await?;
         // The login too: a hook's receiver should not have to ask who it was.
         let details = json!({ "status": status.as_str(), "login": user.login });
-        self.log(&NewLogEvent::success(actor, "user.status", "user", id, details)).await?;
+        self.log(&NewLogEvent::success(actor, lifecycle_event(from, status), "user", id, details)).await?;
         Ok(user)
     }
 
@@ -307,5 +355,41 @@ impl Store {
         let user = tx.set_status(actor, id, status).await?;
         tx.commit().await?;
         Ok(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use super::{UserStatus, lifecycle_event, profile_changes};
+
+    fn profile(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_profile_change_records_each_changed_attribute_old_and_new_and_masks_secrets() {
+        let old = profile(json!({ "email": "a@x", "title": "Dev", "initialPassword": "hunter2", "team": "A" }));
+        let new = profile(json!({ "email": "b@x", "title": "Dev", "initialPassword": "swordfish", "city": "Oslo" }));
+        assert_eq!(
+            profile_changes(&old, &new),
+            json!({
+                "city": { "old": null, "new": "Oslo" },
+                "email": { "old": "a@x", "new": "b@x" },
+                "initialPassword": { "old": "********", "new": "********" },
+                "team": { "old": "A", "new": null },
+            })
+        );
+    }
+
+    #[test]
+    fn each_status_move_is_named_for_the_lifecycle_operation_that_makes_it() {
+        use UserStatus::*;
+        assert_eq!(lifecycle_event(Staged, Active), "user.lifecycle.activate");
+        assert_eq!(lifecycle_event(Deprovisioned, Active), "user.lifecycle.reactivate");
+        assert_eq!(lifecycle_event(Active, Suspended), "user.lifecycle.suspend");
+        assert_eq!(lifecycle_event(Suspended, Active), "user.lifecycle.unsuspend");
+        assert_eq!(lifecycle_event(Suspended, Deprovisioned), "user.lifecycle.deactivate");
     }
 }

@@ -218,7 +218,7 @@ impl Store {
     /// commit for many pushes). Returns, per outcome in order, whether its
     /// lease still held. An outcome whose lease did not hold (another claim
     /// replaced it) changes nothing in the account and is recorded in the
-    /// system log as `account.outcome.stale`, with what it did in the app.
+    /// system log as `account.outcome.discard`, with what it did in the app.
     pub async fn record_outcomes(&self, outcomes: &[PushOutcome]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.write().await?;
         let now = tx.now;
@@ -415,7 +415,7 @@ impl Tx {
             // hooks hear of it).
             let details = serde_json::json!({ "app": outcome.app_id, "error": failure.error });
             let event =
-                crate::log::NewLogEvent::failure("provisioner", "account.error", "user", &outcome.user_id, details);
+                crate::log::NewLogEvent::failure("provisioner", "account.fail", "user", &outcome.user_id, details);
             self.log(&event).await?;
         }
         Ok(held)
@@ -446,5 +446,5 @@ fn stale_event(outcome: &PushOutcome) -> crate::log::NewLogEvent {
             "externalId": failure.linked.as_ref().map(|l| l.external_id.clone()),
         }),
     };
-    crate::log::NewLogEvent::failure("provisioner", "account.outcome.stale", "user", &outcome.user_id, details)
+    crate::log::NewLogEvent::failure("provisioner", "account.outcome.discard", "user", &outcome.user_id, details)
 }

@@ -117,7 +117,9 @@ impl<C: Connectors> DuplicateSweep<C> {
             "error": result.err().map(|f| f.message),
         });
         tracing::warn!(app = %app.id, user = %user_id, external_id = %found.id, deactivated, "a duplicate account");
-        self.store.append_log(&NewLogEvent::failure("executor", "account.duplicate", "user", user_id, details)).await?;
+        self.store
+            .append_log(&NewLogEvent::failure("executor", "account.duplicate.find", "user", user_id, details))
+            .await?;
         Ok(deactivated)
     }
 }

@@ -26,6 +26,9 @@ pub enum SyncState {
 #[serde(rename_all = "camelCase")]
 pub struct Account {
     pub user_id: String,
+    /// The user's login in the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
     /// The account's id in the app.
     pub external_id: Option<String>,
     pub sync_state: SyncState,
@@ -80,6 +83,9 @@ pub struct Consistency {
 pub struct ProvisioningError {
     pub app_id: String,
     pub user_id: String,
+    /// The user's login in the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
     pub error: String,
     pub attempts: i64,
     /// When it is tried again; null when it waits for an admin.

@@ -160,6 +160,9 @@ pub enum Scope {
 pub struct AppUser {
     /// The user's id.
     pub id: String,
+    /// The user's login in the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
     pub scope: Scope,
 }
 
@@ -168,6 +171,8 @@ pub struct AppUser {
 #[serde(rename_all = "camelCase")]
 pub struct GroupAssignment {
     pub group_id: String,
+    /// The group's name.
+    pub name: String,
     /// Lower wins when groups would give an app different values.
     pub priority: i64,
     pub assigned: String,

@@ -17,18 +17,28 @@
 //! from the directory's and the engine's own types.
 
 pub mod accounts;
+pub mod admins;
 pub mod apps;
+pub mod connectors;
 pub mod error;
 pub mod groups;
+pub mod hooks;
+pub mod logs;
 pub mod plans;
 pub mod users;
+pub mod work;
 
 pub use accounts::*;
+pub use admins::*;
 pub use apps::*;
+pub use connectors::*;
 pub use error::*;
 pub use groups::*;
+pub use hooks::*;
+pub use logs::*;
 pub use plans::*;
 pub use users::*;
+pub use work::*;
 
 /// The largest page a list answers, and the default.
 pub const MAX_LIMIT: u32 = 1000;

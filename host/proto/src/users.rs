@@ -49,3 +49,28 @@ pub struct BulkResult {
     /// How many users it changed.
     pub users: u64,
 }
+
+/// An app a user has, and every reason they have it: so an operator can
+/// answer "why does this person have this app".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserApp {
+    /// The app's id.
+    pub id: String,
+    pub name: String,
+    /// Assigned to the user themself.
+    pub direct: bool,
+    /// The groups that bring the app, the one whose values win first
+    /// (lowest priority).
+    pub through: Vec<GroupRef>,
+}
+
+/// A group named where it is the reason for something.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRef {
+    pub id: String,
+    pub name: String,
+    /// The group's priority on the app (lower wins).
+    pub priority: i64,
+}

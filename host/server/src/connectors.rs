@@ -13,11 +13,10 @@ use serde::Deserialize;
 #[derive(Subcommand)]
 pub enum Command {
     /// List installed connectors (installing the built-in ones on first use).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(after_help = "Example:\n  provisio package list")]
+    List,
     /// Install a package: a folder holding connector.toml and the component.
+    #[command(after_help = "Example:\n  provisio package install ./my-connector")]
     Install {
         /// The package folder.
         dir: PathBuf,
@@ -26,9 +25,11 @@ pub enum Command {
         component: Option<PathBuf>,
     },
     /// Print what a connector says about itself.
+    #[command(after_help = "Example:\n  provisio package describe scim@0.1.0")]
     Describe { connector: String },
     /// Test the connection of a connector to an app described by a TOML file
     /// (settings, credentials, grants).
+    #[command(after_help = "Example:\n  provisio package check scim@0.1.0 wiki.toml")]
     Check { connector: String, app: PathBuf },
 }
 
@@ -46,14 +47,15 @@ struct AppFile {
     credential_origins: BTreeMap<String, Vec<String>>,
 }
 
-pub async fn run(data_dir: &Path, cmd: Command) -> anyhow::Result<()> {
+/// `json`: the global `--json` flag.
+pub async fn run(data_dir: &Path, cmd: Command, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let runtime = Runtime::new(RuntimeConfig::new(data_dir))?;
     let loaded = runtime.load_installed()?;
     install_bundled(&runtime).await?;
     tracing::info!(loaded, elapsed_ms = started.elapsed().as_millis() as u64, "runtime ready");
     match cmd {
-        Command::List { json } => list(&runtime, json).await,
+        Command::List => list(&runtime, json).await,
         Command::Install { dir, component } => {
             let manifest = std::fs::read_to_string(dir.join("connector.toml"))
                 .with_context(|| format!("reading {}/connector.toml", dir.display()))?;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -128,6 +128,26 @@ impl Client {
         serde_json::from_value(value).with_context(|| format!("GET {path}: the server answered in an unknown shape"))
     }
 
+    /// Every page of a list paged by `after` (the key of the last item).
+    pub async fn get_all<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        key: impl Fn(&T) -> &str,
+    ) -> anyhow::Result<Vec<T>> {
+        const PAGE: usize = 1000;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut all: Vec<T> = Vec::new();
+        loop {
+            let after = all.last().map(|item| format!("&after={}", enc(key(item)))).unwrap_or_default();
+            let page: Vec<T> = self.get_as(&format!("{path}{sep}limit={PAGE}{after}")).await?;
+            let full = page.len() == PAGE;
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }
@@ -167,25 +187,27 @@ impl Client {
         Ok(text)
     }
 
-    /// Prints `value` as JSON, or as a table of `columns` (header, JSON
-    /// pointer) for a list or a single object.
-    pub fn print(&self, value: &Value, columns: &[(&str, &str)]) {
+    /// Prints typed items as JSON, or as a table of their columns.
+    pub fn rows<T: Row>(&self, items: &[T]) {
         if self.json {
-            crate::remote::say(format_args!("{}", serde_json::to_string_pretty(value).unwrap_or_default()));
+            say(format_args!("{}", serde_json::to_string_pretty(items).unwrap_or_default()));
             return;
         }
-        let rows: Vec<&Value> = match value {
-            Value::Array(items) => items.iter().collect(),
-            Value::Null => Vec::new(),
-            other => vec![other],
-        };
-        let mut table = Table::new();
-        table.load_preset(UTF8_BORDERS_ONLY);
-        table.set_header(columns.iter().map(|(h, _)| *h));
-        for row in rows {
-            table.add_row(columns.iter().map(|(_, pointer)| cell(row.pointer(pointer))));
+        let mut table = fitted_table();
+        table.set_header(T::HEADER.iter().copied());
+        for item in items {
+            table.add_row(item.cells());
         }
-        crate::remote::say(format_args!("{table}"));
+        say(format_args!("{table}"));
+    }
+
+    /// Prints one typed item: a JSON object, or a table of one row.
+    pub fn row<T: Row>(&self, item: &T) {
+        if self.json {
+            say(format_args!("{}", serde_json::to_string_pretty(item).unwrap_or_default()));
+        } else {
+            self.rows(std::slice::from_ref(item));
+        }
     }
 
     /// Prints a one-line confirmation, or the answer as JSON.
@@ -205,6 +227,25 @@ impl Client {
     }
 }
 
+/// A wire type shown as a table: its columns, and each row's cells.
+pub trait Row: serde::Serialize {
+    const HEADER: &'static [&'static str];
+    fn cells(&self) -> Vec<String>;
+}
+
+/// A table that keeps within the terminal's width (or `COLUMNS`, where
+/// the output is not a terminal), wrapping the widest cells.
+fn fitted_table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && let Some(width) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok())
+    {
+        table.set_width(width);
+    }
+    table
+}
+
 /// Prints a line of output. A closed pipe (`provisio users list | head`)
 /// ends the command quietly, as it ends any Unix tool, instead of a panic.
 pub fn say(text: impl std::fmt::Display) {
@@ -219,15 +260,6 @@ pub fn say_raw(text: impl std::fmt::Display) {
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
         std::process::exit(0);
-    }
-}
-
-fn cell(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items.iter().map(|v| cell(Some(v))).collect::<Vec<_>>().join(", "),
-        Some(other) => other.to_string(),
     }
 }
 

@@ -25,6 +25,7 @@ use crate::singletons::{DUPLICATES, HOOK_FAN_OUT, RETENTION, Singletons};
 const PACKAGE_SYNC: Duration = Duration::from_secs(5);
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:\n  provisio serve\n  provisio serve --config provisio.toml")]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "PROVISIO_LISTEN")]
@@ -242,6 +243,7 @@ pub async fn run(data_dir: &Path, args: Args) -> anyhow::Result<()> {
         token: Arc::new(token.0),
         permissions: Default::default(),
         tokens: Default::default(),
+        refusals: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let bound = listener.local_addr()?;

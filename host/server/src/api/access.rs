@@ -18,6 +18,7 @@ use utoipa::openapi::OpenApi;
 use provisio_directory::{Role, Store};
 use provisio_lifecycle::Change;
 
+use super::refusals::{Caller, Refusal};
 use super::{ApiError, AppState};
 
 /// The name of the token security scheme in the OpenAPI document.
@@ -140,7 +141,26 @@ impl RoutePermissions {
 /// Authenticates `Authorization: SSWS <token>` (or `Bearer`) and checks
 /// the route's permission against the admin's role. A route without a
 /// declared permission is refused: nothing is open by omission.
-pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+///
+/// Every refusal (401, 403), here or in the handler, is written to the
+/// system log with the caller and what they asked for.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let (caller, response) = admit(&state, request, next).await;
+    if let Some(refusal) = response.extensions().get::<Refusal>() {
+        let caller = match &caller {
+            Ok(actor) => Caller::Admin(&actor.name),
+            Err(token_hash) => Caller::Anonymous { token_hash: token_hash.clone() },
+        };
+        state.refusals.record(&state.store, caller, (&method, &path), response.status(), refusal).await;
+    }
+    response
+}
+
+/// The guard's decision and the answer: the admin, or (when none was
+/// identified) the presented token's hash prefix, if a token was presented.
+async fn admit(state: &AppState, mut request: Request, next: Next) -> (Result<Actor, Option<String>>, Response) {
     let presented = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -148,20 +168,21 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         .and_then(|v| v.strip_prefix("SSWS ").or_else(|| v.strip_prefix("Bearer ")))
         .map(str::trim);
     let Some(presented) = presented else {
-        return unauthenticated().into_response();
+        return (Err(None), unauthenticated().into_response());
     };
-    let actor = match identify(&state, presented).await {
+    let actor = match identify(state, presented).await {
         Ok(Some(actor)) => actor,
         Ok(None) => {
-            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the API token is not valid")
-                .into_response();
+            let hash = provisio_directory::token_hash(presented).chars().take(12).collect();
+            let refused = ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the API token is not valid");
+            return (Err(Some(hash)), refused.into_response());
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return (Err(None), e.into_response()),
     };
     let Some(path) = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
         // No route matched: the fallback answers 404 to an authenticated caller.
-        request.extensions_mut().insert(actor);
-        return next.run(request).await;
+        request.extensions_mut().insert(actor.clone());
+        return (Ok(actor), next.run(request).await);
     };
     let Some(permission) = state.permissions.get(request.method(), &path) else {
         let allowed = state.permissions.methods(&path);
@@ -174,17 +195,19 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             if let Ok(value) = axum::http::HeaderValue::from_str(&allow.join(", ")) {
                 response.headers_mut().insert(axum::http::header::ALLOW, value);
             }
-            return response;
+            return (Ok(actor), response);
         }
         tracing::error!(%path, method = %request.method(), "route declares no permission; refused");
-        return forbidden("this endpoint declares no permission, so no one may call it").into_response();
+        let refused = forbidden("this endpoint declares no permission, so no one may call it");
+        return (Ok(actor), refused.into_response());
     };
     if !role_holds(actor.role, permission) {
-        return forbidden(format!("this needs the \"{permission}\" permission, which a {} does not hold", actor.role))
-            .into_response();
+        let refused =
+            forbidden(format!("this needs the \"{permission}\" permission, which a {} does not hold", actor.role));
+        return (Ok(actor), refused.into_response());
     }
-    request.extensions_mut().insert(actor);
-    next.run(request).await
+    request.extensions_mut().insert(actor.clone());
+    (Ok(actor), next.run(request).await)
 }
 
 async fn identify(state: &AppState, presented: &str) -> Result<Option<Actor>, ApiError> {

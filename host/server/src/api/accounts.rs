@@ -47,7 +47,8 @@ async fn accounts(
     state.store.app(&id).await?;
     let rows = state.store.app_accounts(&id, p.after.as_deref(), limit).await?;
     let last = rows.last().map(|a| a.user_id.clone());
-    Ok(page(&uri, &rows.iter().map(wire::account).collect::<Vec<_>>(), limit, last))
+    let answers = named(&state, rows.iter().map(wire::account).collect()).await?;
+    Ok(page(&uri, &answers, limit, last))
 }
 
 #[utoipa::path(
@@ -66,7 +67,12 @@ async fn account(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<Json<proto::Account>, ApiError> {
     let a = state.store.account(&id, &user_id).await?.ok_or_else(|| no_account(&id, &user_id))?;
-    Ok(Json(wire::account(&a)))
+    Ok(Json(named(&state, vec![wire::account(&a)]).await?.remove(0)))
+}
+
+/// Accounts with their users' logins.
+async fn named(state: &AppState, accounts: Vec<proto::Account>) -> Result<Vec<proto::Account>, ApiError> {
+    Ok(wire::with_logins(&state.store, accounts, |a| &a.user_id, |a| &mut a.login).await?)
 }
 
 #[utoipa::path(
@@ -155,7 +161,8 @@ async fn errors(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<proto::ProvisioningError>>, ApiError> {
     state.store.app(&id).await?;
-    Ok(Json(state.store.provisioning_errors(Some(&id)).await?.iter().map(wire::provisioning_error).collect()))
+    let errors = state.store.provisioning_errors(Some(&id)).await?.iter().map(wire::provisioning_error).collect();
+    Ok(Json(wire::with_logins(&state.store, errors, |e| &e.user_id, |e| &mut e.login).await?))
 }
 
 #[utoipa::path(

@@ -5,11 +5,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::{Admin, ApiToken, IssuedToken, Role};
+use provisio_proto::{self as proto, AdminRole, NewAdmin, NewToken};
 
 use super::{Actor, ApiError, AppState, Body, parse_timestamp, timestamp};
 
@@ -25,64 +24,37 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
 }
 
-fn admin_json(a: &Admin) -> Value {
-    json!({
-        "id": a.id,
-        "login": a.login,
-        "role": a.role,
-        "status": a.status,
-        "groups": a.groups,
-        "created": timestamp(a.created_at),
-        "lastUpdated": timestamp(a.updated_at),
-    })
+fn admin_json(a: &Admin) -> proto::Admin {
+    proto::Admin {
+        id: Some(a.id.clone()),
+        login: a.login.clone(),
+        role: a.role.to_string(),
+        status: a.status.clone(),
+        groups: a.groups.clone(),
+        created: Some(timestamp(a.created_at)),
+        last_updated: Some(timestamp(a.updated_at)),
+    }
 }
 
-fn token_json(t: &ApiToken) -> Value {
-    json!({
-        "id": t.id,
-        "adminId": t.admin_id,
-        "name": t.name,
-        "prefix": t.prefix,
-        "created": timestamp(t.created_at),
-        "expiresAt": t.expires_at.map(timestamp),
-        "lastUsed": t.last_used_at.map(timestamp),
-        "revoked": t.revoked_at.map(timestamp),
-    })
+fn token_json(t: &ApiToken) -> proto::Token {
+    proto::Token {
+        id: t.id.clone(),
+        admin_id: t.admin_id.clone(),
+        name: t.name.clone(),
+        prefix: t.prefix.clone(),
+        created: timestamp(t.created_at),
+        expires_at: t.expires_at.map(timestamp),
+        last_used: t.last_used_at.map(timestamp),
+        revoked: t.revoked_at.map(timestamp),
+    }
 }
 
-fn issued_json(issued: &IssuedToken) -> Value {
-    let mut body = token_json(&issued.token);
-    body["token"] = json!(issued.secret.as_str());
-    body
+fn issued_json(issued: &IssuedToken) -> proto::IssuedToken {
+    proto::IssuedToken { token: token_json(&issued.token), value: issued.secret.as_str().to_string() }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct AdminBody {
-    login: String,
-    /// super-admin, app-admin, group-admin or read-only.
-    #[schema(value_type = String)]
-    role: Role,
-    /// The groups a group admin manages.
-    #[serde(default)]
-    groups: Vec<String>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct RoleBody {
-    #[schema(value_type = String)]
-    role: Role,
-    #[serde(default)]
-    groups: Vec<String>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct TokenBody {
-    name: String,
-    /// When the token stops working (RFC 3339); never, if absent.
-    expires_at: Option<String>,
+fn role(name: &str) -> Result<Role, ApiError> {
+    Ok(name.parse::<Role>()?)
 }
 
 #[utoipa::path(
@@ -91,11 +63,11 @@ struct TokenBody {
     operation_id = "listAdmins",
     tag = "admins",
     summary = "List admins",
-    responses((status = 200, description = "Admins")),
+    responses((status = 200, description = "Admins", body = Vec<proto::Admin>)),
     security(("apiToken" = ["admins:read"]))
 )]
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Array(state.store.list_admins().await?.iter().map(admin_json).collect())))
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<proto::Admin>>, ApiError> {
+    Ok(Json(state.store.list_admins().await?.iter().map(admin_json).collect()))
 }
 
 #[utoipa::path(
@@ -104,16 +76,12 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     operation_id = "createAdmin",
     tag = "admins",
     summary = "Create an admin with a role (and, for a group admin, groups)",
-    request_body = AdminBody,
-    responses((status = 201, description = "The admin")),
+    request_body = NewAdmin,
+    responses((status = 201, description = "The admin", body = proto::Admin)),
     security(("apiToken" = ["admins:write"]))
 )]
-async fn create(
-    State(state): State<AppState>,
-    actor: Actor,
-    Body(body): Body<AdminBody>,
-) -> Result<Response, ApiError> {
-    let admin = state.store.create_admin(&actor.name, &body.login, body.role, &body.groups).await?;
+async fn create(State(state): State<AppState>, actor: Actor, Body(body): Body<NewAdmin>) -> Result<Response, ApiError> {
+    let admin = state.store.create_admin(&actor.name, &body.login, role(&body.role)?, &body.groups).await?;
     Ok((StatusCode::CREATED, Json(admin_json(&admin))).into_response())
 }
 
@@ -124,10 +92,10 @@ async fn create(
     tag = "admins",
     summary = "An admin",
     params(("id" = String, Path, description = "The admin's id")),
-    responses((status = 200, description = "The admin")),
+    responses((status = 200, description = "The admin", body = proto::Admin)),
     security(("apiToken" = ["admins:read"]))
 )]
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<proto::Admin>, ApiError> {
     Ok(Json(admin_json(&state.store.admin(&id).await?)))
 }
 
@@ -138,18 +106,18 @@ async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     tag = "admins",
     summary = "Change an admin's role and groups",
     params(("id" = String, Path, description = "The admin's id")),
-    request_body = RoleBody,
-    responses((status = 200, description = "The admin")),
+    request_body = AdminRole,
+    responses((status = 200, description = "The admin", body = proto::Admin)),
     security(("apiToken" = ["admins:write"]))
 )]
 async fn update(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    Body(body): Body<RoleBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(body): Body<AdminRole>,
+) -> Result<Json<proto::Admin>, ApiError> {
     let mut tx = state.store.write().await?;
-    let admin = tx.update_admin(&actor.name, &id, body.role, &body.groups).await?;
+    let admin = tx.update_admin(&actor.name, &id, role(&body.role)?, &body.groups).await?;
     tx.commit().await?;
     state.tokens.clear();
     Ok(Json(admin_json(&admin)))
@@ -187,14 +155,14 @@ async fn delete(State(state): State<AppState>, actor: Actor, Path(id): Path<Stri
     tag = "admins",
     summary = "Deactivate an admin and revoke their tokens",
     params(("id" = String, Path, description = "The admin's id")),
-    responses((status = 200, description = "The admin")),
+    responses((status = 200, description = "The admin", body = proto::Admin)),
     security(("apiToken" = ["admins:write"]))
 )]
 async fn deactivate(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::Admin>, ApiError> {
     let mut tx = state.store.write().await?;
     let admin = tx.deactivate_admin(&actor.name, &id).await?;
     tx.commit().await?;
@@ -209,12 +177,12 @@ async fn deactivate(
     tag = "admins",
     summary = "An admin's tokens (never their values)",
     params(("id" = String, Path, description = "The admin's id")),
-    responses((status = 200, description = "Tokens")),
+    responses((status = 200, description = "Tokens", body = Vec<proto::Token>)),
     security(("apiToken" = ["admins:read"]))
 )]
-async fn tokens(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn tokens(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<proto::Token>>, ApiError> {
     state.store.admin(&id).await?;
-    Ok(Json(Value::Array(state.store.tokens_of(&id).await?.iter().map(token_json).collect())))
+    Ok(Json(state.store.tokens_of(&id).await?.iter().map(token_json).collect()))
 }
 
 #[utoipa::path(
@@ -224,15 +192,15 @@ async fn tokens(State(state): State<AppState>, Path(id): Path<String>) -> Result
     tag = "admins",
     summary = "A new token for an admin; its value is shown in this answer only",
     params(("id" = String, Path, description = "The admin's id")),
-    request_body = TokenBody,
-    responses((status = 201, description = "The token, with its value")),
+    request_body = NewToken,
+    responses((status = 201, description = "The token, with its value", body = proto::IssuedToken)),
     security(("apiToken" = ["admins:write"]))
 )]
 async fn create_token(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    Body(body): Body<TokenBody>,
+    Body(body): Body<NewToken>,
 ) -> Result<Response, ApiError> {
     issue(&state, &actor, &id, body).await
 }
@@ -275,13 +243,21 @@ fn own_id(actor: &Actor) -> Result<&str, ApiError> {
     operation_id = "getMe",
     tag = "admins",
     summary = "The calling admin",
-    responses((status = 200, description = "The admin")),
+    responses((status = 200, description = "The admin", body = proto::Admin)),
     security(("apiToken" = ["self"]))
 )]
-async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>, ApiError> {
+async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<proto::Admin>, ApiError> {
     match &actor.admin_id {
         Some(id) => Ok(Json(admin_json(&state.store.admin(id).await?))),
-        None => Ok(Json(json!({ "login": actor.name, "role": actor.role, "status": "active", "groups": [] }))),
+        None => Ok(Json(proto::Admin {
+            id: None,
+            login: actor.name,
+            role: actor.role.to_string(),
+            status: "active".into(),
+            groups: Vec::new(),
+            created: None,
+            last_updated: None,
+        })),
     }
 }
 
@@ -291,12 +267,12 @@ async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>, 
     operation_id = "listMyTokens",
     tag = "admins",
     summary = "The calling admin's tokens",
-    responses((status = 200, description = "Tokens")),
+    responses((status = 200, description = "Tokens", body = Vec<proto::Token>)),
     security(("apiToken" = ["self"]))
 )]
-async fn my_tokens(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>, ApiError> {
+async fn my_tokens(State(state): State<AppState>, actor: Actor) -> Result<Json<Vec<proto::Token>>, ApiError> {
     let id = own_id(&actor)?;
-    Ok(Json(Value::Array(state.store.tokens_of(id).await?.iter().map(token_json).collect())))
+    Ok(Json(state.store.tokens_of(id).await?.iter().map(token_json).collect()))
 }
 
 #[utoipa::path(
@@ -305,14 +281,14 @@ async fn my_tokens(State(state): State<AppState>, actor: Actor) -> Result<Json<V
     operation_id = "createMyToken",
     tag = "admins",
     summary = "A new token for the calling admin, with the same role",
-    request_body = TokenBody,
-    responses((status = 201, description = "The token, with its value")),
+    request_body = NewToken,
+    responses((status = 201, description = "The token, with its value", body = proto::IssuedToken)),
     security(("apiToken" = ["self"]))
 )]
 async fn create_my_token(
     State(state): State<AppState>,
     actor: Actor,
-    Body(body): Body<TokenBody>,
+    Body(body): Body<NewToken>,
 ) -> Result<Response, ApiError> {
     let id = own_id(&actor)?.to_owned();
     issue(&state, &actor, &id, body).await
@@ -337,7 +313,7 @@ async fn revoke_my_token(
     revoke(&state, &actor, &id, &token_id).await
 }
 
-async fn issue(state: &AppState, actor: &Actor, admin_id: &str, body: TokenBody) -> Result<Response, ApiError> {
+async fn issue(state: &AppState, actor: &Actor, admin_id: &str, body: NewToken) -> Result<Response, ApiError> {
     let expires_at = body.expires_at.as_deref().map(|s| parse_timestamp("expiresAt", s)).transpose()?;
     let mut tx = state.store.write().await?;
     let issued = tx.create_token(&actor.name, admin_id, &body.name, expires_at).await?;

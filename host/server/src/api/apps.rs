@@ -394,7 +394,8 @@ async fn users(
     let direct = state.store.direct_assignments(&id).await?;
     let all = state.store.app_users(&id).await?;
     let scope = |u: &String| if direct.contains(u) { proto::Scope::User } else { proto::Scope::Group };
-    Ok(Json(all.iter().map(|u| proto::AppUser { id: u.clone(), scope: scope(u) }).collect()))
+    let users = all.iter().map(|u| proto::AppUser { id: u.clone(), login: None, scope: scope(u) }).collect();
+    Ok(Json(wire::with_logins(&state.store, users, |u| &u.id, |u| &mut u.login).await?))
 }
 
 #[utoipa::path(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::StoreError;
+use provisio_proto as proto;
 
 use super::apps::app_json;
 use super::{Actor, ApiError, AppState, Body, timestamp};
@@ -55,42 +56,27 @@ impl From<InstallFailure> for ApiError {
     operation_id = "listConnectors",
     tag = "connectors",
     summary = "Installed connector versions and the apps that run each",
-    responses((status = 200, description = "Versions")),
+    responses((status = 200, description = "Versions", body = Vec<proto::Connector>)),
     security(("apiToken" = ["apps:read"]))
 )]
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rows: Vec<Value> = state
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<proto::Connector>>, ApiError> {
+    let rows = state
         .store
         .packages()
         .await?
         .iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "version": p.version,
-                "label": format!("{}@{}", p.name, p.version),
-                "contract": p.contract,
-                "digest": p.digest,
-                "installed": timestamp(p.installed_at),
-                "loaded": state.connectors.runtime().connector(&p.name, &p.version).is_some(),
-                "apps": p.apps,
-            })
+        .map(|p| proto::Connector {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            label: format!("{}@{}", p.name, p.version),
+            contract: p.contract.clone(),
+            digest: p.digest.clone(),
+            installed: timestamp(p.installed_at),
+            loaded: state.connectors.runtime().connector(&p.name, &p.version).is_some(),
+            apps: p.apps.clone(),
         })
         .collect();
-    Ok(Json(Value::Array(rows)))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct InstallBody {
-    /// The package's connector.toml, as text.
-    manifest: String,
-    /// The WebAssembly component, base64.
-    component: String,
-    /// Move every unpinned app of this connector to the new version
-    /// (each checked against its schema first; those that do not fit stay).
-    #[serde(default)]
-    upgrade_apps: bool,
+    Ok(Json(rows))
 }
 
 #[utoipa::path(
@@ -99,14 +85,14 @@ struct InstallBody {
     operation_id = "installConnector",
     tag = "connectors",
     summary = "Install a connector package (manifest and component); other versions keep running",
-    request_body = InstallBody,
-    responses((status = 201, description = "The installed version, and the apps moved to it")),
+    request_body = proto::NewConnector,
+    responses((status = 201, description = "The installed version, and the apps moved to it", body = proto::Installed)),
     security(("apiToken" = ["apps:write"]))
 )]
 async fn install(
     State(state): State<AppState>,
     actor: Actor,
-    Body(body): Body<InstallBody>,
+    Body(body): Body<proto::NewConnector>,
 ) -> Result<Response, ApiError> {
     let component = base64::engine::general_purpose::STANDARD
         .decode(body.component.trim())
@@ -118,21 +104,21 @@ async fn install(
     if body.upgrade_apps {
         for app_id in state.store.unpinned_apps(&name, &version).await? {
             match move_app(&state, &actor, &app_id, &version, None).await {
-                Ok(_) => upgraded.push(json!(app_id)),
-                Err(e) => kept.push(json!({ "app": app_id, "reason": e.message() })),
+                Ok(_) => upgraded.push(app_id),
+                Err(e) => kept.push(proto::Kept { app: app_id, reason: e.message().to_string() }),
             }
         }
     }
-    let body = json!({
-        "name": name,
-        "version": version,
-        "label": c.package.label(),
-        "digest": c.package.digest,
-        "contract": c.contract_version.to_string(),
-        "upgraded": upgraded,
-        "kept": kept,
-        "warnings": c.package.manifest.access().warnings(),
-    });
+    let body = proto::Installed {
+        name,
+        version,
+        label: c.package.label(),
+        digest: c.package.digest.clone(),
+        contract: c.contract_version.to_string(),
+        upgraded,
+        kept,
+        warnings: c.package.manifest.access().warnings(),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

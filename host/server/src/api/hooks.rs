@@ -6,11 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::{Delivery, HOOK_EVENTS, Hook};
+use provisio_proto::{self as proto, NewHook};
 
 use super::{Actor, ApiError, AppState, Body, Page, Params, timestamp};
 
@@ -18,41 +17,31 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(read, remove)).routes(routes!(deliveries))
 }
 
-fn hook_json(h: &Hook) -> Value {
-    json!({
-        "id": h.id,
-        "name": h.name,
-        "url": h.url,
-        "events": h.events,
-        "status": h.status,
-        "created": timestamp(h.created_at),
-        "lastUpdated": timestamp(h.updated_at),
-    })
+fn hook_json(h: &Hook) -> proto::Hook {
+    proto::Hook {
+        id: h.id.clone(),
+        name: h.name.clone(),
+        url: h.url.clone(),
+        events: h.events.clone(),
+        status: h.status.clone(),
+        created: timestamp(h.created_at),
+        last_updated: timestamp(h.updated_at),
+    }
 }
 
-fn delivery_json(d: &Delivery) -> Value {
-    json!({
-        "id": d.id,
-        "eventId": d.log_id,
-        "eventType": d.event_type,
-        "status": d.status,
-        "attempts": d.attempts,
-        "nextAttempt": (d.status == "pending").then(|| timestamp(d.next_attempt_at)),
-        "lastStatus": d.last_status,
-        "lastError": d.last_error,
-        "created": timestamp(d.created_at),
-        "delivered": d.delivered_at.map(timestamp),
-    })
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct HookBody {
-    name: String,
-    /// Where events are POSTed (http or https).
-    url: String,
-    /// Any of user.deprovisioned, task.created, plan.held, app.quarantined, provisioning.error.
-    events: Vec<String>,
+fn delivery_json(d: &Delivery) -> proto::Delivery {
+    proto::Delivery {
+        id: d.id.clone(),
+        event_id: d.log_id.clone(),
+        event_type: d.event_type.clone(),
+        status: d.status.clone(),
+        attempts: d.attempts,
+        next_attempt: (d.status == "pending").then(|| timestamp(d.next_attempt_at)),
+        last_status: d.last_status,
+        last_error: d.last_error.clone(),
+        created: timestamp(d.created_at),
+        delivered: d.delivered_at.map(timestamp),
+    }
 }
 
 #[utoipa::path(
@@ -61,11 +50,11 @@ struct HookBody {
     operation_id = "listHooks",
     tag = "hooks",
     summary = "Registered event hooks",
-    responses((status = 200, description = "Hooks")),
+    responses((status = 200, description = "Hooks", body = Vec<proto::Hook>)),
     security(("apiToken" = ["hooks:read"]))
 )]
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Array(state.store.hooks().await?.iter().map(hook_json).collect())))
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<proto::Hook>>, ApiError> {
+    Ok(Json(state.store.hooks().await?.iter().map(hook_json).collect()))
 }
 
 #[utoipa::path(
@@ -74,19 +63,19 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     operation_id = "createHook",
     tag = "hooks",
     summary = "Register an event hook; its signing secret is shown in this answer only",
-    request_body = HookBody,
-    responses((status = 201, description = "The hook, with `secret`")),
+    request_body = NewHook,
+    responses((status = 201, description = "The hook, with `secret`", body = proto::CreatedHook)),
     security(("apiToken" = ["hooks:write"]))
 )]
-async fn create(State(state): State<AppState>, actor: Actor, Body(body): Body<HookBody>) -> Result<Response, ApiError> {
+async fn create(State(state): State<AppState>, actor: Actor, Body(body): Body<NewHook>) -> Result<Response, ApiError> {
     let (hook, secret) =
         state.store.create_hook(&actor.name, &body.name, &body.url, &body.events, &state.sealer).await?;
-    let mut answer = hook_json(&hook);
-    answer["secret"] = json!(secret.as_str());
-    answer["verify"] = json!(
-        "X-Provisio-Signature is t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>; compare in constant time and refuse an old t"
-    );
-    answer["knownEvents"] = json!(HOOK_EVENTS);
+    let answer = proto::CreatedHook {
+        hook: hook_json(&hook),
+        secret: secret.as_str().to_string(),
+        verify: "X-Provisio-Signature is t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>; compare in constant time and refuse an old t".into(),
+        known_events: HOOK_EVENTS.iter().map(|e| e.to_string()).collect(),
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -97,10 +86,10 @@ async fn create(State(state): State<AppState>, actor: Actor, Body(body): Body<Ho
     tag = "hooks",
     summary = "An event hook",
     params(("id" = String, Path, description = "The hook's id")),
-    responses((status = 200, description = "The hook")),
+    responses((status = 200, description = "The hook", body = proto::Hook)),
     security(("apiToken" = ["hooks:read"]))
 )]
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<proto::Hook>, ApiError> {
     Ok(Json(hook_json(&state.store.hook(&id).await?)))
 }
 
@@ -126,15 +115,15 @@ async fn remove(State(state): State<AppState>, actor: Actor, Path(id): Path<Stri
     tag = "hooks",
     summary = "A hook's deliveries, newest first: status, attempts, the receiver's last answer",
     params(("id" = String, Path, description = "The hook's id"), Page),
-    responses((status = 200, description = "Deliveries")),
+    responses((status = 200, description = "Deliveries", body = Vec<proto::Delivery>)),
     security(("apiToken" = ["hooks:read"]))
 )]
 async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(page): Params<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<proto::Delivery>>, ApiError> {
     state.store.hook(&id).await?;
     let rows = state.store.deliveries(&id, page.limit()?).await?;
-    Ok(Json(Value::Array(rows.iter().map(delivery_json).collect())))
+    Ok(Json(rows.iter().map(delivery_json).collect()))
 }

@@ -8,8 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, StreamExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
+
+use provisio_proto as proto;
 
 use provisio_directory::{LogCursor, LogEvent, LogQuery, Outcome, Store};
 
@@ -43,6 +44,9 @@ struct LogParams {
     limit: Option<u32>,
     /// The export's format: `json` (default) or `csv`.
     format: Option<String>,
+    /// `ASCENDING` (the default: oldest first, a feed to page on with
+    /// `after`) or `DESCENDING` (newest first, as `provisio logs` shows).
+    sort_order: Option<String>,
 }
 
 fn parse_time(name: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
@@ -57,6 +61,14 @@ impl LogParams {
             Some("failure") => Some(Outcome::Failure),
             Some(other) => return Err(ApiError::invalid(format!("outcome \"{other}\": use success or failure"))),
         };
+        let newest_first = match self.sort_order.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("ASCENDING") => false,
+            Some("DESCENDING") => true,
+            Some(_) => {
+                let given = self.sort_order.as_deref().unwrap_or_default();
+                return Err(ApiError::invalid(format!("sortOrder \"{given}\": use ASCENDING or DESCENDING")));
+            }
+        };
         let limit = super::checked_limit(Some(self.limit.unwrap_or(default_limit)))?;
         Ok(LogQuery {
             actor: self.actor.clone(),
@@ -68,22 +80,23 @@ impl LogParams {
             until_ms: parse_time("until", &self.until)?,
             after: self.after.as_deref().map(str::parse::<LogCursor>).transpose().map_err(ApiError::invalid)?,
             limit,
+            newest_first,
         })
     }
 }
 
-fn event_json(e: &LogEvent) -> Value {
-    json!({
-        "seq": e.seq,
-        "cursor": e.cursor.to_string(),
-        "uuid": e.id,
-        "published": timestamp(e.at),
-        "actor": e.actor,
-        "eventType": e.action,
-        "target": { "type": e.target_type, "id": e.target_id },
-        "outcome": e.outcome,
-        "details": e.details,
-    })
+fn event_json(e: &LogEvent) -> proto::LogEvent {
+    proto::LogEvent {
+        seq: e.seq,
+        cursor: e.cursor.to_string(),
+        uuid: e.id.clone(),
+        published: timestamp(e.at),
+        actor: e.actor.clone(),
+        event_type: e.action.clone(),
+        target: proto::LogTarget { kind: e.target_type.clone(), id: e.target_id.clone() },
+        outcome: e.outcome.clone(),
+        details: e.details.clone(),
+    }
 }
 
 #[utoipa::path(
@@ -91,9 +104,9 @@ fn event_json(e: &LogEvent) -> Value {
     path = "/logs",
     operation_id = "listLogEvents",
     tag = "logs",
-    summary = "System log events in order, filtered and paged (`after` = the last `cursor` seen)",
+    summary = "System log events, oldest first (or newest with `sortOrder=DESCENDING`), filtered and paged (`after` = the last `cursor` seen)",
     params(LogParams),
-    responses((status = 200, description = "Events; a `Link: rel=next` header when there may be more")),
+    responses((status = 200, description = "Events; a `Link: rel=next` header when there may be more", body = Vec<proto::LogEvent>)),
     security(("apiToken" = ["logs:read"]))
 )]
 async fn list(State(state): State<AppState>, Params(p): Params<LogParams>) -> Result<Response, ApiError> {
@@ -102,7 +115,7 @@ async fn list(State(state): State<AppState>, Params(p): Params<LogParams>) -> Re
     }
     let q = p.query(100)?;
     let events = state.store.log(&q).await?;
-    let mut response = Json(Value::Array(events.iter().map(event_json).collect())).into_response();
+    let mut response = Json(events.iter().map(event_json).collect::<Vec<_>>()).into_response();
     if let Some(last) = events.last().filter(|_| events.len() as u32 == q.limit) {
         // The same filters, from after the last event returned.
         let mut next = url_params(&p);
@@ -125,6 +138,7 @@ fn url_params(p: &LogParams) -> Vec<(String, String)> {
         ("outcome", &p.outcome),
         ("since", &p.since),
         ("until", &p.until),
+        ("sortOrder", &p.sort_order),
     ];
     fields.into_iter().filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v))).collect()
 }
@@ -273,7 +287,7 @@ fn json_chunk(events: &[LogEvent], head: bool, last: bool) -> Vec<u8> {
         if !(head && i == 0) {
             out.push(b',');
         }
-        out.extend_from_slice(event_json(e).to_string().as_bytes());
+        out.extend_from_slice(&serde_json::to_vec(&event_json(e)).unwrap_or_default());
     }
     if last {
         out.push(b']');

@@ -17,7 +17,9 @@ mod logs;
 mod nodes;
 mod observe;
 mod plans;
+mod refusals;
 mod tasks;
+mod user_reach;
 mod users;
 mod wire;
 
@@ -56,6 +58,8 @@ pub struct AppState {
     pub permissions: RoutePermissions,
     /// Recently checked API tokens.
     pub tokens: Arc<access::TokenCache>,
+    /// How many refused calls this node has logged this minute.
+    pub refusals: Arc<refusals::Refusals>,
 }
 
 /// The API's routes and the OpenAPI document they were declared with.
@@ -66,6 +70,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             "/api/v1",
             OpenApiRouter::new()
                 .merge(users::routes())
+                .merge(user_reach::routes())
                 .merge(groups::routes())
                 .merge(apps::routes())
                 .merge(accounts::routes())
@@ -170,7 +175,14 @@ impl IntoResponse for ApiError {
             error_summary: self.message,
             error_id: uuid::Uuid::now_v7().to_string(),
         };
-        (self.status, Json(body)).into_response()
+        let refused = matches!(self.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+        let refusal = refused.then(|| refusals::Refusal { code: self.code, message: body.error_summary.clone() });
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(refusal) = refusal {
+            // For the guard, which logs it with the caller (refusals.rs).
+            response.extensions_mut().insert(refusal);
+        }
+        response
     }
 }
 

@@ -4,10 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::ManualTask;
+use provisio_proto as proto;
 
 use super::{Actor, ApiError, AppState, Params, timestamp};
 
@@ -15,18 +15,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(read)).routes(routes!(complete))
 }
 
-fn task_json(t: &ManualTask) -> Value {
-    json!({
-        "id": t.id,
-        "appId": t.app_id,
-        "userId": t.user_id,
-        "login": t.login,
-        "action": t.action,
-        "status": t.status,
-        "created": timestamp(t.created_at),
-        "closed": t.closed_at.map(timestamp),
-        "closedBy": t.closed_by,
-    })
+fn task_json(t: &ManualTask) -> proto::Task {
+    proto::Task {
+        id: t.id.clone(),
+        app_id: t.app_id.clone(),
+        user_id: t.user_id.clone(),
+        login: t.login.clone(),
+        action: t.action.clone(),
+        status: t.status.clone(),
+        created: timestamp(t.created_at),
+        closed: t.closed_at.map(timestamp),
+        closed_by: t.closed_by.clone(),
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -48,17 +48,17 @@ struct TaskQuery {
     tag = "tasks",
     summary = "Manual deprovisioning tasks, oldest first (open ones unless asked otherwise)",
     params(TaskQuery),
-    responses((status = 200, description = "Tasks")),
+    responses((status = 200, description = "Tasks", body = Vec<proto::Task>)),
     security(("apiToken" = ["accounts:read"]))
 )]
-async fn list(State(state): State<AppState>, Params(q): Params<TaskQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>, Params(q): Params<TaskQuery>) -> Result<Json<Vec<proto::Task>>, ApiError> {
     let status = match q.status.as_deref().unwrap_or("open") {
         "all" => None,
         s @ ("open" | "done" | "cancelled") => Some(s),
         other => return Err(ApiError::invalid(format!("status \"{other}\": use open, done, cancelled or all"))),
     };
     let tasks = state.store.manual_tasks(status, q.app_id.as_deref(), super::checked_limit(q.limit)?).await?;
-    Ok(Json(Value::Array(tasks.iter().map(task_json).collect())))
+    Ok(Json(tasks.iter().map(task_json).collect()))
 }
 
 #[utoipa::path(
@@ -68,10 +68,10 @@ async fn list(State(state): State<AppState>, Params(q): Params<TaskQuery>) -> Re
     tag = "tasks",
     summary = "A manual task",
     params(("id" = String, Path, description = "The task's id")),
-    responses((status = 200, description = "The task")),
+    responses((status = 200, description = "The task", body = proto::Task)),
     security(("apiToken" = ["accounts:read"]))
 )]
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<proto::Task>, ApiError> {
     Ok(Json(task_json(&state.store.manual_task(&id).await?)))
 }
 
@@ -82,13 +82,13 @@ async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     tag = "tasks",
     summary = "Mark a manual task done (409 if it is not open)",
     params(("id" = String, Path, description = "The task's id")),
-    responses((status = 200, description = "The task")),
+    responses((status = 200, description = "The task", body = proto::Task)),
     security(("apiToken" = ["tasks:write"]))
 )]
 async fn complete(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::Task>, ApiError> {
     Ok(Json(task_json(&state.store.complete_manual_task(&actor.name, &id).await?)))
 }

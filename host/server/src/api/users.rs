@@ -106,15 +106,20 @@ async fn read(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<proto::User>, ApiError> {
-    // An id or, as in Okta's API, a login.
-    let user = match state.store.user(&id).await {
-        Err(StoreError::NotFound { .. }) => state.store.user_by_login(&id).await?.ok_or_else(|| {
+    Ok(Json(wire::user(&find_user(&state, &actor, &id).await?)))
+}
+
+/// The user a path names by id or, as in Okta's API, by login; one a group
+/// admin may not see is not found.
+pub(super) async fn find_user(state: &AppState, actor: &Actor, id: &str) -> Result<User, ApiError> {
+    let user = match state.store.user(id).await {
+        Err(StoreError::NotFound { .. }) => state.store.user_by_login(id).await?.ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no user has the id or login \"{id}\""))
         })?,
         found => found?,
     };
     actor.may_see_user(&state.store, &user.id).await?;
-    Ok(Json(wire::user(&user)))
+    Ok(user)
 }
 
 #[utoipa::path(

@@ -80,6 +80,7 @@ pub fn account(a: &AppAccount) -> proto::Account {
     let due = a.desired_generation > a.pushed_generation && a.next_attempt_at < NEVER;
     proto::Account {
         user_id: a.user_id.clone(),
+        login: None,
         external_id: a.external_id.clone(),
         sync_state,
         desired_state: a.desired_state.as_str().into(),
@@ -96,6 +97,7 @@ pub fn provisioning_error(e: &ProvisioningError) -> proto::ProvisioningError {
     proto::ProvisioningError {
         app_id: e.app_id.clone(),
         user_id: e.user_id.clone(),
+        login: None,
         error: e.error.clone(),
         attempts: e.attempts,
         next_attempt: e.next_attempt_at.map(timestamp),
@@ -103,7 +105,12 @@ pub fn provisioning_error(e: &ProvisioningError) -> proto::ProvisioningError {
 }
 
 pub fn group_assignment(g: &GroupAssignment) -> proto::GroupAssignment {
-    proto::GroupAssignment { group_id: g.group_id.clone(), priority: g.priority, assigned: timestamp(g.assigned_at) }
+    proto::GroupAssignment {
+        group_id: g.group_id.clone(),
+        name: g.group_name.clone(),
+        priority: g.priority,
+        assigned: timestamp(g.assigned_at),
+    }
 }
 
 /// A stored plan: its summary and operations are the engine's effects,
@@ -131,4 +138,20 @@ pub fn drift(d: &provisio_lifecycle::Drift) -> proto::Drift {
         implied: d.implied.as_str().into(),
         profile_differs: d.profile_differs,
     }
+}
+
+/// Fills in each answer's login: tables and scripts name people, not ids.
+pub async fn with_logins<T>(
+    store: &provisio_directory::Store,
+    mut items: Vec<T>,
+    user_id: impl Fn(&T) -> &str,
+    login: impl Fn(&mut T) -> &mut Option<String>,
+) -> Result<Vec<T>, provisio_directory::StoreError> {
+    let ids: Vec<String> = items.iter().map(|i| user_id(i).to_string()).collect();
+    let logins = store.logins_of(&ids).await?;
+    for item in &mut items {
+        let found = logins.get(user_id(item)).cloned();
+        *login(item) = found;
+    }
+    Ok(items)
 }
