@@ -19,6 +19,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("createUser", "S"),
     ("listUsers", "SAGR"),
     ("getUser", "SAGR"),
+    ("listUserGroups", "SAGR"),
+    ("listUserApps", "SAGR"),
     ("updateUser", "SG"),
     ("replaceUser", "SG"),
     ("deleteUser", "SG"),

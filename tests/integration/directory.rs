@@ -237,12 +237,12 @@ async fn a_consumer_paging_the_log_never_skips_an_event_that_commits_after_a_lat
     let clock = Arc::new(FixedClock::new(1_700_000_000_000));
     let (store, name) = postgres_store(clock).await;
     let mut after = None;
-    store.append_log(&NewLogEvent::success("t", "test", "step", "first", json!({}))).await.expect("first");
+    store.append_log(&NewLogEvent::success("t", "group.create", "step", "first", json!({}))).await.expect("first");
     assert_eq!(read_to_end(&store, &mut after).await, ["first"]);
 
     let mut slow = store.write().await.expect("tx");
-    slow.log(&NewLogEvent::success("t", "test", "step", "slow", json!({}))).await.expect("slow");
-    store.append_log(&NewLogEvent::success("t", "test", "step", "quick", json!({}))).await.expect("quick");
+    slow.log(&NewLogEvent::success("t", "group.create", "step", "slow", json!({}))).await.expect("slow");
+    store.append_log(&NewLogEvent::success("t", "group.create", "step", "quick", json!({}))).await.expect("quick");
     let mut seen = read_to_end(&store, &mut after).await;
     slow.commit().await.expect("commit");
     seen.extend(read_to_end(&store, &mut after).await);
@@ -261,9 +261,9 @@ async fn a_write_held_open_in_another_database_does_not_hold_the_log_back() {
     let (store, name) = postgres_store(clock.clone()).await;
     let (other, other_name) = postgres_store(clock).await;
     let mut elsewhere = other.write().await.expect("tx");
-    elsewhere.log(&NewLogEvent::success("t", "test", "step", "elsewhere", json!({}))).await.expect("held open");
+    elsewhere.log(&NewLogEvent::success("t", "group.create", "step", "elsewhere", json!({}))).await.expect("held open");
 
-    store.append_log(&NewLogEvent::success("t", "test", "step", "mine", json!({}))).await.expect("mine");
+    store.append_log(&NewLogEvent::success("t", "group.create", "step", "mine", json!({}))).await.expect("mine");
     let page = store.log(&LogQuery { limit: 10, ..LogQuery::default() }).await.expect("log");
     let seen: Vec<_> = page.iter().map(|e| e.target_id.as_str()).collect();
     assert_eq!(seen, ["mine"], "the write is seen at once, whatever runs in another database");
