@@ -307,7 +307,7 @@ async fn leaver() {
         'wait: loop {
             for app in &apps {
                 let a = p.ok("GET", &format!("/apps/{app}/accounts/{user}"), None).await;
-                if a["pushedState"] != "inactive" {
+                if a["pushedState"] != "INACTIVE" {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     continue 'wait;
                 }

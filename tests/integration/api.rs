@@ -177,12 +177,12 @@ async fn failures_become_errors_an_admin_retries_and_a_failing_app_is_quarantine
     let mut shown = serde_json::Value::Null;
     for _ in 0..200 {
         shown = p.ok("GET", &format!("/apps/{app}"), None).await;
-        if shown["status"] == "quarantined" {
+        if shown["status"] == "QUARANTINED" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(shown["status"], "quarantined", "{shown}");
+    assert_eq!(shown["status"], "QUARANTINED", "{shown}");
     assert!(shown["quarantineReason"].as_str().is_some_and(|r| r.contains("500")), "{shown}");
     let sent = proxy.exchanges().len();
     p.wait_for_claims(3).await;
@@ -235,13 +235,13 @@ async fn a_fault_of_provisio_itself_is_retried_blames_provisio_and_never_quarant
         let accounts = wrong.accounts(&app).await;
         let status = wrong.ok("GET", &format!("/apps/{app}"), None).await["status"].clone();
         let retried = accounts.iter().filter(|a| a["attempts"].as_i64() >= Some(2)).count();
-        if retried == users.len() || status == "quarantined" {
+        if retried == users.len() || status == "QUARANTINED" {
             break (accounts, status);
         }
         assert!(std::time::Instant::now() < deadline, "no retries: {accounts:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(status, "active", "six failed calls, none of them the app's fault: {accounts:?}");
+    assert_eq!(status, "ACTIVE", "six failed calls, none of them the app's fault: {accounts:?}");
     for account in &accounts {
         assert_eq!(account["syncState"], "RETRYING", "{account}");
         let error = account["lastError"].as_str().unwrap_or_default();
@@ -372,7 +372,7 @@ async fn the_consistency_check_reports_an_account_whose_stored_desire_the_direct
     assert_eq!(drift.len(), 1, "{checked}");
     assert_eq!(
         (drift[0]["userId"].as_str(), drift[0]["stored"].as_str(), drift[0]["implied"].as_str()),
-        (Some(ada.as_str()), Some("inactive"), Some("active"))
+        (Some(ada.as_str()), Some("INACTIVE"), Some("ACTIVE"))
     );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisio-under-test"))

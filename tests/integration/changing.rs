@@ -9,24 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 
 use crate::databases::{BACKENDS, Backend, TestDatabase};
-use crate::server::{Provisio, TEST_CONFIG};
+use crate::server::{Provisio, TEST_CONFIG, eventually};
 use crate::support::{Fault, RecordingProxy, Scim2Server};
 
-/// Polls `probe` until it answers Some, for at most a minute.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "waited a minute for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+const MINUTE: Duration = Duration::from_secs(60);
 
 fn assert_error(what: &str, (status, answer): (u16, Json), expected: (u16, &str), says: &str) {
     assert_eq!((status, answer["errorCode"].as_str()), (expected.0, Some(expected.1)), "{what}: {answer}");
@@ -48,8 +34,8 @@ async fn a_wrong_token_is_fixed_in_place_and_the_log_names_the_credential_never_
         let user = p.create_user("ada@example.com", "Ada", "Lovelace").await;
         p.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
         let path = format!("/apps/{app}");
-        eventually("the app to be quarantined for its token", || async {
-            (p.ok("GET", &path, None).await["status"] == "quarantined").then_some(())
+        eventually("the app to be quarantined for its token", MINUTE, || async {
+            (p.ok("GET", &path, None).await["status"] == "QUARANTINED").then_some(())
         })
         .await;
 
@@ -81,7 +67,7 @@ async fn a_wrong_token_is_fixed_in_place_and_the_log_names_the_credential_never_
         let fix =
             json!({ "name": "Wiki (fixed)", "credentials": { "api": { "scheme": "bearer", "token": scim.token } } });
         let fixed = p.ok("PATCH", &path, Some(fix)).await;
-        assert_eq!((fixed["name"].as_str(), fixed["status"].as_str()), (Some("Wiki (fixed)"), Some("quarantined")));
+        assert_eq!((fixed["name"].as_str(), fixed["status"].as_str()), (Some("Wiki (fixed)"), Some("QUARANTINED")));
         p.ok("POST", &format!("{path}/lifecycle/activate"), None).await;
         p.wait_idle(Duration::from_secs(60)).await;
         assert_eq!(scim.users_by_name().await["ada@example.com"]["active"], true, "{backend:?}");
@@ -91,7 +77,7 @@ async fn a_wrong_token_is_fixed_in_place_and_the_log_names_the_credential_never_
         let rotate = json!({ "credentials": { "api": { "scheme": "bearer", "token": "revoked-token-77ab" } } });
         p.ok("PATCH", &path, Some(rotate)).await;
         p.ok("POST", &format!("/users/{user}"), Some(json!({ "profile": { "title": "Countess" } }))).await;
-        eventually("a call under the rotated token", || async {
+        eventually("a call under the rotated token", MINUTE, || async {
             // The proxy records a call on arrival; its upstream status once
             // the app has answered.
             let calls: Vec<_> = proxy.exchanges().into_iter().filter(|e| e.received > rotated_at).collect();
@@ -204,7 +190,7 @@ async fn a_deleted_app_deprovisions_every_account_first_and_an_unsettled_one_kee
         approve(&p, p.call("DELETE", &path, None).await).await;
         let (status, answer) = p.call("PUT", &format!("{path}/users/{}", users[1]), None).await;
         assert_error("assign to a deleted app", (status, answer), (409, "conflict"), "is being deleted");
-        eventually("every other account to be deprovisioned", || async {
+        eventually("every other account to be deprovisioned", MINUTE, || async {
             let errors = p.ok("GET", &format!("{path}/errors"), None).await;
             let failed = errors.as_array().map_or(0, Vec::len) as i64;
             (failed == 1 && p.pending().await == 1).then_some(())
@@ -218,7 +204,8 @@ async fn a_deleted_app_deprovisions_every_account_first_and_an_unsettled_one_kee
         // Fixed at the app; retried: the last account settles, the app goes.
         proxy.set_faults(|_, _| Fault::Pass);
         p.ok("POST", &format!("{path}/errors/retry"), None).await;
-        eventually("the app to go", || async { (p.call("GET", &path, None).await.0 == 404).then_some(()) }).await;
+        eventually("the app to go", MINUTE, || async { (p.call("GET", &path, None).await.0 == 404).then_some(()) })
+            .await;
         assert_eq!(active_in(&scim).await.values().filter(|a| **a).count(), 0, "{backend:?}: a leaver kept access");
         for event in ["app.retire", "app.delete"] {
             let logged = p.ok("GET", &format!("/logs?eventType={event}&targetId={app}"), None).await;
@@ -237,7 +224,7 @@ async fn a_deleted_app_deprovisions_every_account_first_and_an_unsettled_one_kee
         p.wait_idle(Duration::from_secs(60)).await;
         dead.set_faults(|method, _| if method == "GET" { Fault::Pass } else { Fault::Status(400) });
         approve(&p, p.call("DELETE", &format!("/apps/{gone}"), None).await).await;
-        eventually("the deactivation to be refused", || async {
+        eventually("the deactivation to be refused", MINUTE, || async {
             let errors = p.ok("GET", &format!("/apps/{gone}/errors"), None).await;
             (errors.as_array().map_or(0, Vec::len) == 1).then_some(())
         })

@@ -2,14 +2,17 @@
 //! it: logins and names where ids would go, a listing piped into `head`
 //! that ends quietly, tables that fit the terminal, and each command
 //! family (admins and tokens, hooks, mappings and policy, bulk lifecycle
-//! and search, a user's groups and apps, the log newest first).
+//! and search, a user's groups and apps, the log newest first, connectors,
+//! plans and tasks).
 
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
 use crate::databases::{Backend, TestDatabase};
 use crate::server::{Provisio, TEST_CONFIG, TOKEN};
+use crate::support::{CREATE_ONLY, CREATE_ONLY_MANIFEST, Scim2Server};
 
 fn provisio(p: &Provisio, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_provisio-under-test"));
@@ -55,7 +58,7 @@ async fn a_login_a_group_name_or_an_app_name_works_wherever_an_id_does() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("no user has the id or login \"nobody@example.com\""), "{said}");
     let paused = stdout_json("apps resume by name", &run(&p, &["apps", "resume", "WIKI", "--json"]));
-    assert_eq!((paused["id"].as_str(), paused["status"].as_str()), (Some(app.as_str()), Some("active")), "{paused}");
+    assert_eq!((paused["id"].as_str(), paused["status"].as_str()), (Some(app.as_str()), Some("ACTIVE")), "{paused}");
     drop(p);
     db.drop().await;
 }
@@ -190,14 +193,10 @@ async fn mappings_policy_bulk_lifecycle_and_search_work_from_the_command_line() 
     assert_eq!(after["attributes"]["displayName"], "user.firstName + ' (' + user.login + ')'", "{after}");
 
     let policy = dir.path().join("policy.json");
-    std::fs::write(&policy, r#"{"deprovision": "delete", "retention_days": 30}"#).expect("write");
+    std::fs::write(&policy, r#"{"deprovision": "delete", "retentionDays": 30}"#).expect("write");
     ok_stdout("policy set", &run(&p, &["apps", "policy", "set", "Wiki", policy.to_str().expect("path")]));
     let shown = stdout_json("policy get", &run(&p, &["apps", "policy", "get", "Wiki"]));
-    assert_eq!(
-        (shown["deprovision"].as_str(), shown["retention_days"].as_u64()),
-        (Some("delete"), Some(30)),
-        "{shown}"
-    );
+    assert_eq!((shown["deprovision"].as_str(), shown["retentionDays"].as_u64()), (Some("delete"), Some(30)), "{shown}");
 
     let out =
         ok_stdout("bulk --preview", &run(&p, &["users", "bulk", "suspend", "ada@example.com", &ids[1], "--preview"]));
@@ -254,6 +253,100 @@ async fn a_users_apps_name_the_group_they_come_through_and_the_log_shows_the_new
     let table = ok_stdout("logs", &out);
     let widest = table.lines().map(|l| l.chars().count()).max().unwrap_or(0);
     assert!(widest <= 60 && table.contains("app.group"), "{widest} columns:\n{table}");
+    drop(p);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn connectors_plans_and_tasks_are_worked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scim = Scim2Server::start().await;
+    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
+    let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+
+    // A package folder installed from the command line, then described as
+    // a person reads it and as a program does.
+    let package = dir.path().join("create-only");
+    std::fs::create_dir(&package).expect("mkdir");
+    std::fs::write(package.join("connector.toml"), CREATE_ONLY_MANIFEST).expect("write");
+    std::fs::write(package.join("create-only.wasm"), CREATE_ONLY).expect("write");
+    let installed = ok_stdout("install", &run(&p, &["connectors", "install", package.to_str().expect("path")]));
+    assert!(installed.contains("installed create-only@0.1.0"), "{installed}");
+    let listed = ok_stdout("connectors list", &run(&p, &["connectors", "list"]));
+    assert!(listed.contains("create-only") && listed.contains("scim"), "{listed}");
+    let described = ok_stdout("describe", &run(&p, &["connectors", "describe", "create-only@0.1.0"]));
+    for part in ["operations: ", "create-user", "Settings", "base_url", "Credentials", "bearer"] {
+        assert!(described.contains(part), "the description says {part:?}:\n{described}");
+    }
+    assert!(!described.contains("deactivate-user"), "it cannot deactivate:\n{described}");
+    let d = stdout_json("describe --json", &run(&p, &["connectors", "describe", "create-only@0.1.0", "--json"]));
+    assert_eq!(
+        (&d["label"], &d["settings"][0]["name"], &d["settings"][0]["type"], &d["credentials"][0]["schemes"]),
+        (&json!("create-only@0.1.0"), &json!("base_url"), &json!("url"), &json!(["bearer"])),
+        "{d}"
+    );
+
+    let app = p
+        .ok(
+            "POST",
+            "/apps",
+            Some(json!({
+                "name": "Create only",
+                "connector": "create-only@0.1.0",
+                "settings": { "base_url": format!("{}/v2", scim.origin()) },
+                "credentials": { "api": { "scheme": "bearer", "token": scim.token } },
+                "grants": [scim.origin()],
+                "mappings": { "login": "user.login", "attributes": { "displayName": "user.firstName" } }
+            })),
+        )
+        .await["id"]
+        .as_str()
+        .expect("app id")
+        .to_string();
+    for login in ["lee@example.com", "vera@example.com"] {
+        let user = p.create_user(login, "L", "V").await;
+        p.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
+    }
+    p.wait_idle(Duration::from_secs(30)).await;
+    p.ok("PUT", &format!("/apps/{app}/policy"), Some(json!({ "guard": { "floor": 0 } }))).await;
+
+    // A held change, rejected: nothing of it happens.
+    let leavers = ["users", "bulk", "deactivate", "lee@example.com", "vera@example.com"];
+    let held = |p: &Provisio| {
+        let out = provisio(p, &leavers).arg("-q").output().expect("run");
+        ok_stdout("bulk deactivate", &out).trim().to_string()
+    };
+    let plan = held(&p);
+    let plans = stdout_json("plans list", &run(&p, &["plans", "list", "--status", "held", "--json"]));
+    assert_eq!((plans[0]["id"].as_str(), plans[0]["status"].as_str()), (Some(plan.as_str()), Some("HELD")), "{plans}");
+    let shown = ok_stdout("plans get", &run(&p, &["plans", "get", &plan]));
+    for part in ["users.lifecycle", "HELD", "Create only: 2 deactivate"] {
+        assert!(shown.contains(part), "the plan says {part:?}, the app by name:\n{shown}");
+    }
+    ok_stdout("plans reject", &run(&p, &["plans", "reject", &plan]));
+    let rejected = stdout_json("plans list", &run(&p, &["plans", "list", "--status", "REJECTED", "--json"]));
+    assert_eq!(rejected[0]["id"].as_str(), Some(plan.as_str()), "{rejected}");
+    let lee = p.ok("GET", "/users/lee@example.com", None).await;
+    assert_eq!(lee["status"], "ACTIVE", "a rejected plan changes no one");
+
+    // The same change approved: the connector cannot deactivate, so each
+    // leaver's account becomes a task, worked from the command line.
+    let plan = held(&p);
+    ok_stdout("plans approve", &run(&p, &["plans", "approve", &plan]));
+    crate::server::eventually("a task per leaver", Duration::from_secs(30), || async {
+        (p.ok("GET", "/tasks", None).await.as_array().map(Vec::len) == Some(2)).then_some(())
+    })
+    .await;
+    let open = ok_stdout("tasks list", &run(&p, &["tasks", "list"]));
+    assert!(open.contains("lee@example.com") && open.contains("vera@example.com") && open.contains("OPEN"), "{open}");
+    let tasks = stdout_json("tasks list", &run(&p, &["tasks", "list", "--json"]));
+    let first = tasks[0]["id"].as_str().expect("task id").to_string();
+    ok_stdout("tasks done", &run(&p, &["tasks", "done", &first]));
+    let done = stdout_json("tasks list", &run(&p, &["tasks", "list", "--status", "done", "--json"]));
+    assert_eq!((done[0]["id"].as_str(), done[0]["status"].as_str()), (Some(first.as_str()), Some("DONE")), "{done}");
+    let bad = run(&p, &["tasks", "list", "--status", "finished"]);
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && said.contains("OPEN, DONE, CANCELLED"), "the error lists the statuses: {said}");
     drop(p);
     db.drop().await;
 }

@@ -4,26 +4,14 @@
 //! nothing is sent blind, and an admin who looked in the app says what is
 //! there: the account's id (linked, never created again) or nothing (created).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use crate::databases::{Backend, TestDatabase};
 use crate::server::{Provisio, TEST_CONFIG};
 use crate::support::{CREATE_ONLY, CREATE_ONLY_MANIFEST, Fault, RecordingProxy, Scim2Server};
-
-async fn wait_for_state(p: &Provisio, app: &str, user: &str, state: &str) -> Json {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let account = p.ok("GET", &format!("/apps/{app}/accounts/{user}"), None).await;
-        if account["syncState"] == state {
-            return account;
-        }
-        assert!(Instant::now() < deadline, "never {state}: {account}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn posts(proxy: &RecordingProxy) -> usize {
     proxy.exchanges().iter().filter(|e| e.method == "POST").count()
@@ -59,7 +47,7 @@ async fn a_create_of_unknown_outcome_waits_for_an_admin_who_links_the_account_or
     proxy.set_faults(refusing_lookups(Fault::DropAfter));
     let ada = p.create_user("ada@example.com", "Ada", "Lovelace").await;
     p.ok("PUT", &format!("/apps/{app}/users/{ada}"), None).await;
-    let account = wait_for_state(&p, &app, &ada, "OUTCOME_UNKNOWN").await;
+    let account = p.account_reaching(&format!("/apps/{app}/accounts/{ada}"), "OUTCOME_UNKNOWN").await;
     let error = account["lastError"].as_str().unwrap_or_default();
     assert!(error.contains("outcome unknown") && error.contains("/resolve"), "says what to do: {error}");
     assert!(account["nextAttempt"].is_null(), "nothing more is tried by itself: {account}");
@@ -99,7 +87,7 @@ async fn a_create_of_unknown_outcome_waits_for_an_admin_who_links_the_account_or
     proxy.set_faults(refusing_lookups(Fault::DropBefore));
     let alan = p.create_user("alan@example.com", "Alan", "Turing").await;
     p.ok("PUT", &format!("/apps/{app}/users/{alan}"), None).await;
-    wait_for_state(&p, &app, &alan, "OUTCOME_UNKNOWN").await;
+    p.account_reaching(&format!("/apps/{app}/accounts/{alan}"), "OUTCOME_UNKNOWN").await;
     assert!(!scim.users_by_name().await.contains_key("alan@example.com"));
     proxy.set_faults(|_, _| Fault::Pass);
     p.ok("POST", &format!("/apps/{app}/accounts/{alan}/resolve"), Some(json!({ "absent": true }))).await;

@@ -130,7 +130,7 @@ fn changes(s: &Scene) -> Vec<(&'static str, Change)> {
             "delete leavers, keep the suspended",
             Change::SetPolicy {
                 app_id: s.app.clone(),
-                policy: json!({ "deprovision": "delete", "on_suspend": "keep", "guard": { "percent": 100 } }),
+                policy: json!({ "deprovision": "delete", "onSuspend": "keep", "guard": { "percent": 100 } }),
             },
         ),
     ]

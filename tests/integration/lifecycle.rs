@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use crate::databases::{BACKENDS, Backend, TestDatabase};
-use crate::server::{Provisio, TEST_CONFIG};
+use crate::server::{Provisio, TEST_CONFIG, eventually};
 use crate::support::{RecordingProxy, Scim2Server};
 
 struct World {
@@ -163,7 +163,7 @@ async fn removing_a_large_group_from_an_app_waits_for_approval() {
         let (status, held) = p.call("DELETE", &format!("/apps/{app}/groups/{group}"), None).await;
         assert_eq!(status, 202, "{backend:?}: held: {held}");
         let plan = held["plan"]["id"].as_str().expect("plan id").to_string();
-        assert_eq!(held["plan"]["status"], "held");
+        assert_eq!(held["plan"]["status"], "HELD");
         assert_eq!(p.ok("GET", "/plans?status=held", None).await.as_array().map(Vec::len), Some(1));
         // Held: the assignment stays and nothing is sent.
         assert_eq!(p.ok("GET", &format!("/apps/{app}/groups"), None).await.as_array().map(Vec::len), Some(1));
@@ -279,7 +279,10 @@ async fn provisioning_survives_being_killed_three_times() {
         w.provisio.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
 
         let held_post = || w.proxy.exchanges().iter().any(|e| e.fault == Fault::HoldAfter && e.upstream_status == 201);
-        wait_for(|| async { held_post() }, "the held create to reach the app").await;
+        eventually("the held create to reach the app", Duration::from_secs(180), || async {
+            held_post().then_some(())
+        })
+        .await;
         w.provisio.kill();
         w.provisio.restart().await;
         let held_name = w
@@ -291,7 +294,10 @@ async fn provisioning_survives_being_killed_three_times() {
             .expect("held userName");
         for at_least in [900, 1_500] {
             let scim = &w.scim;
-            wait_for(|| async { scim.total_users().await >= at_least }, "provisioning to go on").await;
+            eventually("provisioning to go on", Duration::from_secs(180), || async {
+                (scim.total_users().await >= at_least).then_some(())
+            })
+            .await;
             w.provisio.kill();
             let at_kill = w.scim.total_users().await;
             assert!(at_kill < USERS as u64, "{backend:?}: killed while provisioning ({at_kill} of {USERS} done)");
@@ -310,17 +316,5 @@ async fn provisioning_survives_being_killed_three_times() {
         assert!(looked_up, "{backend:?}: {held_name} was looked up after the crash");
         assert_eq!(w.provisio.pending().await, 0, "the work queue is empty");
         w.end().await;
-    }
-}
-
-async fn wait_for<F, Fut>(mut condition: F, what: &str)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while !condition().await {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

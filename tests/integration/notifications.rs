@@ -162,7 +162,7 @@ async fn an_app_that_cannot_deprovision_gets_a_task_and_a_webhook_hears_of_it_si
             task["action"].as_str(),
             task["status"].as_str()
         ),
-        (Some(app.as_str()), Some(user.as_str()), Some("leaver@example.com"), Some("deactivate"), Some("open"))
+        (Some(app.as_str()), Some(user.as_str()), Some("leaver@example.com"), Some("deactivate"), Some("OPEN"))
     );
     assert!(task["created"].as_str().is_some_and(|c| c.starts_with("20")));
     assert_eq!(scim.users_by_name().await["leaver@example.com"]["active"], true, "nobody touched the app");
@@ -199,14 +199,14 @@ async fn an_app_that_cannot_deprovision_gets_a_task_and_a_webhook_hears_of_it_si
     let deliveries = p.ok("GET", &format!("/hooks/{hook_id}/deliveries"), None).await;
     let deliveries = deliveries.as_array().expect("deliveries");
     assert_eq!(deliveries.len(), 2, "{deliveries:?}");
-    assert!(deliveries.iter().all(|d| d["status"] == "delivered"), "{deliveries:?}");
+    assert!(deliveries.iter().all(|d| d["status"] == "DELIVERED"), "{deliveries:?}");
     let attempts: i64 = deliveries.iter().filter_map(|d| d["attempts"].as_i64()).sum();
     assert_eq!(attempts, 4, "two failed attempts and two that landed: {deliveries:?}");
 
     // An admin marks the task done; twice is a conflict.
     let task_id = task["id"].as_str().expect("task id");
     let done = p.ok("POST", &format!("/tasks/{task_id}/done"), None).await;
-    assert_eq!((done["status"].as_str(), done["closedBy"].as_str()), (Some("done"), Some("bootstrap-admin")));
+    assert_eq!((done["status"].as_str(), done["closedBy"].as_str()), (Some("DONE"), Some("bootstrap-admin")));
     let (status, answer) = p.call("POST", &format!("/tasks/{task_id}/done"), None).await;
     assert_eq!((status, answer["errorCode"].as_str()), (409, Some("conflict")), "{answer}");
     assert_eq!(p.ok("GET", "/tasks", None).await.as_array().map(Vec::len), Some(0), "none open");

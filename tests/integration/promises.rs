@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use crate::databases::{BACKENDS, Backend, TestDatabase};
 use crate::lax_app::{Behaviour, LaxApp, Request};
@@ -242,7 +242,7 @@ async fn a_new_hire_with_a_leaver_s_email_gets_a_collision_error_not_the_leaver_
         let hire = person(&p, "bob@example.com", "desk@example.com", "Bob", "Director").await;
         p.ok("PUT", &format!("/apps/{app_id}/users/{hire}"), None).await;
         let path = format!("/apps/{app_id}/accounts/{hire}");
-        let account = wait_for_state(&p, &path, "ERROR").await;
+        let account = p.account_reaching(&path, "ERROR").await;
         let error = account["lastError"].as_str().unwrap_or_default();
         assert!(error.contains("login collision") && error.contains("desk@example.com"), "{backend:?}: {error}");
         let errors = p.ok("GET", &format!("/apps/{app_id}/errors"), None).await;
@@ -254,24 +254,12 @@ async fn a_new_hire_with_a_leaver_s_email_gets_a_collision_error_not_the_leaver_
         assert_eq!(held["displayName"], "Ann Doe", "{backend:?}: and keeps the leaver's name");
         // The new hire leaves too: nothing in the app changes.
         p.ok("POST", &format!("/users/{hire}/lifecycle/deactivate"), None).await;
-        wait_for_state(&p, &path, "SYNCED").await;
+        p.account_reaching(&path, "SYNCED").await;
         let (_, found) = scim.get("/Users?filter=userName%20eq%20%22desk@example.com%22").await;
         assert_eq!(found["totalResults"], 1);
         assert_eq!(found["Resources"][0]["active"], json!(false), "{backend:?}");
         p.kill();
         db.drop().await;
-    }
-}
-
-async fn wait_for_state(p: &Provisio, path: &str, state: &str) -> Json {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let account = p.ok("GET", path, None).await;
-        if account["syncState"] == state {
-            return account;
-        }
-        assert!(std::time::Instant::now() < deadline, "{path} never reached {state}: {account}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -386,13 +374,13 @@ async fn concurrent_changes_end_as_some_serial_order_would_and_never_answer_5xx(
         for id in &leavers {
             let (status, account) = p.call("GET", &format!("/apps/{app_id}/accounts/{id}"), None).await;
             assert!(
-                status == 404 || account["desiredState"] != "active",
+                status == 404 || account["desiredState"] != "ACTIVE",
                 "{backend:?}: a deprovisioned user's account is wanted active: {account}"
             );
         }
         for id in &stayers {
             let account = p.ok("GET", &format!("/apps/{app_id}/accounts/{id}"), None).await;
-            assert_eq!(account["desiredState"], "active", "{backend:?}: an assigned user's account: {account}");
+            assert_eq!(account["desiredState"], "ACTIVE", "{backend:?}: an assigned user's account: {account}");
         }
         p.wait_idle(Duration::from_secs(120)).await;
         let held = w.app.by_name();

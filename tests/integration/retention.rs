@@ -105,7 +105,7 @@ impl Rig {
 async fn deactivated_accounts_are_restorable_until_retention_ends_then_deleted() {
     for backend in BACKENDS {
         // A guard that lets one deletion through: this test is not about it.
-        let policy = json!({ "deprovision": "delete", "retention_days": 30, "guard": { "percent": 100 } });
+        let policy = json!({ "deprovision": "delete", "retentionDays": 30, "guard": { "percent": 100 } });
         let rig = Rig::start(backend, policy).await;
         let (user, id) = rig.provisioned("grace@example.com").await;
         let (engine, clock, server) = (&rig.engine, &rig.clock, &rig.server);
@@ -141,6 +141,7 @@ async fn expiry_is_held_by_the_guard_like_any_fan_out_and_spares_a_suspended_use
     // SQLite only: the engine's guard and retention rules are the same on
     // both backends (the store's parts are tested on both above).
     // No floor: the guard holds these few deletions as it would many.
+    // Spelled as policies stored by earlier versions are (snake_case).
     let policy = json!({ "deprovision": "delete", "retention_days": 1, "guard": { "floor": 0 } });
     let rig = Rig::start(Backend::Sqlite, policy).await;
     let mut leavers = Vec::new();

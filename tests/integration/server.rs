@@ -8,6 +8,24 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
+/// Polls `probe` until it finds what it looks for, and answers that; the
+/// test fails naming `what` once `patience` has passed. The one way a test
+/// waits for an event it cannot be told of.
+pub async fn eventually<T, F, Fut>(what: &str, patience: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "waited {patience:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct Provisio {
@@ -243,6 +261,16 @@ impl Provisio {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the account at `path` (`/apps/{app}/accounts/{user}`)
+    /// reaches `sync_state`, and answers it.
+    pub async fn account_reaching(&self, path: &str, sync_state: &str) -> Json {
+        eventually(&format!("{path} to reach {sync_state}"), Duration::from_secs(30), || async {
+            let account = self.ok("GET", path, None).await;
+            (account["syncState"] == sync_state).then_some(account)
+        })
+        .await
     }
 
     /// How often the executor has looked for work (its claims, found or not).

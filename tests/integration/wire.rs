@@ -63,8 +63,9 @@ async fn schemathesis_finds_no_server_error_no_undocumented_status_and_no_answer
     }
 }
 
-/// Every key of every object in `value` is camelCase (no `_`), and every
-/// value of a key that names a time is RFC 3339 text, not a number.
+/// Every key of every object in `value` is camelCase (no `_`), every value
+/// of a key that names a time is RFC 3339 text, not a number, and every
+/// status or state is UPPERCASE.
 fn assert_one_convention(what: &str, value: &Json) {
     match value {
         Json::Object(map) => {
@@ -78,9 +79,15 @@ fn assert_one_convention(what: &str, value: &Json) {
                         "{what}: {key} is not an RFC 3339 time: {v}"
                     );
                 }
+                let statusish = key == "status" || key.ends_with("State") || key == "stored" || key == "implied";
+                if let (true, Some(text)) = (statusish, v.as_str()) {
+                    assert_eq!(text, text.to_ascii_uppercase(), "{what}: {key} is not UPPERCASE in {value}");
+                }
                 // A held plan's change is the engine's own format, shown as
-                // stored; the rest of the plan follows the convention.
-                if key != "change" {
+                // stored; an app's settings are named by its connector and
+                // its mappings by the app's schema. The rest follows the
+                // convention.
+                if !["change", "settings", "mappings"].contains(&key.as_str()) {
                     assert_one_convention(what, v);
                 }
             }
@@ -124,34 +131,96 @@ async fn plans_previews_and_errors_say_camel_case_and_rfc_3339_like_the_rest() {
     assert_one_convention("an app's errors", &p.ok("GET", &format!("/apps/{app}/errors"), None).await);
     assert_one_convention("an app's groups", &p.ok("GET", &format!("/apps/{app}/groups"), None).await);
     assert_one_convention("an error", &p.call("GET", "/users/nobody", None).await.1);
+    assert_one_convention("the apps", &p.ok("GET", "/apps", None).await);
+    assert_one_convention("the users", &p.ok("GET", "/users", None).await);
+    assert_one_convention("the accounts", &p.ok("GET", &format!("/apps/{app}/accounts"), None).await);
+    assert_one_convention("a check", &p.ok("GET", &format!("/apps/{app}/consistency"), None).await);
+    assert_one_convention("the admins", &p.ok("GET", "/admins", None).await);
+    assert_one_convention("the tasks", &p.ok("GET", "/tasks?status=all", None).await);
+
+    // A policy written in the snake_case of earlier versions is read, and
+    // shown camelCase with its defaults spelled out.
+    let old = json!({ "retention_days": 3, "on_suspend": "keep", "deprovision": "delete" });
+    let set = p.ok("PUT", &format!("/apps/{app}/policy"), Some(old)).await;
+    let shown = p.ok("GET", &format!("/apps/{app}"), None).await;
+    assert_one_convention("an app", &shown);
+    assert_one_convention("a policy", &shown["policy"]);
+    assert_eq!(set["policy"], shown["policy"], "{set}");
+    assert_eq!(
+        (&shown["policy"]["retentionDays"], &shown["policy"]["onSuspend"], &shown["policy"]["guard"]["max"]),
+        (&json!(3), &json!("keep"), &json!(50)),
+        "{shown}"
+    );
     drop(p);
     db.drop().await;
 }
 
 #[tokio::test]
 async fn every_list_refuses_a_limit_out_of_range_and_names_it_and_pages_with_a_link() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
-    let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
-    let app = p.create_scim_app("Wiki", "http://127.0.0.1:9", "t").await;
-    for list in ["/users", "/groups", &format!("/apps/{app}/accounts"), "/plans", "/logs", "/tasks"] {
-        for limit in ["0", "1001"] {
-            let (status, answer) = p.call("GET", &format!("{list}?limit={limit}"), None).await;
-            assert_eq!(
-                (status, answer["errorCode"].as_str()),
-                (400, Some("invalid")),
-                "{list}?limit={limit}: {answer}"
-            );
-            let summary = answer["errorSummary"].as_str().unwrap_or_default();
-            assert!(summary.contains("limit"), "{list}: the error names the parameter: {summary}");
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = TestDatabase::new(backend, dir.path()).await;
+        let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+        let app = p.create_scim_app("Wiki", "http://127.0.0.1:9", "t").await;
+        let group = p.ok("POST", "/groups", Some(json!({ "profile": { "name": "G" } }))).await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let lists = [
+            "/users".to_string(),
+            "/groups".into(),
+            format!("/groups/{group}/users"),
+            format!("/apps/{app}/users"),
+            format!("/apps/{app}/accounts"),
+            "/plans".into(),
+            "/logs".into(),
+            "/tasks".into(),
+        ];
+        for list in &lists {
+            for limit in ["0", "1001"] {
+                let (status, answer) = p.call("GET", &format!("{list}?limit={limit}"), None).await;
+                assert_eq!(
+                    (status, answer["errorCode"].as_str()),
+                    (400, Some("invalid")),
+                    "{backend:?} {list}?limit={limit}: {answer}"
+                );
+                let summary = answer["errorSummary"].as_str().unwrap_or_default();
+                assert!(summary.contains("limit"), "{list}: the error names the parameter: {summary}");
+            }
         }
+        let mut users = Vec::new();
+        for i in 0..3 {
+            let user = p.create_user(&format!("p{i}@example.com"), "P", "Age").await;
+            p.ok("PUT", &format!("/groups/{group}/users/{user}"), None).await;
+            users.push(user);
+        }
+        // p0 has the app directly as well as through the group.
+        p.ok("PUT", &format!("/apps/{app}/users/{}", users[0]), None).await;
+        p.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
+
+        let logins = ["p0@example.com", "p1@example.com", "p2@example.com"];
+        let login = |u: &Json| u["profile"]["login"].as_str().unwrap_or_default().to_string();
+        assert_eq!(walk(&p, "/api/v1/users?limit=2", login).await, logins, "{backend:?} users");
+        assert_eq!(walk(&p, &format!("/api/v1/groups/{group}/users?limit=2"), login).await, logins, "{backend:?}");
+        let app_user = |u: &Json| {
+            format!("{} {}", u["login"].as_str().unwrap_or_default(), u["scope"].as_str().unwrap_or_default())
+        };
+        assert_eq!(
+            walk(&p, &format!("/api/v1/apps/{app}/users?limit=2"), app_user).await,
+            ["p0@example.com USER", "p1@example.com GROUP", "p2@example.com GROUP"],
+            "{backend:?}: each user once, direct if assigned directly at all"
+        );
+        drop(p);
+        db.drop().await;
     }
-    for i in 0..3 {
-        p.create_user(&format!("p{i}@example.com"), "P", "Age").await;
-    }
-    // Two pages of two and one, followed by the Link header alone.
+}
+
+/// Follows a list's `Link: rel="next"` from `path` to its end, and names
+/// each item with `name`, sorted (pages go by id, not by login); a page
+/// that repeats fails.
+async fn walk(p: &Provisio, path: &str, name: impl Fn(&Json) -> String) -> Vec<String> {
     let mut seen = Vec::new();
-    let mut next = Some("/api/v1/users?limit=2".to_string());
+    let mut next = Some(path.to_string());
     while let Some(path) = next.take() {
         let response = reqwest::Client::new()
             .get(format!("{}{path}", p.base))
@@ -164,13 +233,12 @@ async fn every_list_refuses_a_limit_out_of_range_and_names_it_and_pages_with_a_l
             l.trim_start_matches('<').split('>').next().unwrap_or_default().to_string()
         });
         let page: Vec<Json> = response.json().await.expect("a page");
-        seen.extend(page.iter().map(|u| u["profile"]["login"].as_str().unwrap_or_default().to_string()));
+        assert!(page.len() <= 2, "{path}: a page larger than its limit");
+        seen.extend(page.iter().map(&name));
         assert!(seen.len() <= 3, "the pages repeat: {seen:?}");
     }
     seen.sort();
-    assert_eq!(seen, ["p0@example.com", "p1@example.com", "p2@example.com"]);
-    drop(p);
-    db.drop().await;
+    seen
 }
 
 #[tokio::test]

@@ -284,7 +284,7 @@ impl Store {
                 Ok(AppWork {
                     app_id: r.try_get("app_id")?,
                     name: r.try_get("name")?,
-                    status: r.try_get("status")?,
+                    status: AppStatus::from_stored(&r.try_get::<String, _>("status")?),
                     reason: r.try_get("quarantine_reason")?,
                     pending,
                     waiting_for_admin: if stopped { pending } else { r.try_get("waiting")? },
@@ -302,6 +302,7 @@ impl Store {
     }
 }
 
+use provisio_proto::AppStatus;
 /// One app's share of the work queue: read as the API shows it.
 pub use provisio_proto::AppWork;
 

@@ -250,6 +250,34 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
     }
 
+    /// A page of the app's users, in id order, from after `after`: each
+    /// with whether it is assigned directly (else only through groups).
+    pub async fn app_user_page(
+        &self,
+        app_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, bool)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, MAX(direct) AS direct FROM ( \
+               SELECT user_id, CAST(1 AS BIGINT) AS direct FROM app_user_assignments WHERE app_id = $1 \
+               UNION ALL SELECT m.user_id, CAST(0 AS BIGINT) FROM app_group_assignments g \
+               JOIN memberships m ON m.group_id = g.group_id WHERE g.app_id = $1) t \
+             WHERE ($2 IS NULL OR user_id > $2) GROUP BY user_id ORDER BY user_id LIMIT $3",
+        )
+        .bind(app_id)
+        .bind(after.map(str::to_string))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let direct: i64 = r.try_get("direct")?;
+                Ok((r.try_get("user_id")?, direct == 1))
+            })
+            .collect()
+    }
+
     /// Why a user has each app: one grant for a direct assignment and one
     /// for each group (with its name) that brings the app, by app name.
     pub async fn user_app_grants(&self, user_id: &str) -> Result<Vec<AppGrant>, StoreError> {
@@ -498,14 +526,6 @@ pub struct GroupAssignment {
 
 impl Store {
     /// Users assigned to the app directly (not through groups).
-    pub async fn direct_assignments(&self, app_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT user_id FROM app_user_assignments WHERE app_id = $1 ORDER BY user_id")
-            .bind(app_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
-    }
-
     pub async fn group_assignments(&self, app_id: &str) -> Result<Vec<GroupAssignment>, StoreError> {
         let rows = sqlx::query(
             "SELECT ga.group_id, g.name, ga.priority, ga.assigned_at FROM app_group_assignments ga \

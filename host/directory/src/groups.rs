@@ -9,6 +9,7 @@ use crate::error::{StoreError, conflict_on_unique};
 use crate::log::NewLogEvent;
 use crate::store::{Store, new_id};
 use crate::tx::Tx;
+use crate::users::{USER_COLUMNS, User, from_row as user_row};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {
@@ -211,6 +212,23 @@ impl Store {
     /// Member user ids, in id order.
     pub async fn members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
         fetch_members(&self.pool, group_id).await
+    }
+
+    /// A page of a group's members, in id order, from after `after`: one
+    /// query however large the group (the membership key is ordered by user).
+    pub async fn member_page(&self, group_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError> {
+        // The membership table shares no column name with users, so the
+        // user columns need no prefix.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.group_id = $1 AND ($2 IS NULL OR m.user_id > $2) ORDER BY m.user_id LIMIT $3"
+        )))
+        .bind(group_id)
+        .bind(after.map(str::to_string))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_row).collect()
     }
 
     /// The groups a user is in, by name.

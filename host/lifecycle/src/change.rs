@@ -305,8 +305,8 @@ pub(crate) async fn apply(tx: &mut Tx, actor: &str, change: &Change) -> Result<(
             json!({ "mappings": mappings })
         }
         Change::SetPolicy { app_id, policy } => {
-            Policy::parse(policy).map_err(EngineError::Invalid)?;
-            tx.set_app_policy(actor, app_id, policy).await?;
+            let policy = Policy::canonical(policy).map_err(EngineError::Invalid)?;
+            tx.set_app_policy(actor, app_id, &policy).await?;
             scope.apps.push(app_id.clone());
             json!({ "policy": policy })
         }

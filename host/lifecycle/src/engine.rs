@@ -241,7 +241,8 @@ impl<C: Connectors> Engine<C> {
                         .map(|u| PlannedChange { user_id: u.clone(), op: PlannedOp::Delete, attributes: Vec::new() })
                         .collect();
                     let counts = BTreeMap::from([("delete".to_string(), changes.len() as u64)]);
-                    let effect = AppEffect { app_id: app.id.clone(), accounts, counts, changes };
+                    let effect =
+                        AppEffect { app_id: app.id.clone(), name: app.name.clone(), accounts, counts, changes };
                     self.hold("retention", &change, &[effect]).await?;
                     report.held += 1;
                 }
@@ -339,11 +340,14 @@ impl<C: Connectors> Engine<C> {
             let end = start + pairs[start..].iter().take_while(|(a, _)| *a == app_id).count();
             let user_ids: Vec<String> = pairs[start..end].iter().map(|(_, u)| u.clone()).collect();
             start = end;
-            let view = self.app_view(tx.app(&app_id).await?)?;
+            let app = tx.app(&app_id).await?;
+            let name = app.name.clone();
+            let view = self.app_view(app)?;
             let accounts_held = if count { tx.account_count(&app_id).await? } else { -1 };
             let known = Known::read(tx, &app_id, &user_ids).await?;
             let mut effect = AppEffect {
                 app_id: app_id.clone(),
+                name,
                 accounts: accounts_held,
                 counts: BTreeMap::new(),
                 changes: Vec::new(),

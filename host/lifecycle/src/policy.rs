@@ -72,17 +72,20 @@ impl Guard {
 /// The longest settle time an app may be given.
 pub const MAX_SETTLE_SECS: u32 = 24 * 3600;
 
+/// Spelled camelCase on the wire like the rest of the API; the snake_case
+/// names of earlier versions are still read (policies stored by them, and
+/// their scripts), and an app's policy is shown in its canonical form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policy {
     #[serde(default)]
     pub deprovision: Deprovision,
-    #[serde(default)]
+    #[serde(default, alias = "on_suspend")]
     pub on_suspend: OnSuspend,
     /// With `deprovision = "delete"`: days a deactivated account stays
     /// restorable before it is deleted (where the connector can). None:
     /// deleted at once.
-    #[serde(default)]
+    #[serde(default, alias = "retention_days", skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
     #[serde(default)]
     pub guard: Guard,
@@ -91,7 +94,7 @@ pub struct Policy {
     /// that account starts sooner, so an in-doubt create is looked up only
     /// once the app has had time to commit it. Default: the executor's
     /// `settle_secs` (30).
-    #[serde(default)]
+    #[serde(default, alias = "settle_secs", skip_serializing_if = "Option::is_none")]
     pub settle_secs: Option<u32>,
 }
 
@@ -105,9 +108,17 @@ impl Policy {
             return Err("policy: guard.percent must be between 0 and 100".into());
         }
         if policy.settle_secs.is_some_and(|s| s > MAX_SETTLE_SECS) {
-            return Err(format!("policy: settle_secs must be at most {MAX_SETTLE_SECS} (a day)"));
+            return Err(format!("policy: settleSecs must be at most {MAX_SETTLE_SECS} (a day)"));
         }
         Ok(policy)
+    }
+
+    /// `value` read and written back: camelCase, every default spelled
+    /// out, so an operator sees the guard that applies, not only what
+    /// they wrote.
+    pub fn canonical(value: &Value) -> Result<Value, String> {
+        let policy = Policy::parse(value)?;
+        serde_json::to_value(&policy).map_err(|e| format!("policy: {e}"))
     }
 }
 
@@ -180,5 +191,19 @@ mod tests {
         assert_eq!(Guard { floor: 0, ..g }.threshold(3), 0);
         assert!(Policy::parse(&serde_json::json!({"guard": {"percent": 150}})).is_err());
         assert!(Policy::parse(&serde_json::json!({"deprovison": "delete"})).is_err(), "typo refused");
+    }
+
+    #[test]
+    fn a_policy_reads_camel_case_or_the_old_snake_case_and_shows_camel_case_with_its_defaults() {
+        let camel = serde_json::json!({"deprovision": "delete", "retentionDays": 30, "onSuspend": "keep"});
+        let snake = serde_json::json!({"deprovision": "delete", "retention_days": 30, "on_suspend": "keep"});
+        assert_eq!(Policy::parse(&camel), Policy::parse(&snake));
+        assert_eq!(
+            Policy::canonical(&snake),
+            Ok(serde_json::json!({
+                "deprovision": "delete", "onSuspend": "keep", "retentionDays": 30,
+                "guard": {"percent": 20.0, "max": 50, "floor": 5}
+            }))
+        );
     }
 }

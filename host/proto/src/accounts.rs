@@ -32,9 +32,8 @@ pub struct Account {
     /// The account's id in the app.
     pub external_id: Option<String>,
     pub sync_state: SyncState,
-    /// absent, active, inactive or deleted.
-    pub desired_state: String,
-    pub pushed_state: String,
+    pub desired_state: crate::AccountState,
+    pub pushed_state: crate::AccountState,
     /// The attributes the app should hold.
     #[schema(value_type = Object)]
     pub desired: Attributes,
@@ -63,8 +62,10 @@ pub struct ResolveBody {
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     pub user_id: String,
-    pub stored: String,
-    pub implied: String,
+    /// The state the directory holds for the account.
+    pub stored: crate::AccountState,
+    /// The state the user's status and assignments imply.
+    pub implied: crate::AccountState,
     pub profile_differs: bool,
 }
 

@@ -12,8 +12,8 @@ pub struct Admin {
     pub login: String,
     /// super-admin, app-admin, group-admin or read-only.
     pub role: String,
-    /// active or deactivated (a deactivated admin's tokens stop working).
-    pub status: String,
+    /// A deactivated admin's tokens stop working.
+    pub status: crate::AdminStatus,
     /// The groups a group admin manages.
     pub groups: Vec<String>,
     /// Absent for the bootstrap admin, which is not stored.

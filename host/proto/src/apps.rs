@@ -19,8 +19,7 @@ pub struct App {
     pub connector_pinned: bool,
     /// `name@version` it ran before its last change of version.
     pub previous_connector: Option<String>,
-    /// active, paused or quarantined.
-    pub status: String,
+    pub status: crate::AppStatus,
     pub quarantine_reason: Option<String>,
     pub paused_until: Option<String>,
     #[schema(value_type = Object)]

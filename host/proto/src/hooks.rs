@@ -11,7 +11,7 @@ pub struct Hook {
     pub url: String,
     /// System-log event types the hook hears.
     pub events: Vec<String>,
-    pub status: String,
+    pub status: crate::HookStatus,
     pub created: String,
     pub last_updated: String,
 }
@@ -49,8 +49,7 @@ pub struct Delivery {
     /// The system-log event delivered.
     pub event_id: String,
     pub event_type: String,
-    /// pending, delivered or failed (attempts exhausted).
-    pub status: String,
+    pub status: crate::DeliveryStatus,
     pub attempts: i64,
     pub next_attempt: Option<String>,
     /// The receiver's last HTTP status.

@@ -25,6 +25,7 @@ pub mod groups;
 pub mod hooks;
 pub mod logs;
 pub mod plans;
+pub mod status;
 pub mod users;
 pub mod work;
 
@@ -37,6 +38,7 @@ pub use groups::*;
 pub use hooks::*;
 pub use logs::*;
 pub use plans::*;
+pub use status::*;
 pub use users::*;
 pub use work::*;
 

@@ -53,6 +53,10 @@ pub struct PlannedChange {
 pub struct AppEffect {
     #[serde(alias = "app_id")]
     pub app_id: String,
+    /// The app's name when the change was planned (empty in plans stored
+    /// before names were recorded).
+    #[serde(default)]
+    pub name: String,
     /// Accounts the app holds (the guard's base); -1 when not counted (a
     /// change the guard does not look at).
     pub accounts: i64,
@@ -89,8 +93,7 @@ pub struct Plan {
     pub id: String,
     /// The kind of change, e.g. `assign_group`, `bulk_lifecycle`.
     pub kind: String,
-    /// held, applied or rejected.
-    pub status: String,
+    pub status: crate::PlanStatus,
     /// Per app: its accounts and the operations by kind.
     pub summary: Vec<AppEffect>,
     /// Per app: each account's operation.
@@ -127,7 +130,7 @@ pub struct Work {
 pub struct AppWork {
     pub app_id: String,
     pub name: String,
-    pub status: String,
+    pub status: crate::AppStatus,
     /// Why it is quarantined, if it is.
     pub reason: Option<String>,
     pub pending: i64,

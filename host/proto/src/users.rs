@@ -9,8 +9,7 @@ use crate::Attributes;
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,
-    /// STAGED, ACTIVE, SUSPENDED or DEPROVISIONED.
-    pub status: String,
+    pub status: crate::UserStatus,
     pub created: String,
     pub last_updated: String,
     pub status_changed: String,

@@ -13,8 +13,7 @@ pub struct Task {
     pub login: String,
     /// deactivate, delete or reactivate.
     pub action: String,
-    /// open, done or cancelled.
-    pub status: String,
+    pub status: crate::TaskStatus,
     pub created: String,
     pub closed: Option<String>,
     pub closed_by: Option<String>,

@@ -75,11 +75,10 @@ pub async fn run(data_dir: &Path, cmd: Command, json: bool) -> anyhow::Result<()
         Command::Describe { connector } => {
             let c = find(&runtime, &connector)?;
             let d = runtime.describe(&c).await?;
-            let access = c.package.manifest.access();
-            crate::remote::say(format_args!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "descriptor": d, "access": access }))?
-            ));
+            crate::commands::connectors::show_description(
+                &crate::api::wire::connector_description(&c, &d, Vec::new()),
+                json,
+            );
             Ok(())
         }
         Command::Check { connector, app } => {

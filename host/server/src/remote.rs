@@ -193,12 +193,7 @@ impl Client {
             say(format_args!("{}", serde_json::to_string_pretty(items).unwrap_or_default()));
             return;
         }
-        let mut table = fitted_table();
-        table.set_header(T::HEADER.iter().copied());
-        for item in items {
-            table.add_row(item.cells());
-        }
-        say(format_args!("{table}"));
+        say(format_args!("{}", table_of(items)));
     }
 
     /// Prints one typed item: a JSON object, or a table of one row.
@@ -231,6 +226,16 @@ impl Client {
 pub trait Row: serde::Serialize {
     const HEADER: &'static [&'static str];
     fn cells(&self) -> Vec<String>;
+}
+
+/// `items` as a table that fits the terminal.
+pub fn table_of<T: Row>(items: &[T]) -> Table {
+    let mut table = fitted_table();
+    table.set_header(T::HEADER.iter().copied());
+    for item in items {
+        table.add_row(item.cells());
+    }
+    table
 }
 
 /// A table that keeps within the terminal's width (or `COLUMNS`, where

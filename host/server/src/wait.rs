@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
-use provisio_proto::{AppWork, Work};
+use provisio_proto::{AppStatus, AppWork, Work};
 use serde_json::json;
 
 use crate::remote::Client;
@@ -52,12 +52,12 @@ pub async fn wait(c: &Client, timeout: Duration) -> anyhow::Result<()> {
 /// What one app's waiting changes need, in a line.
 fn waiting_line(app: &AppWork) -> String {
     let (id, name, n) = (&app.app_id, &app.name, app.waiting_for_admin);
-    match app.status.as_str() {
-        "quarantined" => format!(
+    match app.status {
+        AppStatus::Quarantined => format!(
             "app {name} ({id}) is quarantined ({}): {n} changes wait for `provisio apps resume {id}`",
             app.reason.as_deref().unwrap_or_default()
         ),
-        "paused" => format!("app {name} ({id}) is paused: {n} changes wait for `provisio apps resume {id}`"),
+        AppStatus::Paused => format!("app {name} ({id}) is paused: {n} changes wait for `provisio apps resume {id}`"),
         _ => format!("app {name} ({id}): {n} accounts in ERROR; see `provisio errors list {id}`, then retry"),
     }
 }

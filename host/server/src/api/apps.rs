@@ -3,7 +3,7 @@
 //! assignments. Their accounts are in `accounts`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use provisio_directory::{App, AppConfigEdit, NewApp, Retirement, StoreError};
 use provisio_lifecycle::{AccountImage, Change, Mappings, Policy};
 use provisio_proto as proto;
 
-use super::{Actor, ApiError, AppState, Body, Params, PreviewParam, submit, typed, wire};
+use super::{Actor, ApiError, AppState, Body, Page, Params, PreviewParam, page, submit, typed, wire};
 use crate::provisioner::{AppParts, validate_config};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -58,8 +58,7 @@ async fn create(
         .ok_or_else(|| ApiError::invalid("connector: name it as NAME@VERSION, e.g. scim@0.1.0"))?;
     let mappings = body.mappings.unwrap_or_else(|| json!({}));
     Mappings::parse(&mappings).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let policy = body.policy.unwrap_or_else(|| json!({}));
-    Policy::parse(&policy).map_err(ApiError::invalid)?;
+    let policy = Policy::canonical(&body.policy.unwrap_or_else(|| json!({}))).map_err(ApiError::invalid)?;
     let settings = Value::Object(body.settings);
     let parts = AppParts { settings: &settings, grants: &body.grants, credential_origins: &body.credential_origins };
     validate_config(state.connectors.runtime(), (name, version), &parts, &body.credentials)
@@ -380,22 +379,27 @@ async fn set_policy(
     path = "/apps/{id}/users",
     operation_id = "listAppUsers",
     tag = "apps",
-    summary = "Users assigned to the app, directly or by group",
-    params(("id" = String, Path, description = "The app's id")),
-    responses((status = 200, description = "Assigned users", body = Vec<proto::AppUser>)),
+    summary = "Users assigned to the app, directly or by group, paged by id",
+    params(("id" = String, Path, description = "The app's id"), Page),
+    responses((status = 200, description = "Assigned users; a `Link: rel=next` header when there may be more", body = Vec<proto::AppUser>)),
     security(("apiToken" = ["accounts:read"]))
 )]
 async fn users(
     State(state): State<AppState>,
     _: Actor,
     Path(id): Path<String>,
-) -> Result<Json<Vec<proto::AppUser>>, ApiError> {
+    OriginalUri(uri): OriginalUri,
+    Params(p): Params<Page>,
+) -> Result<Response, ApiError> {
+    let limit = p.limit()?;
     state.store.app(&id).await?;
-    let direct = state.store.direct_assignments(&id).await?;
-    let all = state.store.app_users(&id).await?;
-    let scope = |u: &String| if direct.contains(u) { proto::Scope::User } else { proto::Scope::Group };
-    let users = all.iter().map(|u| proto::AppUser { id: u.clone(), login: None, scope: scope(u) }).collect();
-    Ok(Json(wire::with_logins(&state.store, users, |u| &u.id, |u| &mut u.login).await?))
+    let users = state.store.app_user_page(&id, p.after.as_deref(), limit).await?;
+    let last = users.last().map(|(u, _)| u.clone());
+    let scope = |direct: bool| if direct { proto::Scope::User } else { proto::Scope::Group };
+    let users =
+        users.into_iter().map(|(id, direct)| proto::AppUser { id, login: None, scope: scope(direct) }).collect();
+    let users = wire::with_logins(&state.store, users, |u| &u.id, |u| &mut u.login).await?;
+    Ok(page(&uri, &users, limit, last))
 }
 
 #[utoipa::path(

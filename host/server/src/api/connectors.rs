@@ -10,14 +10,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use provisio_directory::StoreError;
 use provisio_proto as proto;
 
 use super::apps::app_json;
-use super::{Actor, ApiError, AppState, Body, timestamp};
+use super::{Actor, ApiError, AppState, Body, timestamp, wire};
 use crate::provisioner::{AppParts, InstallFailure, validate_config};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -132,13 +131,13 @@ async fn install(
         ("name" = String, Path, description = "The connector's name"),
         ("version" = String, Path, description = "The version")
     ),
-    responses((status = 200, description = "The descriptor and the apps that run it")),
+    responses((status = 200, description = "The descriptor, what the manifest lets it reach, and the apps that run it", body = proto::ConnectorDescription)),
     security(("apiToken" = ["apps:read"]))
 )]
 async fn describe(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<proto::ConnectorDescription>, ApiError> {
     let runtime = state.connectors.runtime();
     let c = runtime.connector(&name, &version).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("connector {name}@{version} is not installed"))
@@ -155,8 +154,7 @@ async fn describe(
         .find(|p| p.name == name && p.version == version)
         .map(|p| p.apps)
         .unwrap_or_default();
-    let access = c.package.manifest.access();
-    Ok(Json(json!({ "descriptor": d, "access": access, "digest": c.package.digest, "apps": apps })))
+    Ok(Json(wire::connector_description(&c, &d, apps)))
 }
 
 #[utoipa::path(

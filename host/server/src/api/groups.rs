@@ -145,23 +145,24 @@ async fn list(
     path = "/groups/{id}/users",
     operation_id = "listGroupMembers",
     tag = "groups",
-    summary = "A group's members",
-    params(("id" = String, Path, description = "The group's id")),
-    responses((status = 200, description = "Users", body = Vec<proto::User>)),
+    summary = "A group's members, paged by id",
+    params(("id" = String, Path, description = "The group's id"), Page),
+    responses((status = 200, description = "Users; a `Link: rel=next` header when there may be more", body = Vec<proto::User>)),
     security(("apiToken" = ["directory:read"]))
 )]
 async fn members(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<Vec<proto::User>>, ApiError> {
+    OriginalUri(uri): OriginalUri,
+    Params(p): Params<Page>,
+) -> Result<Response, ApiError> {
     actor.may_see_group(&id)?;
+    let limit = p.limit()?;
     state.store.group(&id).await?;
-    let mut users = Vec::new();
-    for user_id in state.store.members(&id).await? {
-        users.push(wire::user(&state.store.user(&user_id).await?));
-    }
-    Ok(Json(users))
+    let users = state.store.member_page(&id, p.after.as_deref(), limit).await?;
+    let last = users.last().map(|u| u.id.clone());
+    Ok(page(&uri, &users.iter().map(wire::user).collect::<Vec<_>>(), limit, last))
 }
 
 #[utoipa::path(

@@ -23,7 +23,7 @@ fn hook_json(h: &Hook) -> proto::Hook {
         name: h.name.clone(),
         url: h.url.clone(),
         events: h.events.clone(),
-        status: h.status.clone(),
+        status: proto::HookStatus::from_stored(&h.status),
         created: timestamp(h.created_at),
         last_updated: timestamp(h.updated_at),
     }
@@ -34,7 +34,7 @@ fn delivery_json(d: &Delivery) -> proto::Delivery {
         id: d.id.clone(),
         event_id: d.log_id.clone(),
         event_type: d.event_type.clone(),
-        status: d.status.clone(),
+        status: proto::DeliveryStatus::from_stored(&d.status),
         attempts: d.attempts,
         next_attempt: (d.status == "pending").then(|| timestamp(d.next_attempt_at)),
         last_status: d.last_status,

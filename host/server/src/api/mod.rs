@@ -21,7 +21,7 @@ mod refusals;
 mod tasks;
 mod user_reach;
 mod users;
-mod wire;
+pub(crate) mod wire;
 
 pub use access::{Actor, PERMISSIONS, RoutePermissions, role_holds};
 pub use input::{Body, Params};

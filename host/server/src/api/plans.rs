@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct PlanQuery {
-    /// held, applied or rejected.
+    /// HELD, APPROVED, REJECTED or APPLIED; either case.
     status: Option<String>,
     /// At most this many, newest first (1-1000, default 200).
     #[param(minimum = 1, maximum = 1000)]
@@ -46,12 +46,11 @@ async fn list(
     Params(q): Params<PlanQuery>,
 ) -> Result<Json<Vec<proto::Plan>>, ApiError> {
     let limit = checked_limit(q.limit)?;
-    if let Some(s) = &q.status
-        && !matches!(s.as_str(), "held" | "applied" | "rejected")
-    {
-        return Err(ApiError::invalid(format!("status \"{s}\": use held, applied or rejected")));
-    }
-    Ok(Json(state.store.list_plans(q.status.as_deref(), limit).await?.iter().map(wire::plan).collect()))
+    let status =
+        q.status.as_deref().map(|s| proto::PlanStatus::parse("status", s)).transpose().map_err(ApiError::invalid)?;
+    Ok(Json(
+        state.store.list_plans(status.map(proto::PlanStatus::stored), limit).await?.iter().map(wire::plan).collect(),
+    ))
 }
 
 #[utoipa::path(

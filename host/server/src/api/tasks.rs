@@ -22,7 +22,7 @@ fn task_json(t: &ManualTask) -> proto::Task {
         user_id: t.user_id.clone(),
         login: t.login.clone(),
         action: t.action.clone(),
-        status: t.status.clone(),
+        status: proto::TaskStatus::from_stored(&t.status),
         created: timestamp(t.created_at),
         closed: t.closed_at.map(timestamp),
         closed_by: t.closed_by.clone(),
@@ -33,7 +33,7 @@ fn task_json(t: &ManualTask) -> proto::Task {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 struct TaskQuery {
-    /// open (default), done, cancelled or all.
+    /// OPEN (the default), DONE, CANCELLED or ALL; either case.
     status: Option<String>,
     app_id: Option<String>,
     /// At most this many (1-1000, default 200).
@@ -52,12 +52,15 @@ struct TaskQuery {
     security(("apiToken" = ["accounts:read"]))
 )]
 async fn list(State(state): State<AppState>, Params(q): Params<TaskQuery>) -> Result<Json<Vec<proto::Task>>, ApiError> {
-    let status = match q.status.as_deref().unwrap_or("open") {
-        "all" => None,
-        s @ ("open" | "done" | "cancelled") => Some(s),
-        other => return Err(ApiError::invalid(format!("status \"{other}\": use open, done, cancelled or all"))),
+    let status = match q.status.as_deref() {
+        None => Some(proto::TaskStatus::Open),
+        Some(all) if all.eq_ignore_ascii_case("all") => None,
+        Some(s) => Some(proto::TaskStatus::parse("status", s).map_err(|e| ApiError::invalid(format!("{e} or ALL")))?),
     };
-    let tasks = state.store.manual_tasks(status, q.app_id.as_deref(), super::checked_limit(q.limit)?).await?;
+    let tasks = state
+        .store
+        .manual_tasks(status.map(proto::TaskStatus::stored), q.app_id.as_deref(), super::checked_limit(q.limit)?)
+        .await?;
     Ok(Json(tasks.iter().map(task_json).collect()))
 }
 

@@ -18,7 +18,7 @@ pub fn user(user: &User) -> proto::User {
     profile.insert("login".into(), user.login.clone().into());
     proto::User {
         id: user.id.clone(),
-        status: user.status.as_str().to_ascii_uppercase(),
+        status: proto::UserStatus::from_stored(user.status.as_str()),
         created: timestamp(user.created_at),
         last_updated: timestamp(user.updated_at),
         status_changed: timestamp(user.status_changed_at),
@@ -45,7 +45,7 @@ pub fn app(state: &AppState, app: &App) -> proto::App {
         connector: format!("{}@{}", app.connector_name, app.connector_version),
         connector_pinned: app.connector_pinned,
         previous_connector: app.previous_connector_version.as_ref().map(|v| format!("{}@{v}", app.connector_name)),
-        status: app.status.clone(),
+        status: proto::AppStatus::from_stored(&app.status),
         quarantine_reason: app.quarantine_reason.clone(),
         paused_until: app.paused_until.map(timestamp),
         settings: app.settings.clone(),
@@ -53,7 +53,8 @@ pub fn app(state: &AppState, app: &App) -> proto::App {
         grants: app.grants.clone(),
         credential_origins: credential_origins(state.connectors.runtime(), app),
         mappings: app.mappings.clone(),
-        policy: app.policy.clone(),
+        // Stored by an earlier version, it may say snake_case.
+        policy: provisio_lifecycle::Policy::canonical(&app.policy).unwrap_or_else(|_| app.policy.clone()),
         retiring_since: app.retiring_since.map(timestamp),
         unsettled_accounts: None,
         created: timestamp(app.created_at),
@@ -83,8 +84,8 @@ pub fn account(a: &AppAccount) -> proto::Account {
         login: None,
         external_id: a.external_id.clone(),
         sync_state,
-        desired_state: a.desired_state.as_str().into(),
-        pushed_state: a.pushed_state.as_str().into(),
+        desired_state: proto::AccountState::from_stored(a.desired_state.as_str()),
+        pushed_state: proto::AccountState::from_stored(a.pushed_state.as_str()),
         desired: a.desired_profile.clone(),
         pushed: a.pushed_profile.clone(),
         attempts: a.attempt,
@@ -120,7 +121,7 @@ pub fn plan(p: &Plan) -> proto::Plan {
     proto::Plan {
         id: p.id.clone(),
         kind: p.kind.clone(),
-        status: p.status.clone(),
+        status: proto::PlanStatus::from_stored(&p.status),
         summary: effects(&p.summary),
         operations: effects(&p.operations),
         change: p.change.clone(),
@@ -134,8 +135,8 @@ pub fn plan(p: &Plan) -> proto::Plan {
 pub fn drift(d: &provisio_lifecycle::Drift) -> proto::Drift {
     proto::Drift {
         user_id: d.user_id.clone(),
-        stored: d.stored.as_str().into(),
-        implied: d.implied.as_str().into(),
+        stored: proto::AccountState::from_stored(d.stored.as_str()),
+        implied: proto::AccountState::from_stored(d.implied.as_str()),
         profile_differs: d.profile_differs,
     }
 }
@@ -154,4 +155,65 @@ pub async fn with_logins<T>(
         *login(item) = found;
     }
     Ok(items)
+}
+
+/// A connector version as it describes itself, with what its manifest
+/// lets it reach: one shape for the API and for `provisio package describe`.
+pub fn connector_description(
+    c: &provisio_runtime::Connector,
+    d: &provisio_runtime::model::Descriptor,
+    apps: Vec<String>,
+) -> proto::ConnectorDescription {
+    let access = c.package.manifest.access();
+    proto::ConnectorDescription {
+        name: c.package.name().into(),
+        version: c.package.version().into(),
+        label: c.package.label(),
+        digest: c.package.digest.clone(),
+        contract: c.contract_version.to_string(),
+        apps,
+        operations: d.operations.iter().map(|o| o.name().to_string()).collect(),
+        settings: d
+            .settings
+            .iter()
+            .map(|s| proto::SettingInfo {
+                name: s.name.clone(),
+                kind: wire_name(&s.setting_type),
+                required: s.required,
+                description: s.description.clone(),
+            })
+            .collect(),
+        credentials: access
+            .credentials
+            .iter()
+            .map(|c| proto::CredentialInfo {
+                name: c.name.clone(),
+                schemes: c.schemes.iter().map(wire_name).collect(),
+                origins: c.origins.clone(),
+                required: c.required,
+                wildcard: c.wildcard,
+            })
+            .collect(),
+        hosts: access.hosts,
+        profile: d.profile.iter().map(attribute_info).collect(),
+    }
+}
+
+fn attribute_info(a: &provisio_runtime::model::AttributeSchema) -> proto::AttributeInfo {
+    proto::AttributeInfo {
+        name: a.name.clone(),
+        kind: wire_name(&a.value_type),
+        multi_valued: a.multi_valued,
+        required: a.required,
+        description: a.description.clone(),
+        sub_attributes: a.sub_attributes.iter().map(attribute_info).collect(),
+    }
+}
+
+/// A unit enum's serde name (`kebab-case` in the runtime's types).
+fn wire_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }

@@ -41,7 +41,7 @@ pub async fn assignments(c: &Client, cmd: Assignments) -> anyhow::Result<()> {
     match cmd {
         Assignments::List { app } => {
             let app = resolve::app(c, &app).await?;
-            let users: Vec<AppUser> = c.get_as(&format!("/apps/{}/users", enc(&app))).await?;
+            let users: Vec<AppUser> = c.get_all(&format!("/apps/{}/users", enc(&app)), |u: &AppUser| &u.id).await?;
             let groups: Vec<GroupAssignment> = c.get_as(&format!("/apps/{}/groups", enc(&app))).await?;
             if c.json {
                 crate::remote::say(format_args!(

@@ -7,10 +7,10 @@ use base64::Engine as _;
 use clap::Subcommand;
 use serde_json::json;
 
-use provisio_proto::Connector;
+use provisio_proto::{AttributeInfo, Connector, ConnectorDescription};
 
 use super::pointer_str;
-use crate::remote::{Client, enc};
+use crate::remote::{Client, enc, say, table_of};
 
 #[derive(Subcommand, Debug)]
 pub enum Connectors {
@@ -82,8 +82,8 @@ pub async fn connectors(c: &Client, cmd: Connectors) -> anyhow::Result<()> {
         }
         Connectors::Describe { connector } => {
             let (name, version) = split_label(&connector)?;
-            let d = c.get(&format!("/connectors/{}/{}", enc(name), enc(version))).await?;
-            crate::remote::say(format_args!("{}", serde_json::to_string_pretty(&d)?));
+            let d: ConnectorDescription = c.get_as(&format!("/connectors/{}/{}", enc(name), enc(version))).await?;
+            show_description(&d, c.json);
         }
         Connectors::Remove { connector } => {
             let (name, version) = split_label(&connector)?;
@@ -105,4 +105,37 @@ pub async fn connectors(c: &Client, cmd: Connectors) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A connector's description as a person reads it: what it is and runs,
+/// then its settings, credentials and profile as tables (or the JSON).
+pub fn show_description(d: &ConnectorDescription, json: bool) {
+    if json {
+        say(format_args!("{}", serde_json::to_string_pretty(d).unwrap_or_default()));
+        return;
+    }
+    let or_none = |items: &[String]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
+    say(format_args!("{} ({}, contract {})", d.label, d.digest, d.contract));
+    say(format_args!("apps:       {}", or_none(&d.apps)));
+    say(format_args!("operations: {}", or_none(&d.operations)));
+    say(format_args!("may call:   {}", or_none(&d.hosts)));
+    if !d.settings.is_empty() {
+        say(format_args!("\nSettings\n{}", table_of(&d.settings)));
+    }
+    if !d.credentials.is_empty() {
+        say(format_args!("\nCredentials\n{}", table_of(&d.credentials)));
+    }
+    if !d.profile.is_empty() {
+        // A complex attribute's parts read as `name.part`.
+        fn flatten(prefix: &str, attributes: &[AttributeInfo], out: &mut Vec<AttributeInfo>) {
+            for a in attributes {
+                let name = format!("{prefix}{}", a.name);
+                out.push(AttributeInfo { name: name.clone(), sub_attributes: Vec::new(), ..a.clone() });
+                flatten(&format!("{name}."), &a.sub_attributes, out);
+            }
+        }
+        let mut rows = Vec::new();
+        flatten("", &d.profile, &mut rows);
+        say(format_args!("\nProfile\n{}", table_of(&rows)));
+    }
 }

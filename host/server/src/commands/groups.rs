@@ -59,7 +59,7 @@ pub async fn groups(c: &Client, cmd: Groups) -> anyhow::Result<()> {
         }
         Groups::Members { group } => {
             let id = resolve::group(c, &group).await?;
-            c.rows(&c.get_as::<Vec<User>>(&format!("/groups/{}/users", enc(&id))).await?)
+            c.rows(&c.get_all(&format!("/groups/{}/users", enc(&id)), |u: &User| &u.id).await?)
         }
         Groups::Add { group, user } => {
             let (group_id, user_id) = (resolve::group(c, &group).await?, resolve::user(c, &user).await?);

@@ -11,7 +11,7 @@ use crate::remote::Client;
 mod admins;
 mod apps;
 mod assignments;
-mod connectors;
+pub(crate) mod connectors;
 mod groups;
 mod hooks;
 mod logs;
@@ -48,9 +48,9 @@ fn json_file(file: &std::path::Path) -> anyhow::Result<Value> {
 
 /// What a quarantined app needs once its configuration is fixed.
 fn resume_hint(app: &Value) -> String {
-    match app["status"].as_str() {
-        Some("quarantined") => {
-            format!("; it is quarantined: `provisio apps resume {}` sends its work again", pointer_str(app, "/id"))
+    match serde_json::from_value::<provisio_proto::App>(app.clone()) {
+        Ok(app) if app.status == provisio_proto::AppStatus::Quarantined => {
+            format!("; it is quarantined: `provisio apps resume {}` sends its work again", app.id)
         }
         _ => String::new(),
     }

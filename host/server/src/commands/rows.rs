@@ -23,7 +23,13 @@ impl Row for proto::User {
     const HEADER: &'static [&'static str] = &["ID", "LOGIN", "NAME", "STATUS", "UPDATED"];
     fn cells(&self) -> Vec<String> {
         let name = format!("{} {}", attribute(&self.profile, "firstName"), attribute(&self.profile, "lastName"));
-        vec![self.id.clone(), self.login().into(), name.trim().into(), self.status.clone(), self.last_updated.clone()]
+        vec![
+            self.id.clone(),
+            self.login().into(),
+            name.trim().into(),
+            self.status.to_string(),
+            self.last_updated.clone(),
+        ]
     }
 }
 
@@ -39,7 +45,7 @@ impl Row for proto::App {
     fn cells(&self) -> Vec<String> {
         let status = match &self.quarantine_reason {
             Some(reason) => format!("{} ({reason})", self.status),
-            None => self.status.clone(),
+            None => self.status.to_string(),
         };
         vec![self.id.clone(), self.name.clone(), self.connector.clone(), self.connector_pinned.to_string(), status]
     }
@@ -57,21 +63,29 @@ impl Row for proto::UserApp {
     }
 }
 
+/// What a change does to one app, e.g. `2 deactivate, 1 update`.
+fn counts(e: &proto::AppEffect) -> String {
+    let counts: Vec<String> = e.counts.iter().map(|(op, n)| format!("{n} {op}")).collect();
+    if counts.is_empty() { "nothing".into() } else { counts.join(", ") }
+}
+
+/// A preview's lines, one per app: its name, its id and what it would feel.
+pub fn effect_lines(effects: &[proto::AppEffect]) -> Vec<String> {
+    effects.iter().map(|e| format!("  app {} ({}): {}", e.name, e.app_id, counts(e))).collect()
+}
+
 impl Row for proto::Plan {
     const HEADER: &'static [&'static str] = &["ID", "KIND", "STATUS", "BY", "CREATED", "EFFECT"];
     fn cells(&self) -> Vec<String> {
         let apps: Vec<String> = self
             .summary
             .iter()
-            .map(|e| {
-                let counts: Vec<String> = e.counts.iter().map(|(op, n)| format!("{n} {op}")).collect();
-                format!("{}: {}", e.app_id, counts.join(", "))
-            })
+            .map(|e| format!("{}: {}", if e.name.is_empty() { &e.app_id } else { &e.name }, counts(e)))
             .collect();
         vec![
             self.id.clone(),
             self.kind.clone(),
-            self.status.clone(),
+            self.status.to_string(),
             self.created_by.clone(),
             self.created.clone(),
             apps.join("; "),
@@ -95,7 +109,7 @@ impl Row for proto::LogEvent {
 impl Row for proto::Admin {
     const HEADER: &'static [&'static str] = &["ID", "LOGIN", "ROLE", "STATUS", "GROUPS"];
     fn cells(&self) -> Vec<String> {
-        vec![or_empty(&self.id), self.login.clone(), self.role.clone(), self.status.clone(), self.groups.join(", ")]
+        vec![or_empty(&self.id), self.login.clone(), self.role.clone(), self.status.to_string(), self.groups.join(", ")]
     }
 }
 
@@ -117,7 +131,7 @@ impl Row for proto::Token {
 impl Row for proto::Hook {
     const HEADER: &'static [&'static str] = &["ID", "NAME", "URL", "EVENTS", "STATUS"];
     fn cells(&self) -> Vec<String> {
-        vec![self.id.clone(), self.name.clone(), self.url.clone(), self.events.join(", "), self.status.clone()]
+        vec![self.id.clone(), self.name.clone(), self.url.clone(), self.events.join(", "), self.status.to_string()]
     }
 }
 
@@ -127,7 +141,7 @@ impl Row for proto::Delivery {
         vec![
             self.id.clone(),
             self.event_type.clone(),
-            self.status.clone(),
+            self.status.to_string(),
             self.attempts.to_string(),
             self.last_status.map(|s| s.to_string()).unwrap_or_default(),
             or_empty(&self.last_error),
@@ -142,7 +156,7 @@ impl Row for proto::Account {
             self.login.clone().unwrap_or_else(|| self.user_id.clone()),
             or_empty(&self.external_id),
             serde_json::to_value(self.sync_state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-            self.pushed_state.clone(),
+            self.pushed_state.to_string(),
             self.attempts.to_string(),
             or_empty(&self.last_error),
         ]
@@ -187,7 +201,7 @@ impl Row for proto::Task {
             self.app_id.clone(),
             self.login.clone(),
             self.action.clone(),
-            self.status.clone(),
+            self.status.to_string(),
             self.created.clone(),
         ]
     }
@@ -218,5 +232,31 @@ impl Row for proto::Connector {
             self.apps.join(", "),
             self.installed.clone(),
         ]
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes".into() } else { String::new() }
+}
+
+impl Row for proto::SettingInfo {
+    const HEADER: &'static [&'static str] = &["SETTING", "TYPE", "REQUIRED", "DESCRIPTION"];
+    fn cells(&self) -> Vec<String> {
+        vec![self.name.clone(), self.kind.clone(), yes(self.required), self.description.clone()]
+    }
+}
+
+impl Row for proto::CredentialInfo {
+    const HEADER: &'static [&'static str] = &["CREDENTIAL", "SCHEMES", "MAY GO TO", "REQUIRED"];
+    fn cells(&self) -> Vec<String> {
+        let origins = self.origins.join(", ") + if self.wildcard { " (each app names its own)" } else { "" };
+        vec![self.name.clone(), self.schemes.join(", "), origins, yes(self.required)]
+    }
+}
+
+impl Row for proto::AttributeInfo {
+    const HEADER: &'static [&'static str] = &["ATTRIBUTE", "TYPE", "MULTI", "REQUIRED", "DESCRIPTION"];
+    fn cells(&self) -> Vec<String> {
+        vec![self.name.clone(), self.kind.clone(), yes(self.multi_valued), yes(self.required), self.description.clone()]
     }
 }

@@ -46,7 +46,7 @@ pub enum Policy {
     #[command(after_help = "Example:\n  provisio apps policy get Wiki")]
     Get { app: String },
     /// Replace the policy from a JSON file (`-`: standard input), e.g.
-    /// {"deprovision": "delete", "retention_days": 30}.
+    /// {"deprovision": "delete", "retentionDays": 30}.
     #[command(after_help = "Example:\n  provisio apps policy set Wiki policy.json --preview")]
     Set {
         app: String,
@@ -114,11 +114,7 @@ fn changed(c: &Client, answer: &Value, preview: bool, message: String) -> anyhow
         "nothing was changed{}; it would do:",
         if p.would_be_held { " (over the mass-change guard, it would wait for approval)" } else { "" }
     )];
-    for e in &p.effects {
-        let counts: Vec<String> = e.counts.iter().map(|(op, n)| format!("{n} {op}")).collect();
-        let counts = if counts.is_empty() { "nothing".to_string() } else { counts.join(", ") };
-        lines.push(format!("  app {}: {counts}", e.app_id));
-    }
+    lines.extend(super::rows::effect_lines(&p.effects));
     c.done(answer, lines.join("\n"));
     Ok(())
 }

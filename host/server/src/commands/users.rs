@@ -193,10 +193,7 @@ async fn bulk(
         let p: Preview = serde_json::from_value(answer.clone()).context("the preview came back in an unknown shape")?;
         let held = if p.would_be_held { "; over the mass-change guard, it would wait for approval" } else { "" };
         let mut lines = vec![format!("{action} {} users would change (nothing was changed{held}):", ids.len())];
-        for e in &p.effects {
-            let counts: Vec<String> = e.counts.iter().map(|(op, n)| format!("{n} {op}")).collect();
-            lines.push(format!("  app {}: {}", e.app_id, counts.join(", ")));
-        }
+        lines.extend(super::rows::effect_lines(&p.effects));
         c.done(&answer, lines.join("\n"));
     } else {
         held_or(c, &answer, format!("{action}: {} of {} users changed", answer["users"], ids.len()));

@@ -156,7 +156,13 @@ impl Row for AppDrift {
     const HEADER: &'static [&'static str] = &["APP", "USER", "STORED", "IMPLIED", "PROFILE DIFFERS"];
     fn cells(&self) -> Vec<String> {
         let d = &self.drift;
-        vec![self.app_id.clone(), d.user_id.clone(), d.stored.clone(), d.implied.clone(), d.profile_differs.to_string()]
+        vec![
+            self.app_id.clone(),
+            d.user_id.clone(),
+            d.stored.to_string(),
+            d.implied.to_string(),
+            d.profile_differs.to_string(),
+        ]
     }
 }
 
