@@ -3,7 +3,9 @@
 //! bootstrap token (compared in memory: the baseline), a stored admin's
 //! token (hashed and looked up), and a group admin's (plus the check that
 //! the user is in their groups). `/healthz` (no token, no directory) is the
-//! floor of the HTTP stack itself. Figures in tests/bench/README.md.
+//! floor of the HTTP stack itself. Then pages of 200: a group's members and
+//! an app's users against the plain list of users (the baseline), each one
+//! query however large the group. Figures in tests/bench/README.md.
 //!
 //! `cargo bench -p provisio-tests --bench api --profile dev`
 //! (BENCH_SECONDS, BENCH_CONCURRENCY tune it.)
@@ -92,6 +94,18 @@ async fn main() {
     println!("GET /users/{{id}}, bootstrap token        {baseline:>8.0} req/s  (baseline)");
     println!("GET /users/{{id}}, stored token (hashed)  {hashed:>8.0} req/s  ratio {:.2}", hashed / baseline);
     println!("GET /users/{{id}}, group admin (scoped)   {group_admin:>8.0} req/s  ratio {:.2}", group_admin / baseline);
+
+    // A paused app (it sends nothing while the bench runs) given the group.
+    let app = p.create_scim_app("Bench", "http://127.0.0.1:9", "t").await;
+    p.ok("POST", &format!("/apps/{app}/lifecycle/deactivate"), None).await;
+    p.ok("PUT", &format!("/apps/{app}/groups/{group}"), None).await;
+    let page = |path: &str| format!("{}/api/v1{path}?limit=200", p.base);
+    let users = rate(&page("/users"), Some(BOOTSTRAP), concurrency, seconds).await;
+    let members = rate(&page(&format!("/groups/{group}/users")), Some(BOOTSTRAP), concurrency, seconds).await;
+    let app_users = rate(&page(&format!("/apps/{app}/users")), Some(BOOTSTRAP), concurrency, seconds).await;
+    println!("GET /users, 200 a page                    {users:>8.0} req/s  (baseline)");
+    println!("GET /groups/{{id}}/users, 200 a page       {members:>8.0} req/s  ratio {:.2}", members / users);
+    println!("GET /apps/{{id}}/users, 200 a page         {app_users:>8.0} req/s  ratio {:.2}", app_users / users);
     drop(p);
     db.drop().await;
 }
