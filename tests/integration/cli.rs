@@ -3,7 +3,7 @@
 //! that ends quietly, tables that fit the terminal, and each command
 //! family (admins and tokens, hooks, mappings and policy, bulk lifecycle
 //! and search, a user's groups and apps, the log newest first, connectors,
-//! plans and tasks).
+//! plans and tasks, errors, nodes and local packages).
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::databases::{Backend, TestDatabase};
 use crate::server::{Provisio, TEST_CONFIG, TOKEN};
-use crate::support::{CREATE_ONLY, CREATE_ONLY_MANIFEST, Scim2Server};
+use crate::support::{CREATE_ONLY, CREATE_ONLY_MANIFEST, Fault, RecordingProxy, Scim2Server};
 
 fn provisio(p: &Provisio, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_provisio-under-test"));
@@ -347,6 +347,85 @@ async fn connectors_plans_and_tasks_are_worked_from_the_command_line() {
     let bad = run(&p, &["tasks", "list", "--status", "finished"]);
     let said = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && said.contains("OPEN, DONE, CANCELLED"), "the error lists the statuses: {said}");
+    drop(p);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn errors_are_retried_and_resolved_and_nodes_and_local_packages_shown_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::new(Backend::Sqlite, dir.path()).await;
+    let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
+    let scim = Scim2Server::start().await;
+    // The proxy decides each request's fate: it makes the errors an admin
+    // works on. (A real app that refuses a create or loses an answer on
+    // cue does not exist.)
+    let proxy = RecordingProxy::start(&scim.origin()).await;
+    use base64::Engine as _;
+    let component = base64::engine::general_purpose::STANDARD.encode(CREATE_ONLY);
+    p.ok("POST", "/connectors", Some(json!({ "manifest": CREATE_ONLY_MANIFEST, "component": component }))).await;
+    let body = json!({
+        "name": "No lookups",
+        "connector": "create-only@0.1.0",
+        "settings": { "base_url": format!("{}/v2", proxy.origin()) },
+        "credentials": { "api": { "scheme": "bearer", "token": scim.token } },
+        "grants": [proxy.origin()],
+        "mappings": { "login": "user.login", "attributes": { "displayName": "user.firstName" } }
+    });
+    let app = p.ok("POST", "/apps", Some(body)).await["id"].as_str().expect("app id").to_string();
+
+    // A refused create waits for an admin, who retries it once the app
+    // takes it.
+    proxy.set_faults(|method: &str, _: &str| if method == "POST" { Fault::Status(400) } else { Fault::Pass });
+    let ada = p.create_user("ada@example.com", "Ada", "L").await;
+    p.ok("PUT", &format!("/apps/{app}/users/{ada}"), None).await;
+    p.account_reaching(&format!("/apps/{app}/accounts/{ada}"), "ERROR").await;
+    let listed = ok_stdout("errors list", &run(&p, &["errors", "list", "No lookups"]));
+    assert!(listed.contains("ada@example.com") && listed.contains("waits for an admin"), "{listed}");
+    proxy.set_faults(|_: &str, _: &str| Fault::Pass);
+    let retried = ok_stdout("errors retry", &run(&p, &["errors", "retry", "No lookups", "--user", "ada@example.com"]));
+    assert!(retried.contains("retrying 1"), "{retried}");
+    p.account_reaching(&format!("/apps/{app}/accounts/{ada}"), "SYNCED").await;
+
+    // A create whose answer was lost: the admin says what the app holds,
+    // and it is linked, not made again.
+    proxy.set_faults(|method: &str, _: &str| match method {
+        "POST" => Fault::DropAfter,
+        "GET" => Fault::Status(400),
+        _ => Fault::Pass,
+    });
+    let alan = p.create_user("alan@example.com", "Alan", "T").await;
+    p.ok("PUT", &format!("/apps/{app}/users/{alan}"), None).await;
+    p.account_reaching(&format!("/apps/{app}/accounts/{alan}"), "OUTCOME_UNKNOWN").await;
+    proxy.set_faults(|_: &str, _: &str| Fault::Pass);
+    let made = scim.users_by_name().await["alan@example.com"]["id"].as_str().expect("made").to_string();
+    ok_stdout("errors resolve", &run(&p, &["errors", "resolve", "No lookups", "alan@example.com", "--found", &made]));
+    let account = p.account_reaching(&format!("/apps/{app}/accounts/{alan}"), "SYNCED").await;
+    assert_eq!(account["externalId"].as_str(), Some(made.as_str()), "{account}");
+    assert_eq!(scim.users_by_name().await.keys().filter(|k| k.starts_with("alan")).count(), 1, "made once");
+
+    // The server's own run, live.
+    let node = p.ok("GET", "/nodes", None).await[0]["id"].as_str().expect("node").to_string();
+    let nodes = ok_stdout("nodes", &run(&p, &["nodes"]));
+    assert!(nodes.contains(&node) && nodes.contains("true"), "{nodes}");
+
+    // A package installed and described locally, on a data directory of
+    // its own (no server involved).
+    let package = dir.path().join("create-only");
+    std::fs::create_dir(&package).expect("mkdir");
+    std::fs::write(package.join("connector.toml"), CREATE_ONLY_MANIFEST).expect("write");
+    std::fs::write(package.join("create-only.wasm"), CREATE_ONLY).expect("write");
+    let local = dir.path().join("local");
+    let local_args = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", local.to_str().expect("path")]);
+        run(&p, &all)
+    };
+    ok_stdout("package install", &local_args(&["package", "install", package.to_str().expect("path")]));
+    let listed = ok_stdout("package list", &local_args(&["package", "list"]));
+    assert!(listed.contains("create-only") && listed.contains("scim"), "the built-in ones and the new: {listed}");
+    let described = ok_stdout("package describe", &local_args(&["package", "describe", "create-only@0.1.0"]));
+    assert!(described.contains("Settings") && described.contains("base_url"), "{described}");
     drop(p);
     db.drop().await;
 }
