@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::databases::{Backend, TestDatabase};
 use crate::server::{Provisio, TEST_CONFIG, TOKEN};
-use crate::support::{CREATE_ONLY, CREATE_ONLY_MANIFEST, Fault, RecordingProxy, Scim2Server};
+use crate::support::{Fault, RecordingProxy, Scim2Server, create_only_app, create_only_package};
 
 fn provisio(p: &Provisio, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_provisio-under-test"));
@@ -266,10 +266,7 @@ async fn connectors_plans_and_tasks_are_worked_from_the_command_line() {
 
     // A package folder installed from the command line, then described as
     // a person reads it and as a program does.
-    let package = dir.path().join("create-only");
-    std::fs::create_dir(&package).expect("mkdir");
-    std::fs::write(package.join("connector.toml"), CREATE_ONLY_MANIFEST).expect("write");
-    std::fs::write(package.join("create-only.wasm"), CREATE_ONLY).expect("write");
+    let package = create_only_package(dir.path());
     let installed = ok_stdout("install", &run(&p, &["connectors", "install", package.to_str().expect("path")]));
     assert!(installed.contains("installed create-only@0.1.0"), "{installed}");
     let listed = ok_stdout("connectors list", &run(&p, &["connectors", "list"]));
@@ -286,23 +283,8 @@ async fn connectors_plans_and_tasks_are_worked_from_the_command_line() {
         "{d}"
     );
 
-    let app = p
-        .ok(
-            "POST",
-            "/apps",
-            Some(json!({
-                "name": "Create only",
-                "connector": "create-only@0.1.0",
-                "settings": { "base_url": format!("{}/v2", scim.origin()) },
-                "credentials": { "api": { "scheme": "bearer", "token": scim.token } },
-                "grants": [scim.origin()],
-                "mappings": { "login": "user.login", "attributes": { "displayName": "user.firstName" } }
-            })),
-        )
-        .await["id"]
-        .as_str()
-        .expect("app id")
-        .to_string();
+    // Installed already: creating the app installs nothing more.
+    let app = create_only_app(&p, "Create only", &scim.origin(), &scim.token).await;
     for login in ["lee@example.com", "vera@example.com"] {
         let user = p.create_user(login, "L", "V").await;
         p.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
@@ -361,18 +343,7 @@ async fn errors_are_retried_and_resolved_and_nodes_and_local_packages_shown_from
     // works on. (A real app that refuses a create or loses an answer on
     // cue does not exist.)
     let proxy = RecordingProxy::start(&scim.origin()).await;
-    use base64::Engine as _;
-    let component = base64::engine::general_purpose::STANDARD.encode(CREATE_ONLY);
-    p.ok("POST", "/connectors", Some(json!({ "manifest": CREATE_ONLY_MANIFEST, "component": component }))).await;
-    let body = json!({
-        "name": "No lookups",
-        "connector": "create-only@0.1.0",
-        "settings": { "base_url": format!("{}/v2", proxy.origin()) },
-        "credentials": { "api": { "scheme": "bearer", "token": scim.token } },
-        "grants": [proxy.origin()],
-        "mappings": { "login": "user.login", "attributes": { "displayName": "user.firstName" } }
-    });
-    let app = p.ok("POST", "/apps", Some(body)).await["id"].as_str().expect("app id").to_string();
+    let app = create_only_app(&p, "No lookups", &proxy.origin(), &scim.token).await;
 
     // A refused create waits for an admin, who retries it once the app
     // takes it.
@@ -411,10 +382,7 @@ async fn errors_are_retried_and_resolved_and_nodes_and_local_packages_shown_from
 
     // A package installed and described locally, on a data directory of
     // its own (no server involved).
-    let package = dir.path().join("create-only");
-    std::fs::create_dir(&package).expect("mkdir");
-    std::fs::write(package.join("connector.toml"), CREATE_ONLY_MANIFEST).expect("write");
-    std::fs::write(package.join("create-only.wasm"), CREATE_ONLY).expect("write");
+    let package = create_only_package(dir.path());
     let local = dir.path().join("local");
     let local_args = |args: &[&str]| {
         let mut all = args.to_vec();

@@ -6,12 +6,11 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::json;
 
 use crate::databases::{Backend, TestDatabase};
 use crate::server::{Provisio, TEST_CONFIG};
-use crate::support::{CREATE_ONLY, CREATE_ONLY_MANIFEST, Fault, RecordingProxy, Scim2Server};
+use crate::support::{Fault, RecordingProxy, Scim2Server, create_only_app};
 
 fn posts(proxy: &RecordingProxy) -> usize {
     proxy.exchanges().iter().filter(|e| e.method == "POST").count()
@@ -24,17 +23,7 @@ async fn a_create_of_unknown_outcome_waits_for_an_admin_who_links_the_account_or
     let p = Provisio::start(dir.path(), &db.url, TEST_CONFIG).await;
     let scim = Scim2Server::start().await;
     let proxy = RecordingProxy::start(&scim.origin()).await;
-    let component = base64::engine::general_purpose::STANDARD.encode(CREATE_ONLY);
-    p.ok("POST", "/connectors", Some(json!({ "manifest": CREATE_ONLY_MANIFEST, "component": component }))).await;
-    let body = json!({
-        "name": "No lookups",
-        "connector": "create-only@0.1.0",
-        "settings": { "base_url": format!("{}/v2", proxy.origin()) },
-        "credentials": { "api": { "scheme": "bearer", "token": scim.token } },
-        "grants": [proxy.origin()],
-        "mappings": { "login": "user.login", "attributes": { "displayName": "user.firstName + ' ' + user.lastName" } }
-    });
-    let app = p.ok("POST", "/apps", Some(body)).await["id"].as_str().expect("app id").to_string();
+    let app = create_only_app(&p, "No lookups", &proxy.origin(), &scim.token).await;
 
     // The app makes the account, and its answer is lost.
     let refusing_lookups = |create: Fault| {

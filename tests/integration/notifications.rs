@@ -6,14 +6,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
 
 use crate::databases::{Backend, TestDatabase};
 use crate::server::{Provisio, TEST_CONFIG};
-use crate::support::{CREATE_ONLY, CREATE_ONLY_MANIFEST, Scim2Server};
+use crate::support::{Scim2Server, create_only_app};
 
 #[derive(Clone, Debug)]
 struct Received {
@@ -123,25 +122,7 @@ async fn an_app_that_cannot_deprovision_gets_a_task_and_a_webhook_hears_of_it_si
     let hook_id = hook["id"].as_str().expect("id").to_string();
     assert!(p.ok("GET", &format!("/hooks/{hook_id}"), None).await.get("secret").is_none());
 
-    let component = base64::engine::general_purpose::STANDARD.encode(CREATE_ONLY);
-    p.ok("POST", "/connectors", Some(json!({ "manifest": CREATE_ONLY_MANIFEST, "component": component }))).await;
-    let app = p
-        .ok(
-            "POST",
-            "/apps",
-            Some(json!({
-                "name": "Create only",
-                "connector": "create-only@0.1.0",
-                "settings": { "base_url": format!("{}/v2", scim.origin()) },
-                "credentials": { "api": { "scheme": "bearer", "token": scim.token } },
-                "grants": [scim.origin()],
-                "mappings": { "login": "user.login", "attributes": { "displayName": "user.firstName + ' ' + user.lastName" } }
-            })),
-        )
-        .await["id"]
-        .as_str()
-        .expect("app id")
-        .to_string();
+    let app = create_only_app(&p, "Create only", &scim.origin(), &scim.token).await;
     let user = p.create_user("leaver@example.com", "Lee", "Ver").await;
     p.ok("PUT", &format!("/apps/{app}/users/{user}"), None).await;
     p.wait_idle(Duration::from_secs(30)).await;

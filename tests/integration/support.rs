@@ -18,6 +18,35 @@ pub const SCIM_NEXT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scim-next
 pub const CREATE_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/create-only.wasm"));
 pub const CREATE_ONLY_MANIFEST: &str = include_str!("../guests/create-only/connector.toml");
 
+/// The create-only guest as a package folder (connector.toml and its
+/// component) under `parent`, for `provisio connectors install`.
+pub fn create_only_package(parent: &std::path::Path) -> PathBuf {
+    let package = parent.join("create-only");
+    std::fs::create_dir_all(&package).expect("mkdir");
+    std::fs::write(package.join("connector.toml"), CREATE_ONLY_MANIFEST).expect("write");
+    std::fs::write(package.join("create-only.wasm"), CREATE_ONLY).expect("write");
+    package
+}
+
+/// An app on the create-only guest (installed first; again is a no-op)
+/// whose SCIM service is at `origin` (a scim2-server, or a proxy before
+/// one): an app that cannot deactivate, look up or delete.
+pub async fn create_only_app(p: &crate::server::Provisio, name: &str, origin: &str, token: &str) -> String {
+    use base64::Engine as _;
+    let component = base64::engine::general_purpose::STANDARD.encode(CREATE_ONLY);
+    p.ok("POST", "/connectors", Some(serde_json::json!({ "manifest": CREATE_ONLY_MANIFEST, "component": component })))
+        .await;
+    let body = serde_json::json!({
+        "name": name,
+        "connector": "create-only@0.1.0",
+        "settings": { "base_url": format!("{origin}/v2") },
+        "credentials": { "api": { "scheme": "bearer", "token": token } },
+        "grants": [origin],
+        "mappings": { "login": "user.login", "attributes": { "displayName": "user.firstName + ' ' + user.lastName" } }
+    });
+    p.ok("POST", "/apps", Some(body)).await["id"].as_str().expect("app id").to_string()
+}
+
 /// The bundled SCIM connector installed in a runtime under `dir` and
 /// registered in `store`, as the engine and executor reach it; returns the
 /// connectors, the connector's name and version, and the key its apps'
