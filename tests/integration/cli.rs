@@ -302,8 +302,8 @@ async fn connectors_plans_and_tasks_are_worked_from_the_command_line() {
     let plans = stdout_json("plans list", &run(&p, &["plans", "list", "--status", "held", "--json"]));
     assert_eq!((plans[0]["id"].as_str(), plans[0]["status"].as_str()), (Some(plan.as_str()), Some("HELD")), "{plans}");
     let shown = ok_stdout("plans get", &run(&p, &["plans", "get", &plan]));
-    for part in ["users.lifecycle", "HELD", "Create only: 2 deactivate"] {
-        assert!(shown.contains(part), "the plan says {part:?}, the app by name:\n{shown}");
+    for part in ["users.lifecycle", "HELD", "Create only: 2 deactivate", "deactivate lee@example.com"] {
+        assert!(shown.contains(part), "the plan says {part:?}, the app and the users by name:\n{shown}");
     }
     ok_stdout("plans reject", &run(&p, &["plans", "reject", &plan]));
     let rejected = stdout_json("plans list", &run(&p, &["plans", "list", "--status", "REJECTED", "--json"]));

@@ -238,7 +238,12 @@ impl<C: Connectors> Engine<C> {
                 if !self.expiry_held(&app.id).await? {
                     let changes: Vec<PlannedChange> = expired
                         .iter()
-                        .map(|u| PlannedChange { user_id: u.clone(), op: PlannedOp::Delete, attributes: Vec::new() })
+                        .map(|u| PlannedChange {
+                            user_id: u.clone(),
+                            login: None,
+                            op: PlannedOp::Delete,
+                            attributes: Vec::new(),
+                        })
                         .collect();
                     let counts = BTreeMap::from([("delete".to_string(), changes.len() as u64)]);
                     let effect =
@@ -479,8 +484,12 @@ pub(crate) fn reconcile_one(view: &AppView, facts: Facts<'_>) -> Result<Option<R
         (AccountState::Active, AccountState::Active) => {
             let changed = changed_attributes(&before, &image);
             let op = if in_app { PlannedOp::Update } else { PlannedOp::Create };
-            let change =
-                (!changed.is_empty()).then(|| PlannedChange { user_id: user_id.into(), op, attributes: changed });
+            let change = (!changed.is_empty()).then(|| PlannedChange {
+                user_id: user_id.into(),
+                login: None,
+                op,
+                attributes: changed,
+            });
             return Ok(Some(((state, profile), change)));
         }
         (AccountState::Absent | AccountState::Deleted, AccountState::Active) => Some(PlannedOp::Create),
@@ -491,7 +500,7 @@ pub(crate) fn reconcile_one(view: &AppView, facts: Facts<'_>) -> Result<Option<R
         (s, AccountState::Deleted) if s != AccountState::Deleted => Some(PlannedOp::Delete),
         _ => None,
     };
-    let change = op.map(|op| PlannedChange { user_id: user_id.into(), op, attributes: Vec::new() });
+    let change = op.map(|op| PlannedChange { user_id: user_id.into(), login: None, op, attributes: Vec::new() });
     Ok(Some(((state, profile), change)))
 }
 

@@ -41,6 +41,10 @@ pub struct PlannedChange {
     // Plans held before the wire format was one said `user_id`.
     #[serde(alias = "user_id")]
     pub user_id: String,
+    /// The user's login, in a plan's answer (`GET /plans/{id}`), so an
+    /// admin sees who a change reaches before approving it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
     pub op: PlannedOp,
     /// For an update: the attributes that change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

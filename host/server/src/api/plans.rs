@@ -64,7 +64,15 @@ async fn list(
     security(("apiToken" = ["plans:read"]))
 )]
 async fn read(State(state): State<AppState>, _: Actor, Path(id): Path<String>) -> Result<Json<proto::Plan>, ApiError> {
-    Ok(Json(wire::plan(&state.store.plan(&id).await?)))
+    let mut plan = wire::plan(&state.store.plan(&id).await?);
+    // Who each planned change reaches, by login: one batched read.
+    let changes = || plan.operations.iter().flat_map(|e| e.changes.iter());
+    let ids: Vec<String> = changes().map(|c| c.user_id.clone()).collect();
+    let logins = state.store.logins_of(&ids).await?;
+    for change in plan.operations.iter_mut().flat_map(|e| e.changes.iter_mut()) {
+        change.login = logins.get(&change.user_id).cloned();
+    }
+    Ok(Json(plan))
 }
 
 #[utoipa::path(

@@ -74,6 +74,28 @@ pub fn effect_lines(effects: &[proto::AppEffect]) -> Vec<String> {
     effects.iter().map(|e| format!("  app {} ({}): {}", e.name, e.app_id, counts(e))).collect()
 }
 
+/// A plan's changes as an admin reads them before deciding: per app what
+/// it would feel, then who, by login, up to `most` an app.
+pub fn planned_changes(plan: &proto::Plan, most: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (effect, line) in plan.operations.iter().zip(effect_lines(&plan.operations)) {
+        lines.push(line);
+        for change in effect.changes.iter().take(most) {
+            let who = change.login.as_deref().unwrap_or(&change.user_id);
+            let what = if change.attributes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", change.attributes.join(", "))
+            };
+            lines.push(format!("    {} {who}{what}", change.op.name()));
+        }
+        if effect.changes.len() > most {
+            lines.push(format!("    … and {} more (--json lists them all)", effect.changes.len() - most));
+        }
+    }
+    lines
+}
+
 impl Row for proto::Plan {
     const HEADER: &'static [&'static str] = &["ID", "KIND", "STATUS", "BY", "CREATED", "EFFECT"];
     fn cells(&self) -> Vec<String> {

@@ -12,6 +12,9 @@ use super::pointer_str;
 use crate::remote::{Client, Row, enc};
 use crate::resolve;
 
+/// How many of a plan's changes `plans get` lists per app; `--json` has all.
+const PLAN_LINES: usize = 50;
+
 #[derive(Subcommand, Debug)]
 pub enum Plans {
     /// Plans, newest first; `--status held` for those waiting for a decision.
@@ -80,7 +83,13 @@ pub async fn plans(c: &Client, cmd: Plans) -> anyhow::Result<()> {
             let q = status.map(|s| format!("?status={}", enc(&s))).unwrap_or_default();
             c.rows(&c.get_as::<Vec<Plan>>(&format!("/plans{q}")).await?);
         }
-        Plans::Get { id } => c.row(&c.get_as::<Plan>(&format!("/plans/{}", enc(&id))).await?),
+        Plans::Get { id } => {
+            let plan: Plan = c.get_as(&format!("/plans/{}", enc(&id))).await?;
+            c.row(&plan);
+            if !c.json {
+                crate::remote::say(format_args!("{}", super::rows::planned_changes(&plan, PLAN_LINES).join("\n")));
+            }
+        }
         Plans::Approve { id } => {
             let r = c.post(&format!("/plans/{}/approve", enc(&id)), None).await?;
             c.done(&r, format!("approved {id}"));
