@@ -237,19 +237,6 @@ impl Store {
         Ok(changed)
     }
 
-    /// Everyone the app is assigned to, directly or through any group.
-    pub async fn app_users(&self, app_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT user_id FROM app_user_assignments WHERE app_id = $1 \
-             UNION SELECT m.user_id FROM app_group_assignments g JOIN memberships m ON m.group_id = g.group_id \
-             WHERE g.app_id = $1 ORDER BY user_id",
-        )
-        .bind(app_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
-    }
-
     /// A page of the app's users, in id order, from after `after`: each
     /// with whether it is assigned directly (else only through groups).
     pub async fn app_user_page(
